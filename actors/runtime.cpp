@@ -1,0 +1,41 @@
+#include "runtime.hpp"
+
+#include "coffeeshop/util/clock.hpp"
+#include "coffeeshop/util/ids.hpp"
+
+#include <caf/send.hpp>
+
+namespace coffeeshop {
+
+void event_sink::bind(caf::actor logger) {
+  std::lock_guard guard{mtx_};
+  logger_ = std::move(logger);
+}
+
+caf::actor event_sink::current() const {
+  std::lock_guard guard{mtx_};
+  return logger_;
+}
+
+void event_sink::emit(integration_event ev) const {
+  if (ev.event_id.empty())
+    ev.event_id = make_uuid();
+  if (ev.timestamp_ms == 0)
+    ev.timestamp_ms = now_ms();
+  if (auto dest = current())
+    caf::anon_send(dest, event_atom::value, std::move(ev));
+}
+
+integration_event make_event(std::string service, std::string type, std::string trace_id,
+                             std::string order_id, int attempt, boost::json::object payload) {
+  integration_event ev;
+  ev.service = std::move(service);
+  ev.type = std::move(type);
+  ev.trace_id = std::move(trace_id);
+  ev.order_id = std::move(order_id);
+  ev.attempt = attempt;
+  ev.payload = std::move(payload);
+  return ev;
+}
+
+} // namespace coffeeshop

@@ -1,0 +1,55 @@
+#pragma once
+
+#include "coffeeshop/domain/menu.hpp"
+#include "coffeeshop/domain/order_store.hpp"
+#include "coffeeshop/messages.hpp"
+#include "coffeeshop/telemetry/event_journal.hpp"
+#include "coffeeshop/telemetry/integration_board.hpp"
+#include "coffeeshop/telemetry/logger.hpp"
+#include "coffeeshop/telemetry/metrics.hpp"
+
+#include <caf/actor.hpp>
+
+#include <memory>
+#include <mutex>
+
+namespace coffeeshop {
+
+/// Where integration events go: the current event_logger actor. The supervisor
+/// swaps the handle when it restarts the logger, so emitters never hold a dead one.
+class event_sink {
+public:
+  void bind(caf::actor logger);
+  caf::actor current() const;
+
+  /// Fills id and timestamp and sends the event to the current logger.
+  void emit(integration_event ev) const;
+
+private:
+  mutable std::mutex mtx_;
+  caf::actor logger_;
+};
+
+/// The shared, thread-safe services the actors are given (no singletons).
+struct runtime_deps {
+  std::shared_ptr<logger> log;
+  std::shared_ptr<metrics> stats;
+  std::shared_ptr<integration_board> board;
+  std::shared_ptr<event_journal> journal;
+  std::shared_ptr<event_sink> events;
+  std::shared_ptr<order_store> store;
+};
+
+/// Builds an event with the fields every emitter sets.
+integration_event make_event(std::string service, std::string type, std::string trace_id,
+                             std::string order_id, int attempt = 0,
+                             boost::json::object payload = {});
+
+inline integration_event make_event(service_kind service, std::string type, std::string trace_id,
+                                    std::string order_id, int attempt = 0,
+                                    boost::json::object payload = {}) {
+  return make_event(std::string{to_string(service)}, std::move(type), std::move(trace_id),
+                    std::move(order_id), attempt, std::move(payload));
+}
+
+} // namespace coffeeshop

@@ -1,0 +1,124 @@
+#include "supervisor.hpp"
+
+#include "coffeeshop/util/clock.hpp"
+
+#include <algorithm>
+
+namespace coffeeshop {
+
+supervisor_core::supervisor_core(caf::event_based_actor* self, std::string name,
+                                 supervision_settings settings, runtime_deps deps)
+  : self_(self),
+    name_(std::move(name)),
+    strategy_(settings.strategy),
+    intensity_(settings),
+    deps_(std::move(deps)) {
+  on_escalate = [this](const std::string& reason) {
+    self_->quit(caf::make_error(caf::sec::runtime_error, name_ + " gave up: " + reason));
+  };
+}
+
+void supervisor_core::add(child_spec spec) {
+  children_.push_back(entry{std::move(spec), {}, false});
+  start(children_.back(), false);
+}
+
+caf::actor supervisor_core::child(const std::string& name) const {
+  for (const auto& e : children_)
+    if (e.spec.name == name)
+      return e.handle;
+  return {};
+}
+
+void supervisor_core::start(entry& e, bool restarted) {
+  e.handle = e.spec.start(self_);
+  e.restarting = false;
+  self_->monitor(e.handle);
+  if (e.spec.on_started)
+    e.spec.on_started(e.handle, restarted);
+}
+
+supervisor_core::entry* supervisor_core::find(const caf::actor_addr& addr) {
+  for (auto& e : children_)
+    if (e.handle && e.handle.address() == addr)
+      return &e;
+  return nullptr;
+}
+
+bool supervisor_core::handle_down(const caf::down_msg& dm) {
+  auto* e = find(dm.source);
+  if (!e)
+    return false;
+  e->handle = nullptr;
+  if (e->restarting)
+    return true; // stopped by us as part of a group restart
+  bool abnormal = dm.reason && dm.reason != caf::exit_reason::normal;
+  auto reason = abnormal ? self_->system().render(dm.reason) : std::string{"normal exit"};
+  if (!should_restart(e->spec.restart, abnormal)) {
+    deps_.log->info("child stopped", {{"supervisor", name_}, {"actor", e->spec.name},
+                                      {"restart", to_string(e->spec.restart)}, {"reason", reason}});
+    return true;
+  }
+  auto d = intensity_.record(self_->clock().now());
+  if (d.escalate) {
+    boost::json::object payload{{"actor", e->spec.name},
+                                {"supervisor", name_},
+                                {"reason", reason},
+                                {"restarts", d.restarts_in_window - 1},
+                                {"withinMs", intensity_.settings().within_ms}};
+    deps_.events->emit(make_event("supervisor", "actor_escalated", "", "", 0, payload));
+    deps_.log->error("actor_escalated", payload);
+    on_escalate("restart intensity exceeded by " + e->spec.name + " (" + reason + ")");
+    return true;
+  }
+  auto failed = static_cast<std::size_t>(e - children_.data());
+  last_reason_ = e->spec.name + ": " + reason;
+  auto group = children_to_restart(strategy_, failed, children_.size());
+  // Stop the rest of the group in reverse start order; they restart with it.
+  for (auto i = group.rbegin(); i != group.rend(); ++i) {
+    auto& other = children_[*i];
+    other.restarting = true;
+    if (other.handle)
+      self_->send_exit(other.handle, caf::exit_reason::user_shutdown);
+  }
+  pending_restart_ = group;
+  ++generation_;
+  deps_.log->warn("actor_down", {{"supervisor", name_}, {"actor", e->spec.name},
+                                 {"reason", reason}, {"restartInMs", d.delay.count()},
+                                 {"restartsInWindow", d.restarts_in_window}});
+  self_->delayed_send(self_, d.delay, restart_atom::value, generation_);
+  return true;
+}
+
+void supervisor_core::handle_restart_timer(uint64_t generation) {
+  if (generation != generation_)
+    return;
+  auto group = std::move(pending_restart_);
+  pending_restart_.clear();
+  for (auto i : group) {
+    auto& e = children_[i];
+    // A child stopped by the strategy may still be alive for a moment; its
+    // down message is ignored because `restarting` stays set until start().
+    start(e, true);
+    deps_.stats->add("coffeeshop_actor_restarts_total", {{"actor", e.spec.name}});
+    if (auto kind = parse_service_kind(e.spec.name))
+      deps_.board->record_restart(*kind, now_ms());
+    boost::json::object payload{{"actor", e.spec.name},
+                                {"supervisor", name_},
+                                {"strategy", to_string(strategy_)},
+                                {"reason", last_reason_}};
+    deps_.events->emit(make_event("supervisor", "actor_restarted", "", "", 0, payload));
+    deps_.log->warn("actor_restarted", payload);
+  }
+}
+
+void supervisor_core::stop_all() {
+  for (auto i = children_.rbegin(); i != children_.rend(); ++i) {
+    i->restarting = true;
+    // Runs while the owner terminates: send without the owner as sender.
+    if (i->handle)
+      caf::anon_send_exit(i->handle, caf::exit_reason::user_shutdown);
+  }
+}
+
+} // namespace coffeeshop

@@ -1,0 +1,139 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace coffeeshop {
+
+// -- resilience settings ------------------------------------------------------
+
+/// How a retry delay is randomised (CONTRACT §2).
+enum class jitter_mode { none, full, equal };
+
+/// Retry settings of one upstream service.
+struct retry_settings {
+  int max_retries = 3;
+  int64_t base_delay_ms = 2000;
+  int64_t max_delay_ms = 30000;
+  jitter_mode jitter = jitter_mode::none;
+  bool honor_retry_after = true;
+};
+
+/// Circuit breaker settings of one upstream service.
+struct breaker_settings {
+  int failure_threshold = 3;
+  int64_t break_duration_ms = 30000;
+  int half_open_max_calls = 1;
+  /// When set, the breaker also opens on this failure ratio within the window.
+  std::optional<double> failure_ratio;
+  int64_t sampling_window_ms = 30000;
+  int min_throughput = 10;
+};
+
+// -- services -----------------------------------------------------------------
+
+/// Wire format of outgoing calls (CONTRACT §4).
+enum class wire_format { seed, trio };
+
+/// One upstream integration (payment or notification).
+struct service_settings {
+  /// Null means "use the embedded simulator".
+  std::optional<std::string> url;
+  wire_format format = wire_format::seed;
+  int64_t timeout_ms = 10000;
+  int64_t total_timeout_ms = 30000;
+  int max_connections = 32;
+  retry_settings retry;
+  breaker_settings circuit_breaker;
+  std::string dapr_app_id;
+  std::string dapr_method;
+};
+
+struct http_settings {
+  std::string listen_host = "127.0.0.1";
+  uint16_t listen_port = 8080;
+  int threads = 128;
+  int64_t max_body_bytes = 65536;
+  int max_inflight_orders = 96;
+  int64_t request_timeout_ms = 30000;
+};
+
+struct dapr_settings {
+  bool enabled = false;
+  std::string http_endpoint = "http://127.0.0.1:3500";
+};
+
+/// Restart strategy of a supervisor (CONTRACT §2 `supervision.strategy`).
+enum class restart_strategy { one_for_one, one_for_all, rest_for_one };
+
+struct supervision_settings {
+  restart_strategy strategy = restart_strategy::one_for_one;
+  int max_restarts = 5;
+  int64_t within_ms = 10000;
+  int64_t restart_delay_ms = 100;
+  int64_t max_restart_delay_ms = 5000;
+};
+
+enum class log_format { json, text };
+
+struct logging_settings {
+  std::string level = "info"; // trace, debug, info, warn, error
+  log_format format = log_format::json;
+};
+
+struct simulator_settings {
+  bool enabled = true;
+  std::string profile = "trio"; // trio, fast, down, hang, flaky
+};
+
+/// The whole effective configuration of the daemon.
+struct config {
+  http_settings http;
+  service_settings payment;
+  service_settings notification;
+  dapr_settings dapr;
+  supervision_settings supervision;
+  std::string store_path = "coffeeshop.db";
+  logging_settings logging;
+  int64_t drain_timeout_ms = 10000;
+  std::optional<std::string> admin_token;
+  simulator_settings simulator;
+  /// "built-in" or a path to a JSON menu file.
+  std::string menu = "built-in";
+
+  /// Built-in defaults, identical to config/coffeeshop.json.
+  static config defaults();
+};
+
+/// Outcome of loading a configuration: either a config or the list of errors.
+struct config_result {
+  std::optional<config> value;
+  /// Each error reads `config: <key.path>: <reason>`.
+  std::vector<std::string> errors;
+};
+
+/// Builds the effective config from defaults, an optional JSON file and `--set`
+/// overrides (`a.b.c=VALUE`, VALUE parsed as JSON if it parses, else a string).
+config_result load_config(const std::optional<std::string>& file,
+                          const std::vector<std::string>& overrides);
+
+/// Renders the effective config as pretty JSON, secrets shown as "***".
+std::string print_config(const config& cfg);
+
+/// A parsed `HOST:PORT` (CONTRACT §2 `http.listen`, `coffeeshop-sim --listen`).
+struct listen_address {
+  std::string host; ///< IPv4 address, host name or IPv6 address (without brackets)
+  uint16_t port = 0; ///< 0 = any free port
+};
+
+/// Parses "HOST:PORT": HOST an IPv4 address, a host name or "[IPv6]"; PORT 0..65535.
+/// On error returns nullopt and sets `error` to the reason (e.g. "host must not be empty").
+std::optional<listen_address> parse_listen_address(std::string_view text, std::string& error);
+
+/// Renders "HOST:PORT" ("[::1]:8080" for IPv6); the inverse of parse_listen_address.
+std::string format_listen_address(const std::string& host, uint16_t port);
+
+} // namespace coffeeshop

@@ -1,0 +1,52 @@
+#pragma once
+
+#include "coffeeshop/config.hpp"
+
+#include <boost/json/object.hpp>
+
+#include <memory>
+#include <optional>
+#include <string_view>
+
+namespace spdlog {
+class logger;
+}
+
+namespace coffeeshop {
+
+enum class log_level { trace, debug, info, warn, error, fatal };
+
+/// Parses "trace".."error" (and "fatal"); nullopt when unknown.
+std::optional<log_level> parse_log_level(std::string_view name);
+
+/// Writes one record per line to stdout: a JSON object with `ts`, `level`,
+/// `msg` and the context fields, or human text. Safe to call from any thread.
+class logger {
+public:
+  logger(log_level min_level, log_format format);
+  ~logger();
+
+  bool enabled(log_level level) const { return level >= min_level_; }
+
+  void log(log_level level, std::string_view msg, const boost::json::object& fields = {});
+
+  void info(std::string_view msg, const boost::json::object& fields = {}) {
+    log(log_level::info, msg, fields);
+  }
+  void warn(std::string_view msg, const boost::json::object& fields = {}) {
+    log(log_level::warn, msg, fields);
+  }
+  void error(std::string_view msg, const boost::json::object& fields = {}) {
+    log(log_level::error, msg, fields);
+  }
+
+  /// Forces buffered lines out (at shutdown).
+  void flush();
+
+private:
+  log_level min_level_;
+  log_format format_;
+  std::shared_ptr<spdlog::logger> out_;
+};
+
+} // namespace coffeeshop

@@ -1,0 +1,12 @@
+#pragma once
+
+#include "coffeeshop/config.hpp"
+
+namespace coffeeshop {
+
+/// Runs the daemon on `cfg` until SIGTERM/SIGINT or until the root supervisor
+/// gives up. Returns the process exit status (CONTRACT §1): 0 clean shutdown,
+/// 1 fatal runtime error.
+int run_daemon(const config& cfg);
+
+} // namespace coffeeshop

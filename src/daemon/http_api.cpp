@@ -1,0 +1,618 @@
+#include "http_api.hpp"
+
+#include "coffeeshop/domain/order_json.hpp"
+#include "coffeeshop/domain/order_request.hpp"
+#include "coffeeshop/messages.hpp"
+#include "coffeeshop/util/clock.hpp"
+#include "coffeeshop/util/ids.hpp"
+#include "problem.hpp"
+
+#include <boost/json.hpp>
+#include <caf/all.hpp>
+#include <httplib.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <regex>
+
+namespace coffeeshop {
+
+namespace {
+
+using json = boost::json::value;
+
+/// Per-request context every handler gets.
+struct call_ctx {
+  const httplib::Request& req;
+  httplib::Response& res;
+  trace_context trace;
+  std::string route; // route template, the metrics label
+};
+
+void write_json(httplib::Response& res, int status, const boost::json::value& body) {
+  res.status = status;
+  res.set_content(to_json_text(body), "application/json");
+}
+
+void fail(call_ctx& c, int status, std::string error_type, std::string title, std::string detail,
+          boost::json::object ext = {}, long retry_after_s = 0) {
+  problem p{status, std::move(error_type), std::move(title), std::move(detail), std::move(ext),
+            retry_after_s};
+  write_problem(c.res, p, c.req.path, c.trace.trace_id);
+}
+
+boost::json::array errors_json(const std::vector<field_error>& errors) {
+  boost::json::array out;
+  for (const auto& e : errors)
+    out.push_back(boost::json::object{{"field", e.field}, {"message", e.message}});
+  return out;
+}
+
+void fail_validation(call_ctx& c, const std::vector<field_error>& errors) {
+  std::string detail = errors.size() == 1 ? errors[0].field + ": " + errors[0].message
+                                          : std::to_string(errors.size()) + " fields are invalid";
+  fail(c, 422, "validation", "Validation failed", detail, {{"errors", errors_json(errors)}});
+}
+
+bool is_json_content_type(const httplib::Request& req) {
+  auto ct = req.get_header_value("Content-Type");
+  auto semi = ct.find(';');
+  auto media = ct.substr(0, semi);
+  media.erase(std::remove_if(media.begin(), media.end(), ::isspace), media.end());
+  std::transform(media.begin(), media.end(), media.begin(), ::tolower);
+  return media == "application/json";
+}
+
+/// Parses a JSON request body, answering 415/400 itself when it cannot.
+std::optional<json> read_json_body(call_ctx& c) {
+  if (!is_json_content_type(c.req)) {
+    auto ct = c.req.get_header_value("Content-Type");
+    fail(c, 415, "unsupported_media_type", "Unsupported media type",
+         "the body must be application/json, got " + (ct.empty() ? std::string{"no Content-Type"}
+                                                                 : "'" + ct + "'"));
+    return std::nullopt;
+  }
+  boost::system::error_code ec;
+  auto v = boost::json::parse(c.req.body, ec);
+  if (ec) {
+    fail(c, 400, "malformed_request", "Malformed request",
+         "the body is not valid JSON: " + ec.message());
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::optional<int> parse_int(const std::string& text) {
+  int v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc{} || p != text.data() + text.size())
+    return std::nullopt;
+  return v;
+}
+
+/// A stable fingerprint of the priced request, to tell "same body" under one key.
+std::string fingerprint(const priced_order& o) {
+  std::string canon = o.customer_email + '\n' + o.payment_method + '\n' + o.currency;
+  for (const auto& l : o.items)
+    canon += '\n' + l.product + '\t' + l.variation + '\t' + std::to_string(l.quantity);
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016zx", std::hash<std::string>{}(canon));
+  return buf;
+}
+
+long ceil_seconds(millis ms) {
+  return std::max<long>(1, static_cast<long>((ms.count() + 999) / 1000));
+}
+
+} // namespace
+
+// -- implementation ---------------------------------------------------------------
+
+struct http_api::impl {
+  caf::actor_system& sys;
+  config cfg;
+  menu catalogue;
+  std::string menu_body;
+  runtime_deps deps;
+  std::shared_ptr<lifecycle> life;
+  httplib::Server server;
+  std::thread serving;
+  std::atomic<int> inflight_orders{0};
+  millis create_wait;
+
+  struct route {
+    std::string method;
+    std::regex pattern;
+    std::string name;
+    std::function<void(impl&, call_ctx&, const std::smatch&)> handler;
+  };
+  std::vector<route> routes;
+
+  impl(caf::actor_system& s, const config& c, menu m, runtime_deps d,
+       std::shared_ptr<lifecycle> l)
+    : sys(s), cfg(c), catalogue(std::move(m)), deps(std::move(d)), life(std::move(l)) {
+    menu_body = to_json_text(catalogue.to_json());
+    // The ingress waits for the whole payment budget, never less.
+    create_wait = std::max(millis{cfg.http.request_timeout_ms},
+                           millis{cfg.payment.total_timeout_ms + 5000});
+    add_routes();
+    configure_server();
+  }
+
+  caf::actor coordinator() {
+    return caf::actor_cast<caf::actor>(sys.registry().get(caf::atom("coord")));
+  }
+
+  /// Asks an actor from a server thread and waits for the reply.
+  template <class Reply, class... Ts>
+  std::optional<Reply> ask(const caf::actor& dest, millis timeout, caf::error& err, Ts&&... xs) {
+    std::optional<Reply> out;
+    if (!dest) {
+      err = caf::make_error(caf::sec::invalid_argument, "actor not running");
+      return out;
+    }
+    caf::scoped_actor self{sys};
+    self->request(dest, timeout, std::forward<Ts>(xs)...)
+      .receive([&](Reply& r) { out = std::move(r); }, [&](caf::error& e) { err = e; });
+    return out;
+  }
+
+  void unavailable(call_ctx& c, const caf::error& err) {
+    fail(c, 503, "overloaded", "Service unavailable",
+         "the daemon could not handle the request: " + sys.render(err), {}, 1);
+  }
+
+  // -- routing --------------------------------------------------------------------
+
+  void add(std::string method, const char* pattern, std::string name,
+           std::function<void(impl&, call_ctx&, const std::smatch&)> fn) {
+    routes.push_back(route{std::move(method), std::regex{pattern}, std::move(name), std::move(fn)});
+  }
+
+  void dispatch(const httplib::Request& req, httplib::Response& res) {
+    auto started = std::chrono::steady_clock::now();
+    call_ctx c{req, res, trace_context::from_header_or_new(req.get_header_value("traceparent")),
+               "unmatched"};
+    auto server_span = c.trace.child();
+    res.set_header("traceparent", server_span.to_header());
+    std::vector<std::string> allowed;
+    bool handled = false;
+    for (auto& r : routes) {
+      std::smatch m;
+      if (!std::regex_match(req.path, m, r.pattern))
+        continue;
+      if (r.method != req.method) {
+        allowed.push_back(r.method);
+        continue;
+      }
+      c.route = r.name;
+      r.handler(*this, c, m);
+      handled = true;
+      break;
+    }
+    if (!handled && !allowed.empty()) {
+      std::string list;
+      for (const auto& a : allowed)
+        list += (list.empty() ? "" : ", ") + a;
+      res.set_header("Allow", list);
+      fail(c, 405, "method_not_allowed", "Method not allowed",
+           req.method + " is not allowed on " + req.path + "; allowed: " + list);
+    } else if (!handled) {
+      fail(c, 404, "not_found", "Not found", "no route for " + req.method + " " + req.path);
+    }
+    auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    auto code = std::to_string(res.status);
+    deps.stats->add("coffeeshop_http_requests_total",
+                    {{"method", req.method}, {"route", c.route}, {"code", code}});
+    deps.stats->observe("coffeeshop_http_request_duration_seconds", {{"route", c.route}}, secs);
+  }
+
+  void configure_server() {
+    auto handler = [this](const httplib::Request& req, httplib::Response& res) {
+      dispatch(req, res);
+    };
+    server.Get(".*", handler);
+    server.Post(".*", handler);
+    server.Put(".*", handler);
+    server.Patch(".*", handler);
+    server.Delete(".*", handler);
+    server.Options(".*", handler);
+    // Errors httplib answers itself (413, malformed HTTP) still get a problem body.
+    server.set_error_handler(httplib::Server::HandlerWithResponse{[this](
+      const httplib::Request& req, httplib::Response& res) -> httplib::Server::HandlerResponse {
+      if (!res.body.empty())
+        return httplib::Server::HandlerResponse::Unhandled;
+      call_ctx c{req, res, trace_context::from_header_or_new(req.get_header_value("traceparent")),
+                 "unmatched"};
+      if (res.status == 413)
+        fail(c, 413, "payload_too_large", "Payload too large",
+             "the body exceeds http.max_body_bytes (" + std::to_string(cfg.http.max_body_bytes)
+               + " bytes)");
+      else if (res.status == 404)
+        fail(c, 404, "not_found", "Not found", "no route for " + req.method + " " + req.path);
+      else if (res.status == 405)
+        fail(c, 405, "method_not_allowed", "Method not allowed", req.method + " is not allowed");
+      else
+        fail(c, res.status, res.status < 500 ? "malformed_request" : "internal",
+             res.status < 500 ? "Bad request" : "Internal error",
+             "the request could not be processed (HTTP " + std::to_string(res.status) + ")");
+      return httplib::Server::HandlerResponse::Handled;
+    }});
+    server.set_exception_handler(
+      [this](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown error";
+        try {
+          if (ep)
+            std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        deps.log->error("request failed", {{"path", req.path}, {"error", what}});
+        call_ctx c{req, res, trace_context::make_new(), "unmatched"};
+        fail(c, 500, "internal", "Internal error", "an unexpected error occurred");
+      });
+    server.set_payload_max_length(static_cast<size_t>(cfg.http.max_body_bytes));
+    server.set_tcp_nodelay(true);
+    server.set_keep_alive_max_count(100000);
+    server.set_keep_alive_timeout(5);
+    server.set_read_timeout(std::max<int64_t>(1, cfg.http.request_timeout_ms / 1000), 0);
+    auto threads = static_cast<size_t>(cfg.http.threads);
+    server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  }
+
+  void add_routes() {
+    add("GET", "/api/v1/menu", "/api/v1/menu", [](impl& self, call_ctx& c, const std::smatch&) {
+      c.res.status = 200;
+      c.res.set_content(self.menu_body, "application/json");
+    });
+    add("POST", "/api/v1/orders", "/api/v1/orders", &impl::create_order);
+    add("GET", "/api/v1/orders", "/api/v1/orders", &impl::list_orders);
+    add("GET", "/api/v1/orders/([^/]+)", "/api/v1/orders/{id}", &impl::get_order);
+    add("PATCH", "/api/v1/orders/([^/]+)/status", "/api/v1/orders/{id}/status",
+        &impl::change_status);
+    add("GET", "/healthz", "/healthz", [](impl&, call_ctx& c, const std::smatch&) {
+      write_json(c.res, 200, {{"status", "ok"}});
+    });
+    add("GET", "/readyz", "/readyz", [](impl& self, call_ctx& c, const std::smatch&) {
+      if (self.life->ready && !self.life->draining)
+        write_json(c.res, 200, {{"status", "ready"}});
+      else
+        fail(c, 503, "overloaded", "Not ready",
+             self.life->draining ? "the daemon is draining" : "the daemon is starting", {}, 1);
+    });
+    add("GET", "/metrics", "/metrics", [](impl& self, call_ctx& c, const std::smatch&) {
+      self.deps.stats->set("coffeeshop_inflight_orders", {}, self.inflight_orders.load());
+      c.res.status = 200;
+      c.res.set_content(self.deps.stats->render(), "text/plain; version=0.0.4; charset=utf-8");
+    });
+    add("GET", "/api/v1/integrations", "/api/v1/integrations",
+        [](impl& self, call_ctx& c, const std::smatch&) {
+          auto now = std::chrono::steady_clock::now();
+          boost::json::object out;
+          for (auto kind : {service_kind::payment, service_kind::notification})
+            out[to_string(kind)] = self.deps.board->to_json(kind, now);
+          write_json(c.res, 200, out);
+        });
+    add("GET", "/api/v1/events", "/api/v1/events", &impl::list_events);
+    add("POST", "/api/v1/integrations/([^/]+)/circuit", "/api/v1/integrations/{service}/circuit",
+        &impl::circuit_admin);
+    add("POST", "/api/v1/admin/actors/([^/]+)/crash", "/api/v1/admin/actors/{name}/crash",
+        &impl::crash_admin);
+  }
+
+  // -- orders ---------------------------------------------------------------------
+
+  void create_order(call_ctx& c, const std::smatch&) {
+    std::optional<std::string> key;
+    if (c.req.has_header("Idempotency-Key")) {
+      key = c.req.get_header_value("Idempotency-Key");
+      if (key->empty() || key->size() > 255) {
+        fail_validation(c, {{"Idempotency-Key", "must be 1 to 255 characters"}});
+        return;
+      }
+    }
+    auto body = read_json_body(c);
+    if (!body)
+      return;
+    auto checked = validate_order_request(*body, catalogue);
+    if (auto* errors = std::get_if<std::vector<field_error>>(&checked)) {
+      fail_validation(c, *errors);
+      return;
+    }
+    // Bulkhead: waiting orders may hold at most max_inflight_orders server threads.
+    if (inflight_orders.fetch_add(1) >= cfg.http.max_inflight_orders) {
+      inflight_orders.fetch_sub(1);
+      fail(c, 503, "overloaded", "Overloaded",
+           "max_inflight_orders (" + std::to_string(cfg.http.max_inflight_orders)
+             + ") orders are already in flight",
+           {}, 1);
+      return;
+    }
+    struct release {
+      std::atomic<int>& n;
+      ~release() { n.fetch_sub(1); }
+    } guard{inflight_orders};
+    create_order_command cmd;
+    cmd.request = std::move(std::get<priced_order>(checked));
+    cmd.fingerprint = fingerprint(cmd.request);
+    cmd.idempotency_key = key;
+    cmd.trace_id = c.trace.trace_id;
+    caf::error err;
+    auto reply = ask<create_order_reply>(coordinator(), create_wait, err, create_atom::value,
+                                         std::move(cmd));
+    if (!reply) {
+      unavailable(c, err);
+      return;
+    }
+    auto& r = *reply;
+    switch (r.result) {
+      case create_result::created:
+        c.res.set_header("Location", "/api/v1/orders/" + r.placed.id);
+        write_json(c.res, 201, to_json(r.placed));
+        return;
+      case create_result::replayed:
+        c.res.set_header("Idempotency-Replayed", "true");
+        c.res.set_header("Location", "/api/v1/orders/" + r.placed.id);
+        write_json(c.res, 200, to_json(r.placed));
+        return;
+      case create_result::in_progress:
+        fail(c, 409, "conflict", "Request in progress",
+             "a request with this Idempotency-Key is still being processed",
+             {{"orderId", r.placed.id}});
+        return;
+      case create_result::key_mismatch:
+        fail(c, 422, "validation", "Idempotency-Key reused",
+             "this Idempotency-Key was used with a different request body",
+             {{"errors", boost::json::array{boost::json::object{
+                           {"field", "Idempotency-Key"},
+                           {"message", "already used with a different request body"}}}},
+              {"orderId", r.placed.id}});
+        return;
+      case create_result::payment_failed:
+        payment_failed(c, r);
+        return;
+    }
+  }
+
+  void payment_failed(call_ctx& c, const create_order_reply& r) {
+    boost::json::object ext{{"orderId", r.placed.id}, {"attempts", r.payment.attempts}};
+    const auto& detail = r.payment.detail;
+    switch (r.payment.result) {
+      case call_result::declined:
+        fail(c, 402, "payment_declined", "Payment declined", detail, ext);
+        return;
+      case call_result::exhausted:
+      case call_result::succeeded:
+        fail(c, 502, "upstream_error", "Payment service error", detail, ext);
+        return;
+      case call_result::timed_out:
+        fail(c, 504, "upstream_timeout", "Payment service timeout", detail, ext);
+        return;
+      case call_result::circuit_open:
+        fail(c, 503, "circuit_open", "Payment circuit open", detail, ext,
+             ceil_seconds(r.payment.retry_after));
+        return;
+      case call_result::overloaded:
+        fail(c, 503, "overloaded", "Payment service overloaded", detail, ext,
+             ceil_seconds(r.payment.retry_after));
+        return;
+    }
+  }
+
+  void get_order(call_ctx& c, const std::smatch& m) {
+    auto o = deps.store->get(m[1].str());
+    if (!o) {
+      fail(c, 404, "not_found", "Order not found", "no order with id '" + m[1].str() + "'");
+      return;
+    }
+    write_json(c.res, 200, to_json(*o));
+  }
+
+  void list_orders(call_ctx& c, const std::smatch&) {
+    std::vector<field_error> errors;
+    std::optional<order_status> status;
+    if (c.req.has_param("status")) {
+      auto s = c.req.get_param_value("status");
+      status = parse_order_status(s);
+      if (!status)
+        errors.push_back({"status", "unknown status '" + s + "'"});
+    }
+    int limit = 50;
+    if (c.req.has_param("limit")) {
+      auto v = parse_int(c.req.get_param_value("limit"));
+      if (!v || *v < 1 || *v > 500)
+        errors.push_back({"limit", "must be an integer from 1 to 500"});
+      else
+        limit = *v;
+    }
+    std::optional<std::string> after;
+    if (c.req.has_param("after"))
+      after = c.req.get_param_value("after");
+    if (!errors.empty()) {
+      fail_validation(c, errors);
+      return;
+    }
+    auto page = deps.store->list(status, static_cast<std::size_t>(limit), after);
+    boost::json::array orders;
+    orders.reserve(page.orders.size());
+    for (const auto& o : page.orders)
+      orders.push_back(to_json(o));
+    boost::json::object out{{"orders", std::move(orders)}};
+    if (page.next)
+      out["next"] = *page.next;
+    else
+      out["next"] = nullptr;
+    write_json(c.res, 200, out);
+  }
+
+  void change_status(call_ctx& c, const std::smatch& m) {
+    auto body = read_json_body(c);
+    if (!body)
+      return;
+    auto checked = validate_status_request(*body);
+    if (auto* errors = std::get_if<std::vector<field_error>>(&checked)) {
+      fail_validation(c, *errors);
+      return;
+    }
+    change_status_command cmd{m[1].str(), std::get<order_status>(checked), c.trace.trace_id};
+    caf::error err;
+    auto reply = ask<change_status_reply>(coordinator(), millis{cfg.http.request_timeout_ms},
+                                          err, status_atom::value, std::move(cmd));
+    if (!reply) {
+      unavailable(c, err);
+      return;
+    }
+    switch (reply->result) {
+      case change_result::changed:
+        write_json(c.res, 200, to_json(reply->current));
+        return;
+      case change_result::not_found:
+        fail(c, 404, "not_found", "Order not found", "no order with id '" + m[1].str() + "'");
+        return;
+      case change_result::conflict: {
+        auto from = reply->current.status;
+        boost::json::array allowed;
+        for (auto s : allowed_next(from))
+          allowed.push_back(boost::json::string{to_string(s)});
+        auto target = std::get<order_status>(checked);
+        fail(c, 409, "conflict", "Status change not allowed",
+             "cannot move an order from " + std::string{to_string(from)} + " to "
+               + std::string{to_string(target)},
+             {{"currentStatus", to_string(from)}, {"allowed", std::move(allowed)}});
+        return;
+      }
+    }
+  }
+
+  // -- operations -----------------------------------------------------------------
+
+  void list_events(call_ctx& c, const std::smatch&) {
+    std::size_t limit = 100;
+    if (c.req.has_param("limit")) {
+      auto v = parse_int(c.req.get_param_value("limit"));
+      if (!v || *v < 1 || *v > 2000) {
+        fail_validation(c, {{"limit", "must be an integer from 1 to 2000"}});
+        return;
+      }
+      limit = static_cast<std::size_t>(*v);
+    }
+    std::optional<std::string> service, order_id;
+    if (c.req.has_param("service"))
+      service = c.req.get_param_value("service");
+    if (c.req.has_param("orderId"))
+      order_id = c.req.get_param_value("orderId");
+    write_json(c.res, 200, {{"events", deps.journal->recent(limit, service, order_id)}});
+  }
+
+  /// Checks the admin token; answers 404/401/403 itself when access is denied.
+  bool authorized(call_ctx& c) {
+    if (!cfg.admin_token) {
+      fail(c, 404, "not_found", "Not found", "admin endpoints are disabled (admin.token is null)");
+      return false;
+    }
+    auto auth = c.req.get_header_value("Authorization");
+    const std::string prefix = "Bearer ";
+    if (auth.compare(0, prefix.size(), prefix) != 0) {
+      c.res.set_header("WWW-Authenticate", "Bearer");
+      fail(c, 401, "unauthorized", "Unauthorized", "an Authorization: Bearer token is required");
+      return false;
+    }
+    if (auth.substr(prefix.size()) != *cfg.admin_token) {
+      fail(c, 403, "forbidden", "Forbidden", "the bearer token is not valid");
+      return false;
+    }
+    return true;
+  }
+
+  void circuit_admin(call_ctx& c, const std::smatch& m) {
+    if (!authorized(c))
+      return;
+    auto kind = parse_service_kind(m[1].str());
+    if (!kind) {
+      fail(c, 404, "not_found", "Unknown integration",
+           "no integration named '" + m[1].str() + "'; expected payment or notification");
+      return;
+    }
+    auto body = read_json_body(c);
+    if (!body)
+      return;
+    std::optional<circuit_action> action;
+    if (body->is_object())
+      if (auto* a = body->get_object().if_contains("action"); a && a->is_string()) {
+        if (a->get_string() == "isolate")
+          action = circuit_action::isolate;
+        else if (a->get_string() == "reset")
+          action = circuit_action::reset;
+      }
+    if (!action) {
+      fail_validation(c, {{"action", "must be \"isolate\" or \"reset\""}});
+      return;
+    }
+    caf::error err;
+    auto reply = ask<integration_view>(coordinator(), millis{5000}, err, circuit_atom::value,
+                                       *kind, *action);
+    if (!reply) {
+      unavailable(c, err);
+      return;
+    }
+    write_json(c.res, 200, reply->json);
+  }
+
+  void crash_admin(call_ctx& c, const std::smatch& m) {
+    if (!authorized(c))
+      return;
+    auto name = m[1].str();
+    if (name == "event-logger") {
+      if (auto logger = deps.events->current())
+        caf::anon_send(logger, crash_atom::value);
+    } else if (name == "payment" || name == "notification") {
+      caf::anon_send(coordinator(), crash_atom::value, name);
+    } else {
+      fail(c, 404, "not_found", "Unknown actor",
+           "no actor named '" + name + "'; expected payment, notification or event-logger");
+      return;
+    }
+    deps.log->warn("crash rehearsal requested", {{"actor", name}});
+    write_json(c.res, 202, {{"actor", name}, {"status", "crash requested"}});
+  }
+};
+
+// -- http_api ---------------------------------------------------------------------
+
+http_api::http_api(caf::actor_system& sys, const config& cfg, menu m, runtime_deps deps,
+                   std::shared_ptr<lifecycle> life)
+  : impl_(std::make_unique<impl>(sys, cfg, std::move(m), std::move(deps), std::move(life))) {
+}
+
+http_api::~http_api() {
+  stop();
+}
+
+int http_api::bind(std::string& error) {
+  const auto& host = impl_->cfg.http.listen_host;
+  auto port = impl_->cfg.http.listen_port;
+  int bound = port == 0 ? impl_->server.bind_to_any_port(host)
+                        : (impl_->server.bind_to_port(host, port) ? port : -1);
+  if (bound < 0)
+    error = "cannot listen on " + host + ":" + std::to_string(port)
+            + " (address in use or not available)";
+  port_ = bound;
+  return bound;
+}
+
+void http_api::start() {
+  impl_->serving = std::thread{[this] { impl_->server.listen_after_bind(); }};
+}
+
+void http_api::stop() {
+  if (impl_->serving.joinable()) {
+    impl_->server.stop();
+    impl_->serving.join();
+  }
+}
+
+} // namespace coffeeshop

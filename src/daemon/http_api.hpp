@@ -1,0 +1,57 @@
+#pragma once
+
+#include "runtime.hpp"
+
+#include "coffeeshop/config.hpp"
+#include "coffeeshop/domain/menu.hpp"
+
+#include <caf/fwd.hpp>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+namespace httplib {
+class Server;
+}
+
+namespace coffeeshop {
+
+/// Readiness of the daemon as /readyz reports it.
+struct lifecycle {
+  std::atomic<bool> ready{false};
+  std::atomic<bool> draining{false};
+};
+
+/// The HTTP API of CONTRACT §3 on a cpp-httplib server. Handlers run on the
+/// server's threads: reads go straight to the thread-safe store and boards,
+/// writes become messages to the order coordinator (found by name, so a
+/// restarted coordinator is picked up).
+class http_api {
+public:
+  http_api(caf::actor_system& sys, const config& cfg, menu m, runtime_deps deps,
+           std::shared_ptr<lifecycle> life);
+  ~http_api();
+
+  http_api(const http_api&) = delete;
+  http_api& operator=(const http_api&) = delete;
+
+  /// Binds the listen address; returns the bound port or -1 (`error` says why).
+  int bind(std::string& error);
+
+  /// Serves on a background thread until stop().
+  void start();
+
+  /// Stops accepting; requests in flight finish; waits for the serving thread.
+  void stop();
+
+  int port() const { return port_; }
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+  int port_ = -1;
+};
+
+} // namespace coffeeshop

@@ -1,0 +1,146 @@
+#include "coffeeshop/domain/order_store.hpp"
+
+#include <array>
+#include <deque>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+#include <string_view>
+#include <unordered_map>
+
+namespace coffeeshop {
+
+namespace {
+
+constexpr std::size_t status_count = static_cast<std::size_t>(order_status::canceled) + 1;
+
+std::size_t status_index(order_status s) { return static_cast<std::size_t>(s); }
+
+/// Orders in a deque (creation order; push_back never moves an element), with
+/// hash indexes whose keys are views into the stored orders, so that an id or
+/// an Idempotency-Key is held once. Per-status position sets make a filtered
+/// page cost O(log n + limit) instead of a scan over every other order.
+///
+/// Orders are never removed, so a position is a stable handle.
+class memory_order_store final : public order_store {
+public:
+  void put(const order& o) override {
+    // Copy before touching any index: if the copy throws, nothing has changed.
+    order copy = o;
+    std::unique_lock lock(mutex_);
+    auto found = by_id_.find(copy.id);
+    if (found == by_id_.end()) {
+      const std::size_t pos = orders_.size();
+      order& slot = orders_.emplace_back(std::move(copy));
+      by_id_.emplace(slot.id, pos);
+      // First writer keeps a key: the order created with it is the one to replay.
+      if (slot.idempotency_key)
+        by_key_.emplace(*slot.idempotency_key, pos);
+      by_status_[status_index(slot.status)].insert(by_status_[status_index(slot.status)].end(), pos);
+      return;
+    }
+
+    // Replace in place: same position, so listings keep creation order. The
+    // index nodes viewing the old strings are detached first and re-pointed at
+    // the new ones afterwards (node handles: no reallocation).
+    const std::size_t pos = found->second;
+    order& slot = orders_[pos];
+    auto id_node = by_id_.extract(found);
+    decltype(by_key_)::node_type key_node;
+    if (slot.idempotency_key) {
+      auto k = by_key_.find(*slot.idempotency_key);
+      if (k != by_key_.end() && k->second == pos)
+        key_node = by_key_.extract(k);
+    }
+    if (slot.status != copy.status) {
+      by_status_[status_index(slot.status)].erase(pos);
+      by_status_[status_index(copy.status)].insert(pos);
+    }
+
+    slot = std::move(copy);
+
+    id_node.key() = slot.id;
+    by_id_.insert(std::move(id_node));
+    if (slot.idempotency_key) {
+      if (key_node) {
+        key_node.key() = *slot.idempotency_key;
+        by_key_.insert(std::move(key_node));
+      } else {
+        by_key_.emplace(*slot.idempotency_key, pos);
+      }
+    }
+  }
+
+  std::optional<order> get(const std::string& id) const override {
+    std::shared_lock lock(mutex_);
+    auto found = by_id_.find(id);
+    if (found == by_id_.end())
+      return std::nullopt;
+    return orders_[found->second];
+  }
+
+  std::optional<order> find_by_idempotency_key(const std::string& key) const override {
+    std::shared_lock lock(mutex_);
+    auto found = by_key_.find(key);
+    if (found == by_key_.end())
+      return std::nullopt;
+    return orders_[found->second];
+  }
+
+  /// An `after` id that is not stored yields an empty page rather than the
+  /// first page: a stale or mistyped cursor must not silently restart the
+  /// listing and make a client re-process orders it has already seen.
+  order_page list(const std::optional<order_status>& status, std::size_t limit,
+                  const std::optional<std::string>& after) const override {
+    order_page page;
+    std::shared_lock lock(mutex_);
+    std::size_t start = 0;
+    if (after) {
+      auto found = by_id_.find(*after);
+      if (found == by_id_.end())
+        return page;
+      start = found->second + 1;
+    }
+    if (limit == 0)
+      return page;
+
+    if (!status) {
+      const std::size_t remaining = orders_.size() - start;
+      const std::size_t end = limit >= remaining ? orders_.size() : start + limit;
+      page.orders.reserve(end - start);
+      for (std::size_t i = start; i < end; ++i)
+        page.orders.push_back(orders_[i]);
+      if (end < orders_.size() && !page.orders.empty())
+        page.next = page.orders.back().id;
+      return page;
+    }
+
+    const auto& positions = by_status_[status_index(*status)];
+    auto it = positions.lower_bound(start);
+    for (; it != positions.end() && page.orders.size() < limit; ++it)
+      page.orders.push_back(orders_[*it]);
+    if (it != positions.end() && !page.orders.empty())
+      page.next = page.orders.back().id;
+    return page;
+  }
+
+  std::size_t size() const override {
+    std::shared_lock lock(mutex_);
+    return orders_.size();
+  }
+
+private:
+  mutable std::shared_mutex mutex_;
+  std::deque<order> orders_;
+  std::unordered_map<std::string_view, std::size_t> by_id_;  // views into orders_[i].id
+  std::unordered_map<std::string_view, std::size_t> by_key_; // views into idempotency keys
+  std::array<std::set<std::size_t>, status_count> by_status_;
+};
+
+} // namespace
+
+std::unique_ptr<order_store> make_memory_order_store() {
+  return std::make_unique<memory_order_store>();
+}
+
+} // namespace coffeeshop

@@ -1,0 +1,383 @@
+#include "coffeeshop/sim/simulator.hpp"
+
+#include "behavior.hpp"
+#include "interruptible_server.hpp"
+#include "ledger.hpp"
+#include "request_log.hpp"
+#include "service_request.hpp"
+
+#include "coffeeshop/util/clock.hpp"
+
+#include <boost/json.hpp>
+#include <httplib.h>
+
+#include <sys/socket.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <random>
+#include <stdexcept>
+#include <thread>
+
+namespace coffeeshop::sim {
+namespace json = boost::json;
+
+namespace {
+
+// Exactly "application/json" would make cpp-httplib gzip/brotli-compress every reply for
+// clients that send Accept-Encoding (httplib clients do by default). Compressing a 60-byte
+// body costs more than serving it, and the simulator is a benchmark upstream, so the reply
+// type carries the (harmless) charset parameter that httplib does not compress.
+constexpr const char* json_type = "application/json; charset=utf-8";
+
+void reply(httplib::Response& res, int status, const json::object& body) {
+  res.status = status;
+  res.set_content(json::serialize(body), json_type);
+}
+
+void reply_failure(httplib::Response& res, int status, std::string_view error,
+                   std::optional<int> retry_after_s = std::nullopt) {
+  json::object body;
+  body["success"] = false;
+  body["error"] = error;
+  reply(res, status, body);
+  if (retry_after_s) res.set_header("Retry-After", std::to_string(*retry_after_s));
+}
+
+std::size_t index_of(service svc) { return svc == service::payment ? 0 : 1; }
+
+std::optional<std::string> param(const httplib::Request& req, const char* name) {
+  if (!req.has_param(name)) return std::nullopt;
+  return req.get_param_value(name);
+}
+
+} // namespace
+
+uint64_t random_seed() {
+  std::random_device rd;
+  return (static_cast<uint64_t>(rd()) << 32) ^ rd();
+}
+
+struct simulator::impl {
+  explicit impl(simulator_options o) : opts(std::move(o)), rng(opts.seed) {
+    for (service svc : {service::payment, service::notification})
+      behaviors[index_of(svc)] = *profile_behavior(opts.profile, svc);
+  }
+
+  simulator_options opts;
+  interruptible_server server;
+  std::thread listener;
+  std::atomic<bool> listener_done{false};
+  std::mutex lifecycle_mu; // serialises start() and stop()
+  bool started = false;
+  std::optional<int> bound_port;
+
+  // Shared by all handler threads.
+  std::mutex mu;
+  // Wakes requests held by hang or latency: on stop and on every behaviour change.
+  std::condition_variable cv;
+  bool stopping = false;
+  std::array<service_behavior, 2> behaviors;
+  payment_ledger ledger;
+  request_log log;
+  std::mt19937_64 rng;
+
+  void install_routes();
+  void handle_call(const httplib::Request& req, httplib::Response& res, service svc);
+  json::object behaviors_json() const {
+    json::object o;
+    o["payment"] = to_json(behaviors[0]);
+    o["notification"] = to_json(behaviors[1]);
+    return o;
+  }
+  std::string make_reference() {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "pay_%016llx", static_cast<unsigned long long>(rng()));
+    return buf;
+  }
+};
+
+void simulator::impl::handle_call(const httplib::Request& req, httplib::Response& res, service svc) {
+  // Everything that allocates happens before taking the lock.
+  recorded_request rec;
+  rec.method = req.method;
+  rec.path = req.path;
+  if (auto q = req.target.find('?'); q != std::string::npos) rec.query = req.target.substr(q + 1);
+  rec.headers.reserve(req.headers.size());
+  for (const auto& [name, value] : req.headers) {
+    // cpp-httplib adds these itself; they were not sent by the client.
+    if (name == "REMOTE_ADDR" || name == "REMOTE_PORT" || name == "LOCAL_ADDR" || name == "LOCAL_PORT")
+      continue;
+    rec.headers.emplace_back(name, value);
+  }
+  rec.body = req.body;
+  rec.svc = svc;
+  rec.received_at_ms = now_ms();
+
+  std::optional<payment_call> payment;
+  std::optional<notification_call> notification;
+  std::optional<call_error> invalid;
+  if (svc == service::payment) {
+    auto parsed = parse_payment(req.body, param(req, "value"));
+    if (auto* e = std::get_if<call_error>(&parsed)) invalid = std::move(*e);
+    else payment = std::move(std::get<payment_call>(parsed));
+  } else {
+    auto parsed = parse_notification(req.body, param(req, "status"));
+    if (auto* e = std::get_if<call_error>(&parsed)) invalid = std::move(*e);
+    else notification = std::move(std::get<notification_call>(parsed));
+  }
+  std::optional<std::string> key;
+  if (auto k = req.get_header_value("Idempotency-Key"); !k.empty()) key = std::move(k);
+
+  const std::size_t i = index_of(svc);
+  std::unique_lock<std::mutex> lk(mu);
+  log.add(std::move(rec));
+
+  cv.wait(lk, [&] { return stopping || !behaviors[i].hang; });
+  if (stopping) {
+    lk.unlock();
+    return reply_failure(res, 503, "simulator stopping");
+  }
+  const service_behavior b = behaviors[i];
+
+  int delay_ms = b.latency_min_ms;
+  if (b.latency_max_ms > b.latency_min_ms)
+    delay_ms = std::uniform_int_distribution<int>(b.latency_min_ms, b.latency_max_ms)(rng);
+  if (delay_ms > 0) {
+    // A timed wait rather than sleep_for, so that stop() cuts the delay short.
+    if (cv.wait_for(lk, std::chrono::milliseconds(delay_ms), [&] { return stopping; })) {
+      lk.unlock();
+      return reply_failure(res, 503, "simulator stopping");
+    }
+  }
+
+  if (b.fixed_status) {
+    lk.unlock();
+    return reply_failure(res, *b.fixed_status, "simulated status " + std::to_string(*b.fixed_status),
+                         b.retry_after_s);
+  }
+  if (invalid) {
+    lk.unlock();
+    return reply_failure(res, 400, invalid->message);
+  }
+  if (b.failure_rate > 0.0 && std::uniform_real_distribution<double>(0.0, 1.0)(rng) < b.failure_rate) {
+    lk.unlock();
+    const bool says_retry = b.fail_status == 429 || b.fail_status == 503;
+    return reply_failure(res, b.fail_status, "simulated failure",
+                         says_retry ? b.retry_after_s : std::nullopt);
+  }
+
+  json::object body;
+  body["success"] = true;
+  if (svc == service::payment) {
+    // An idempotent provider answers a replayed key with the first result instead of
+    // charging again; the ledger counts the replay so tests can see retries happened.
+    std::optional<payment_ledger::entry> first;
+    if (key) first = ledger.replay(*key);
+    if (first) {
+      lk.unlock();
+      body["reference"] = first->reference;
+      body["amount"] = first->amount;
+    } else {
+      std::string reference = make_reference();
+      ledger.charge(key, payment->amount, reference);
+      lk.unlock();
+      body["reference"] = std::move(reference);
+      body["amount"] = payment->amount;
+    }
+  } else {
+    lk.unlock();
+  }
+  reply(res, 200, body);
+}
+
+void simulator::impl::install_routes() {
+  server.Post("/api/v1/payment", [this](const httplib::Request& req, httplib::Response& res) {
+    handle_call(req, res, service::payment);
+  });
+  server.Post("/api/v1/notification", [this](const httplib::Request& req, httplib::Response& res) {
+    handle_call(req, res, service::notification);
+  });
+  server.Post(R"(/v1\.0/invoke/([^/]+)/method/(.+))",
+              [this](const httplib::Request& req, httplib::Response& res) {
+                auto svc = classify_dapr(req.matches[1].str(), req.matches[2].str());
+                if (!svc) return reply_failure(res, 404, "no simulated service for this app id/method");
+                handle_call(req, res, *svc);
+              });
+
+  server.Get("/_sim/behavior", [this](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard<std::mutex> lk(mu);
+    reply(res, 200, behaviors_json());
+  });
+  server.Put("/_sim/behavior", [this](const httplib::Request& req, httplib::Response& res) {
+    auto parsed = parse_behavior_update(req.body);
+    if (auto* e = std::get_if<behavior_error>(&parsed)) {
+      json::object body;
+      body["error"] = e->member + ": " + e->message;
+      body["member"] = e->member;
+      return reply(res, 400, body);
+    }
+    const auto& update = std::get<behavior_update>(parsed);
+    json::object state;
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      for (service svc : {service::payment, service::notification})
+        if (update.applies_to(svc)) update.apply_to(behaviors[index_of(svc)], svc);
+      state = behaviors_json();
+    }
+    cv.notify_all(); // held requests re-check "hang"
+    reply(res, 200, state);
+  });
+
+  server.Get("/_sim/requests", [this](const httplib::Request& req, httplib::Response& res) {
+    std::optional<service> only;
+    if (auto s = param(req, "service")) {
+      if (*s == "payment") only = service::payment;
+      else if (*s == "notification") only = service::notification;
+      else return reply(res, 400, json::object{{"error", "service: expected payment or notification"},
+                                                {"member", "service"}});
+    }
+    json::object body;
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      body = log.to_json(only);
+    }
+    reply(res, 200, body);
+  });
+  server.Delete("/_sim/requests", [this](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard<std::mutex> lk(mu);
+    log.clear();
+    ledger.clear();
+    res.status = 204;
+  });
+
+  server.Get("/_sim/ledger", [this](const httplib::Request&, httplib::Response& res) {
+    json::object body;
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      body = ledger.to_json();
+    }
+    reply(res, 200, body);
+  });
+  server.Delete("/_sim/ledger", [this](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard<std::mutex> lk(mu);
+    ledger.clear();
+    res.status = 204;
+  });
+
+  // Unrouted paths and methods get a JSON body too; replies the handlers built are kept.
+  server.set_error_handler(httplib::Server::HandlerWithResponse(
+      [](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    reply_failure(res, res.status, res.status == 404 ? "not found" : "error");
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+  server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "internal error";
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    reply_failure(res, 500, what);
+  });
+}
+
+simulator::simulator(simulator_options opts) {
+  if (!is_valid_profile(opts.profile))
+    throw std::invalid_argument("unknown simulator profile \"" + opts.profile +
+                                "\" (expected trio, fast, down, hang or flaky)");
+  if (opts.threads < 1) throw std::invalid_argument("simulator threads must be at least 1");
+  impl_ = std::make_unique<impl>(std::move(opts));
+
+  auto& svr = impl_->server;
+  const auto threads = static_cast<size_t>(impl_->opts.threads);
+  svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  svr.set_tcp_nodelay(true);
+  // A client pool reuses its connections for a whole benchmark; do not force reconnects.
+  svr.set_keep_alive_max_count(100000);
+  svr.set_payload_max_length(1 << 20);
+  // httplib's default sets SO_REUSEPORT, which lets a second process bind the same port and
+  // silently share the traffic; SO_REUSEADDR alone keeps "port in use" an error.
+  svr.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
+  impl_->install_routes();
+}
+
+simulator::~simulator() { stop(); }
+
+std::optional<int> simulator::start(const std::string& host, int port, std::string& error) {
+  auto& d = *impl_;
+  std::lock_guard<std::mutex> lifecycle(d.lifecycle_mu);
+  if (d.started) {
+    error = "simulator already started";
+    return std::nullopt;
+  }
+  {
+    std::lock_guard<std::mutex> lk(d.mu);
+    if (d.stopping) {
+      error = "simulator already stopped";
+      return std::nullopt;
+    }
+  }
+  if (port < 0 || port > 65535) {
+    error = "invalid port " + std::to_string(port);
+    return std::nullopt;
+  }
+
+  errno = 0;
+  int bound = -1;
+  if (port == 0) bound = d.server.bind_to_any_port(host);
+  else if (d.server.bind_to_port(host, port)) bound = port;
+  if (bound <= 0) {
+    const int err = errno;
+    error = "cannot bind " + host + ":" + std::to_string(port);
+    if (err != 0) error += std::string(": ") + std::strerror(err);
+    return std::nullopt;
+  }
+
+  d.started = true;
+  d.bound_port = bound;
+  d.listener = std::thread([&d] {
+    d.server.listen_after_bind();
+    d.listener_done = true;
+  });
+  // httplib's stop() is a no-op until the accept loop runs; wait for it so that a stop()
+  // right after start() cannot be lost (which would leave the listener thread running).
+  while (!d.server.is_running() && !d.listener_done)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return bound;
+}
+
+void simulator::stop() {
+  auto& d = *impl_;
+  std::lock_guard<std::mutex> lifecycle(d.lifecycle_mu);
+  {
+    std::lock_guard<std::mutex> lk(d.mu);
+    d.stopping = true;
+  }
+  d.cv.notify_all(); // release hung and delayed requests before joining their threads
+  if (d.listener.joinable()) {
+    d.server.interrupt(); // idle keep-alive connections would otherwise hold stop() for 5 s
+    d.server.stop();
+    d.listener.join();
+  }
+}
+
+std::optional<int> simulator::port() const {
+  std::lock_guard<std::mutex> lifecycle(impl_->lifecycle_mu);
+  return impl_->bound_port;
+}
+
+const std::string& simulator::profile() const { return impl_->opts.profile; }
+
+} // namespace coffeeshop::sim

@@ -1,0 +1,402 @@
+#include "coffeeshop/sim/simulator.hpp"
+
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+
+namespace json = boost::json;
+using coffeeshop::sim::simulator;
+using coffeeshop::sim::simulator_options;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A simulator on a free loopback port, stopped when the test ends.
+struct running_sim {
+  explicit running_sim(std::string profile = "fast") {
+    simulator_options opts;
+    opts.profile = std::move(profile);
+    opts.seed = 42;
+    opts.threads = 8;
+    sim = std::make_unique<simulator>(opts);
+    std::string error;
+    auto p = sim->start("127.0.0.1", 0, error);
+    INFO(error);
+    REQUIRE(p);
+    REQUIRE(*p > 0);
+    port = *p;
+  }
+
+  httplib::Client client() const {
+    httplib::Client c("127.0.0.1", port);
+    c.set_connection_timeout(2s);
+    c.set_read_timeout(5s);
+    return c;
+  }
+
+  std::unique_ptr<simulator> sim;
+  int port = 0;
+};
+
+json::value parse(const std::string& body) {
+  json::error_code ec;
+  auto v = json::parse(body, ec);
+  INFO(body);
+  REQUIRE_FALSE(ec);
+  return v;
+}
+
+httplib::Result post_json(httplib::Client& c, const std::string& path, const std::string& body,
+                          httplib::Headers headers = {}) {
+  auto r = c.Post(path.c_str(), headers, body, "application/json");
+  INFO(path << " -> " << httplib::to_string(r.error()));
+  REQUIRE(r);
+  return r;
+}
+
+json::value put_behavior(httplib::Client& c, const std::string& body, int expect_status = 200) {
+  auto r = c.Put("/_sim/behavior", body, "application/json");
+  REQUIRE(r);
+  INFO(r->body);
+  REQUIRE(r->status == expect_status);
+  return parse(r->body);
+}
+
+json::value get_json(httplib::Client& c, const std::string& path) {
+  auto r = c.Get(path.c_str());
+  REQUIRE(r);
+  REQUIRE(r->status == 200);
+  return parse(r->body);
+}
+
+} // namespace
+
+TEST_CASE("simulator: profile names", "[sim]") {
+  for (auto name : {"trio", "fast", "down", "hang", "flaky"}) CHECK(coffeeshop::sim::is_valid_profile(name));
+  CHECK_FALSE(coffeeshop::sim::is_valid_profile("Trio"));
+  CHECK_FALSE(coffeeshop::sim::is_valid_profile(""));
+  CHECK_THROWS_AS(simulator(simulator_options{"slow", 1, 4}), std::invalid_argument);
+}
+
+TEST_CASE("simulator: fast profile payment succeeds with a reference", "[sim]") {
+  running_sim s;
+  auto c = s.client();
+  auto r = post_json(c, "/api/v1/payment",
+                     R"({"orderId":"ord_1","amount":12.5,"currency":"USD","paymentMethod":"credit_card"})");
+  CHECK(r->status == 200);
+  auto body = parse(r->body).as_object();
+  CHECK(body.at("success") == true);
+  CHECK(body.at("amount").to_number<double>() == Approx(12.5));
+  std::string ref(body.at("reference").as_string());
+  CHECK(ref.rfind("pay_", 0) == 0);
+  CHECK(ref.size() > 4);
+
+  auto n = post_json(c, "/api/v1/notification",
+                     R"({"type":"order_status","orderId":"ord_1","status":"waiting","customerEmail":"a@b.c"})");
+  CHECK(n->status == 200);
+  CHECK(parse(n->body).at("success") == true);
+}
+
+TEST_CASE("simulator: trio-format and query-form bodies", "[sim]") {
+  running_sim s;
+  auto c = s.client();
+
+  auto r = post_json(c, "/api/v1/payment", R"({"value":7.25})");
+  CHECK(r->status == 200);
+  CHECK(parse(r->body).at("amount").to_number<double>() == Approx(7.25));
+
+  r = post_json(c, "/api/v1/payment?value=3.5", "");
+  CHECK(r->status == 200);
+  CHECK(parse(r->body).at("amount").to_number<double>() == Approx(3.5));
+
+  r = post_json(c, "/api/v1/payment?value=abc", "");
+  CHECK(r->status == 400);
+
+  r = post_json(c, "/api/v1/notification", R"({"status":"ready"})");
+  CHECK(r->status == 200);
+  r = post_json(c, "/api/v1/notification?status=delivered", "");
+  CHECK(r->status == 200);
+  r = post_json(c, "/api/v1/notification?status=lost", "");
+  CHECK(r->status == 400);
+
+  auto log = get_json(c, "/_sim/requests").at("requests").as_array();
+  REQUIRE(log.size() == 6);
+  CHECK(log[1].at("query") == "value=3.5");
+  CHECK(log[1].at("path") == "/api/v1/payment");
+  CHECK(log[3].at("service") == "notification");
+}
+
+TEST_CASE("simulator: dapr invocation path", "[sim]") {
+  running_sim s;
+  auto c = s.client();
+  auto r = post_json(c, "/v1.0/invoke/payment-service/method/process-payment", R"({"value":2.0})");
+  CHECK(r->status == 200);
+  CHECK(parse(r->body).as_object().contains("reference"));
+
+  // The method name decides before the app id.
+  r = post_json(c, "/v1.0/invoke/payment-service/method/send-notification", R"({"status":"ready"})");
+  CHECK(r->status == 200);
+  CHECK_FALSE(parse(r->body).as_object().contains("reference"));
+
+  r = post_json(c, "/v1.0/invoke/notification-service/method/notify", R"({"status":"bogus"})");
+  CHECK(r->status == 400);
+
+  r = post_json(c, "/v1.0/invoke/inventory/method/reserve", "{}");
+  CHECK(r->status == 404);
+
+  auto log = get_json(c, "/_sim/requests").at("requests").as_array();
+  REQUIRE(log.size() == 3);
+  CHECK(log[0].at("service") == "payment");
+  CHECK(log[1].at("service") == "notification");
+  CHECK(log[2].at("service") == "notification");
+  CHECK(get_json(c, "/_sim/requests?service=payment").at("requests").as_array().size() == 1);
+}
+
+TEST_CASE("simulator: invalid notification status and bad JSON are 400", "[sim]") {
+  running_sim s;
+  auto c = s.client();
+  auto r = post_json(c, "/api/v1/notification",
+                     R"({"type":"order_status","orderId":"o","status":"pending_payment","customerEmail":"a@b.c"})");
+  CHECK(r->status == 400);
+  auto body = parse(r->body);
+  CHECK(body.at("success") == false);
+  CHECK(body.at("error") == "invalid status");
+
+  r = post_json(c, "/api/v1/notification", "{not json");
+  CHECK(r->status == 400);
+  r = post_json(c, "/api/v1/payment", "[1,2]");
+  CHECK(r->status == 400);
+  r = post_json(c, "/api/v1/payment", R"({"orderId":"o","amount":-1})");
+  CHECK(r->status == 400);
+}
+
+TEST_CASE("simulator: fixedStatus with retryAfter sends Retry-After", "[sim]") {
+  running_sim s;
+  auto c = s.client();
+  auto state = put_behavior(c, R"({"service":"payment","fixedStatus":503,"retryAfter":2})");
+  CHECK(state.at("payment").at("fixedStatus") == 503);
+  CHECK(state.at("payment").at("retryAfter") == 2);
+  CHECK(state.at("notification").at("fixedStatus").is_null());
+
+  auto r = post_json(c, "/api/v1/payment", R"({"value":1})");
+  CHECK(r->status == 503);
+  CHECK(r->get_header_value("Retry-After") == "2");
+  CHECK(parse(r->body).at("success") == false);
+
+  // Only payment was changed.
+  CHECK(post_json(c, "/api/v1/notification", R"({"status":"ready"})")->status == 200);
+
+  put_behavior(c, R"({"fixedStatus":null})");
+  r = post_json(c, "/api/v1/payment", R"({"value":1})");
+  CHECK(r->status == 200);
+  CHECK_FALSE(r->has_header("Retry-After"));
+}
+
+TEST_CASE("simulator: random failures use failStatus and failureRate", "[sim]") {
+  running_sim s;
+  auto c = s.client();
+  put_behavior(c, R"({"service":"notification","failureRate":1,"failStatus":429,"retryAfter":3})");
+  auto r = post_json(c, "/api/v1/notification", R"({"status":"ready"})");
+  CHECK(r->status == 429);
+  CHECK(r->get_header_value("Retry-After") == "3");
+  // A failed payment is no charge.
+  put_behavior(c, R"({"service":"payment","failureRate":1})");
+  r = post_json(c, "/api/v1/payment", R"({"value":1})", {{"Idempotency-Key", "k"}});
+  CHECK(r->status == 500);
+  CHECK_FALSE(r->has_header("Retry-After"));
+  CHECK(get_json(c, "/_sim/ledger").at("charges") == 0);
+
+  // Resetting to a profile clears the overrides.
+  auto state = put_behavior(c, R"({"profile":"fast"})");
+  CHECK(state.at("notification").at("failureRate").to_number<double>() == 0.0);
+  CHECK(state.at("notification").at("failStatus") == 500);
+  CHECK(post_json(c, "/api/v1/notification", R"({"status":"ready"})")->status == 200);
+}
+
+TEST_CASE("simulator: down profile answers 500 at once", "[sim]") {
+  running_sim s("down");
+  auto c = s.client();
+  CHECK(post_json(c, "/api/v1/payment", R"({"value":1})")->status == 500);
+  CHECK(post_json(c, "/api/v1/notification", R"({"status":"ready"})")->status == 500);
+}
+
+TEST_CASE("simulator: bad behaviour body is 400 naming the member", "[sim]") {
+  running_sim s;
+  auto c = s.client();
+  auto before = get_json(c, "/_sim/behavior");
+
+  auto err = put_behavior(c, R"({"failureRate":1.5})", 400);
+  CHECK(err.at("member") == "failureRate");
+  CHECK(std::string(err.at("error").as_string()).find("failureRate") != std::string::npos);
+
+  CHECK(put_behavior(c, R"({"latencyMs":[10,5]})", 400).at("member") == "latencyMs");
+  CHECK(put_behavior(c, R"({"service":"coffee"})", 400).at("member") == "service");
+  CHECK(put_behavior(c, R"({"profile":"slow"})", 400).at("member") == "profile");
+  CHECK(put_behavior(c, R"({"fixedStatus":"503"})", 400).at("member") == "fixedStatus");
+  CHECK(put_behavior(c, R"({"hang":1})", 400).at("member") == "hang");
+  CHECK(put_behavior(c, R"({"failurerate":0.5})", 400).at("member") == "failurerate");
+  CHECK(put_behavior(c, "not json", 400).at("member") == "body");
+
+  // A rejected update changes nothing, even when its valid members came first.
+  put_behavior(c, R"({"failureRate":0.5,"latencyMs":-1})", 400);
+  CHECK(get_json(c, "/_sim/behavior") == before);
+}
+
+TEST_CASE("simulator: ledger counts a charge once and a repeated Idempotency-Key as duplicate", "[sim]") {
+  running_sim s;
+  auto c = s.client();
+  const std::string body = R"({"orderId":"ord_9","amount":4.5,"currency":"USD","paymentMethod":"credit_card"})";
+  auto first = post_json(c, "/api/v1/payment", body, {{"Idempotency-Key", "ord_9"}});
+  auto second = post_json(c, "/api/v1/payment", body, {{"Idempotency-Key", "ord_9"}});
+  REQUIRE(first->status == 200);
+  REQUIRE(second->status == 200);
+  CHECK(parse(first->body).at("reference") == parse(second->body).at("reference"));
+
+  // Without a key every success is a charge.
+  post_json(c, "/api/v1/payment", R"({"value":1})");
+  post_json(c, "/api/v1/payment", R"({"value":1})");
+
+  auto ledger = get_json(c, "/_sim/ledger");
+  CHECK(ledger.at("charges") == 3);
+  CHECK(ledger.at("duplicates") == 1);
+  auto payments = ledger.at("payments").as_array();
+  REQUIRE(payments.size() == 3);
+  CHECK(payments[0].at("idempotencyKey") == "ord_9");
+  CHECK(payments[0].at("count") == 2);
+  CHECK(payments[0].at("amount").to_number<double>() == Approx(4.5));
+  CHECK(payments[1].at("idempotencyKey").is_null());
+
+  auto del = c.Delete("/_sim/requests");
+  REQUIRE(del);
+  CHECK(del->status == 204);
+  ledger = get_json(c, "/_sim/ledger");
+  CHECK(ledger.at("charges") == 0);
+  CHECK(ledger.at("payments").as_array().empty());
+  CHECK(get_json(c, "/_sim/requests").at("requests").as_array().empty());
+
+  // After a clear the key is new again.
+  auto third = post_json(c, "/api/v1/payment", body, {{"Idempotency-Key", "ord_9"}});
+  CHECK(parse(third->body).at("reference") != parse(first->body).at("reference"));
+}
+
+TEST_CASE("simulator: requests log records headers and body", "[sim]") {
+  running_sim s;
+  auto c = s.client();
+  const std::string tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  const std::string body = R"({"type":"order_status","orderId":"ord_2","status":"ready","customerEmail":"a@b.c"})";
+  post_json(c, "/api/v1/notification", body, {{"traceparent", tp}});
+
+  auto log = get_json(c, "/_sim/requests").at("requests").as_array();
+  REQUIRE(log.size() == 1);
+  const auto& rec = log[0].as_object();
+  CHECK(rec.at("seq") == 1);
+  CHECK(rec.at("method") == "POST");
+  CHECK(rec.at("path") == "/api/v1/notification");
+  CHECK(rec.at("query") == "");
+  CHECK(rec.at("body").as_string() == body);
+  CHECK(rec.at("service") == "notification");
+  CHECK(rec.at("receivedAt").as_string().size() == 24); // 2026-11-24T10:15:30.123Z
+  const auto& headers = rec.at("headers").as_object();
+  REQUIRE(headers.contains("traceparent"));
+  CHECK(headers.at("traceparent").as_string() == tp);
+  CHECK(headers.at("Content-Type") == "application/json");
+  CHECK_FALSE(headers.contains("REMOTE_ADDR"));
+}
+
+TEST_CASE("simulator: a port in use is an error", "[sim]") {
+  running_sim s;
+  simulator other(simulator_options{"fast", 1, 2});
+  std::string error;
+  CHECK_FALSE(other.start("127.0.0.1", s.port, error));
+  CHECK(error.find(std::to_string(s.port)) != std::string::npos);
+
+  // And a started simulator cannot start twice.
+  CHECK_FALSE(s.sim->start("127.0.0.1", 0, error));
+}
+
+namespace {
+
+// Sends one payment from another thread; returns the reply status (or -1 for no reply).
+std::future<int> post_async(int port) {
+  return std::async(std::launch::async, [port] {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(5s);
+    auto r = c.Post("/api/v1/payment", R"({"value":1})", "application/json");
+    return r ? r->status : -1;
+  });
+}
+
+// Polls until the simulator has recorded `n` calls, for at most 5 s.
+bool wait_for_requests(running_sim& s, std::size_t n) {
+  auto c = s.client();
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto r = c.Get("/_sim/requests");
+    if (r && r->status == 200 && json::parse(r->body).at("requests").as_array().size() >= n) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return false;
+}
+
+} // namespace
+
+TEST_CASE("simulator: hang holds a call until the behaviour changes", "[sim]") {
+  running_sim s("hang");
+  auto pending = post_async(s.port);
+  REQUIRE(wait_for_requests(s, 1));
+  CHECK(pending.wait_for(50ms) == std::future_status::timeout);
+
+  auto c = s.client();
+  put_behavior(c, R"({"profile":"fast"})");
+  REQUIRE(pending.wait_for(3s) == std::future_status::ready);
+  CHECK(pending.get() == 200);
+}
+
+TEST_CASE("simulator: stop() releases a hung call promptly", "[sim]") {
+  running_sim s("hang");
+  auto pending = post_async(s.port);
+  REQUIRE(wait_for_requests(s, 1));
+
+  const auto t0 = std::chrono::steady_clock::now();
+  auto stopping = std::async(std::launch::async, [&] { s.sim->stop(); });
+  REQUIRE(stopping.wait_for(3s) == std::future_status::ready);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  CHECK(took < 2s);
+  REQUIRE(pending.wait_for(3s) == std::future_status::ready);
+  CHECK(pending.get() == 503);
+
+  s.sim->stop(); // idempotent
+}
+
+TEST_CASE("simulator: stop() is prompt with an idle keep-alive connection", "[sim]") {
+  running_sim s;
+  httplib::Client c("127.0.0.1", s.port);
+  c.set_keep_alive(true);
+  auto r = c.Post("/api/v1/payment", R"({"value":1})", "application/json");
+  REQUIRE(r);
+  REQUIRE(r->status == 200);
+
+  const auto t0 = std::chrono::steady_clock::now();
+  auto stopping = std::async(std::launch::async, [&] { s.sim->stop(); });
+  REQUIRE(stopping.wait_for(10s) == std::future_status::ready);
+  CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+}
+
+TEST_CASE("simulator: latency is cut short by stop()", "[sim]") {
+  running_sim s;
+  auto c = s.client();
+  put_behavior(c, R"({"service":"payment","latencyMs":[60000,60000]})");
+  auto pending = post_async(s.port);
+  REQUIRE(wait_for_requests(s, 1));
+  auto stopping = std::async(std::launch::async, [&] { s.sim->stop(); });
+  REQUIRE(stopping.wait_for(3s) == std::future_status::ready);
+  REQUIRE(pending.wait_for(3s) == std::future_status::ready);
+  CHECK(pending.get() == 503);
+}
