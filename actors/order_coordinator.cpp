@@ -141,8 +141,6 @@ void complete_payment(coordinator_actor* self, const std::string& order_id,
   o->payment.attempts += out.attempts;
   if (out.reference)
     o->payment.reference = out.reference;
-  if (paid)
-    o->notifications.push_back(notification_record{std::string{to_string(o->status)}});
   o->updated_at_ms = now_ms();
   st.spec.deps.store->put(*o);
   record_status(self, *o);
@@ -150,8 +148,6 @@ void complete_payment(coordinator_actor* self, const std::string& order_id,
   if (!paid)
     payload["reason"] = out.detail;
   emit_order_event(self, *o, "order_status_changed", std::move(payload));
-  if (paid)
-    queue_notification(self, *o);
   reply.result = paid ? create_result::created : create_result::payment_failed;
   reply.placed = std::move(*o);
   pending.promise.deliver(std::move(reply));

@@ -146,7 +146,7 @@ int main(int argc, char** argv) {
   try {
     args = parse_arguments(argc, argv, help);
   } catch (const usage_error& e) {
-    std::cerr << "coffeeshop-sim: " << e.message << "\n" << usage_text;
+    std::cerr << "coffeeshop-sim: " << e.message << "\n(see coffeeshop-sim --help)\n";
     return 2;
   }
   if (help) {

@@ -27,6 +27,11 @@ public:
   /// after its current reply. Call before stop(); cannot be undone.
   void interrupt();
 
+  /// True when the client of the connection the calling handler thread serves has closed
+  /// it (or it broke). Lets a handler that holds a call (hang, latency) give up its worker
+  /// thread when the caller timed out, instead of starving the pool. False off a handler.
+  static bool peer_closed();
+
 private:
   // Replaces httplib's per-connection loop (a private virtual; overriding it is the
   // library's extension point, the request handling itself stays httplib's process_request).

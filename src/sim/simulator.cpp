@@ -6,6 +6,7 @@
 #include "request_log.hpp"
 #include "service_request.hpp"
 
+#include "coffeeshop/domain/order_json.hpp"
 #include "coffeeshop/util/clock.hpp"
 
 #include <boost/json.hpp>
@@ -13,6 +14,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -38,7 +40,8 @@ constexpr const char* json_type = "application/json; charset=utf-8";
 
 void reply(httplib::Response& res, int status, const json::object& body) {
   res.status = status;
-  res.set_content(json::serialize(body), json_type);
+  // Money as 4.5, not Boost 1.81's 4.5E0.
+  res.set_content(to_json_text(body), json_type);
 }
 
 void reply_failure(httplib::Response& res, int status, std::string_view error,
@@ -49,6 +52,9 @@ void reply_failure(httplib::Response& res, int status, std::string_view error,
   reply(res, status, body);
   if (retry_after_s) res.set_header("Retry-After", std::to_string(*retry_after_s));
 }
+
+// How often a held call checks whether its caller is still there.
+constexpr std::chrono::milliseconds peer_check_interval{100};
 
 std::size_t index_of(service svc) { return svc == service::payment ? 0 : 1; }
 
@@ -139,7 +145,19 @@ void simulator::impl::handle_call(const httplib::Request& req, httplib::Response
   std::unique_lock<std::mutex> lk(mu);
   log.add(std::move(rec));
 
-  cv.wait(lk, [&] { return stopping || !behaviors[i].hang; });
+  // Held calls wait on the condition variable (woken by stop() and behaviour changes) in
+  // slices, and give up when the caller has hung up: otherwise every timed-out attempt of a
+  // retrying client would keep a worker thread until none is left for the control API.
+  const auto held_too_long = [&] {
+    if (!interruptible_server::peer_closed()) return false;
+    lk.unlock();
+    res.status = 499; // nginx's "client closed request"; nobody reads it
+    return true;
+  };
+  while (!stopping && behaviors[i].hang) {
+    cv.wait_for(lk, peer_check_interval);
+    if (held_too_long()) return;
+  }
   if (stopping) {
     lk.unlock();
     return reply_failure(res, 503, "simulator stopping");
@@ -151,7 +169,12 @@ void simulator::impl::handle_call(const httplib::Request& req, httplib::Response
     delay_ms = std::uniform_int_distribution<int>(b.latency_min_ms, b.latency_max_ms)(rng);
   if (delay_ms > 0) {
     // A timed wait rather than sleep_for, so that stop() cuts the delay short.
-    if (cv.wait_for(lk, std::chrono::milliseconds(delay_ms), [&] { return stopping; })) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(delay_ms);
+    while (!stopping && std::chrono::steady_clock::now() < until) {
+      cv.wait_until(lk, std::min(until, std::chrono::steady_clock::now() + peer_check_interval));
+      if (held_too_long()) return;
+    }
+    if (stopping) {
       lk.unlock();
       return reply_failure(res, 503, "simulator stopping");
     }

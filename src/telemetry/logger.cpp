@@ -2,6 +2,8 @@
 
 #include "coffeeshop/util/clock.hpp"
 
+#include "coffeeshop/domain/order_json.hpp"
+
 #include <boost/json/serialize.hpp>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -63,7 +65,7 @@ void logger::log(log_level level, std::string_view msg, const boost::json::objec
     rec["msg"] = msg;
     for (const auto& kv : fields)
       rec[kv.key()] = kv.value();
-    line = boost::json::serialize(rec);
+    line = to_json_text(rec);
   } else {
     line = ts;
     line += ' ';
@@ -77,7 +79,7 @@ void logger::log(log_level level, std::string_view msg, const boost::json::objec
       if (kv.value().is_string())
         line += kv.value().get_string().c_str();
       else
-        line += boost::json::serialize(kv.value());
+        line += to_json_text(kv.value());
     }
   }
   out_->info(line);

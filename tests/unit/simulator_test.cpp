@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace json = boost::json;
 using coffeeshop::sim::simulator;
@@ -399,4 +400,87 @@ TEST_CASE("simulator: latency is cut short by stop()", "[sim]") {
   REQUIRE(stopping.wait_for(3s) == std::future_status::ready);
   REQUIRE(pending.wait_for(3s) == std::future_status::ready);
   CHECK(pending.get() == 503);
+}
+
+TEST_CASE("simulator: keep-alive connections serve many requests, large bodies included", "[sim]") {
+  running_sim s;
+  httplib::Client c("127.0.0.1", s.port);
+  c.set_keep_alive(true);
+  c.set_tcp_nodelay(true);
+  c.set_read_timeout(5s);
+  // Larger than the server's 4 KiB read buffer, so the body arrives over several reads.
+  const std::string email(20000, 'x');
+  const std::string big = R"({"type":"order_status","orderId":"o","status":"ready","customerEmail":")" + email + "\"}";
+  for (int i = 0; i < 20; ++i) {
+    auto r = c.Post("/api/v1/notification", i % 2 ? big : R"({"status":"ready"})", "application/json");
+    REQUIRE(r);
+    CHECK(r->status == 200);
+  }
+  auto log = get_json(c, "/_sim/requests").at("requests").as_array();
+  REQUIRE(log.size() == 20);
+  CHECK(log[1].at("body").as_string().size() == big.size());
+}
+
+TEST_CASE("simulator: concurrent calls are all recorded and charged", "[sim]") {
+  running_sim s;
+  constexpr int clients = 4;
+  constexpr int calls = 50;
+  std::vector<std::future<int>> workers;
+  for (int w = 0; w < clients; ++w) {
+    workers.push_back(std::async(std::launch::async, [port = s.port, w] {
+      httplib::Client c("127.0.0.1", port);
+      c.set_keep_alive(true);
+      c.set_read_timeout(5s);
+      int ok = 0;
+      for (int i = 0; i < calls; ++i) {
+        // Every call uses its own key except the last, which replays this worker's first.
+        const std::string key = "w" + std::to_string(w) + "-" + std::to_string(i == calls - 1 ? 0 : i);
+        auto r = c.Post("/api/v1/payment", httplib::Headers{{"Idempotency-Key", key}}, R"({"value":2.5})",
+                        "application/json");
+        if (r && r->status == 200) ++ok;
+      }
+      return ok;
+    }));
+  }
+  int ok = 0;
+  for (auto& f : workers) ok += f.get();
+  CHECK(ok == clients * calls);
+
+  auto c = s.client();
+  auto ledger = get_json(c, "/_sim/ledger");
+  CHECK(ledger.at("charges") == clients * (calls - 1));
+  CHECK(ledger.at("duplicates") == clients);
+  CHECK(get_json(c, "/_sim/requests").at("requests").as_array().size() == std::size_t(clients * calls));
+}
+
+TEST_CASE("simulator: a held call whose caller gave up frees its thread", "[sim]") {
+  // Two worker threads only: if held calls kept them after their callers timed out, the
+  // control API below could not be served.
+  simulator_options opts;
+  opts.profile = "hang";
+  opts.seed = 1;
+  opts.threads = 2;
+  simulator sim(opts);
+  std::string error;
+  auto port = sim.start("127.0.0.1", 0, error);
+  REQUIRE(port);
+
+  std::vector<std::future<int>> impatient;
+  for (int i = 0; i < 3; ++i) {
+    impatient.push_back(std::async(std::launch::async, [p = *port] {
+      httplib::Client c("127.0.0.1", p);
+      c.set_read_timeout(300ms);
+      auto r = c.Post("/api/v1/payment", R"({"value":1})", "application/json");
+      return r ? r->status : -1;
+    }));
+  }
+  for (auto& f : impatient) CHECK(f.get() == -1); // timed out while held
+
+  httplib::Client c("127.0.0.1", *port);
+  c.set_read_timeout(5s);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = c.Get("/_sim/behavior");
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(std::chrono::steady_clock::now() - t0 < 2s);
 }

@@ -1,0 +1,202 @@
+#pragma once
+// End-to-end test harness: runs coffeeshopd and coffeeshop-sim as child processes on
+// loopback ports and talks to them over HTTP. Every wait is bounded; nothing sleeps to
+// wait for the code under test (poll with eventually()).
+
+#include <boost/json.hpp>
+#include <httplib.h>
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace coffeeshop::e2e {
+
+using namespace std::chrono_literals;
+
+/// Paths of the binaries under test (compile definitions of the e2e_tests target).
+const char* daemon_bin();
+const char* sim_bin();
+/// The project's source directory (for config/*.json).
+const char* source_dir();
+
+/// A child process (fork/exec). stdout and stderr are captured through pipes by a reader
+/// thread. The child gets PR_SET_PDEATHSIG(SIGKILL), stdin from /dev/null, the parent's
+/// environment minus COFFEESHOP_CONFIG, plus `env` (which may set COFFEESHOP_CONFIG again).
+/// Killed (SIGKILL) and reaped in the destructor if still running. Movable, not copyable.
+/// Throws std::runtime_error if the process cannot be started (e.g. exec fails: the
+/// child then exits 127 with a message on stderr).
+class process {
+public:
+  process(std::string exe, std::vector<std::string> args,
+          std::vector<std::pair<std::string, std::string>> env = {});
+  ~process();
+  process(process&&) noexcept;
+  process& operator=(process&&) noexcept;
+  process(const process&) = delete;
+  process& operator=(const process&) = delete;
+
+  /// Waits (polling the captured stdout until the deadline) for a JSON line with
+  /// "msg":"listening" and returns the port of its "address" ("HOST:PORT"). Throws
+  /// std::runtime_error with the output so far on timeout or if the process exits first.
+  int wait_listening(std::chrono::milliseconds timeout = 10s);
+
+  /// Captured stdout followed by captured stderr so far (thread-safe copy).
+  std::string output() const;
+  std::string stdout_text() const;
+  std::string stderr_text() const;
+
+  /// Lines of stdout, then of stderr, parsed as JSON objects (other lines skipped).
+  std::vector<boost::json::object> json_lines() const;
+
+  /// JSON lines whose "msg" equals `msg`.
+  std::vector<boost::json::object> log_lines(const std::string& msg) const;
+
+  /// Sends `sig` unless the process has been reaped already.
+  void signal(int sig);
+
+  /// Waits for exit and reaps the process; returns the exit status (128 + signal number
+  /// when killed by a signal), or nullopt on timeout. Once it returned a status it keeps
+  /// returning it. After an exit, the output is complete (pipes drained, bounded wait).
+  std::optional<int> wait_exit(std::chrono::milliseconds timeout);
+
+  /// True while the process has not been reaped and has not exited.
+  bool running();
+
+  pid_t pid() const;
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+/// A temporary directory, removed recursively in the destructor.
+class temp_dir {
+public:
+  temp_dir();
+  ~temp_dir();
+  temp_dir(temp_dir&&) noexcept;
+  temp_dir& operator=(temp_dir&&) noexcept;
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  const std::string& path() const { return path_; }
+  /// Writes `content` to path()/name and returns the full path.
+  std::string write_file(const std::string& name, const std::string& content) const;
+
+private:
+  std::string path_;
+};
+
+/// Small HTTP helper result: status (0 when the request failed at the transport level,
+/// `error` then says why), headers, body and the body parsed as JSON (null if not JSON).
+struct http_result {
+  int status = 0;
+  httplib::Headers headers;
+  std::string body;
+  boost::json::value json;
+  std::string error;
+  /// Header value, case-insensitive name; "" when absent.
+  std::string header(const std::string& name) const;
+  bool has_header(const std::string& name) const;
+};
+
+/// One HTTP request to 127.0.0.1:port (new connection, 30 s timeouts). `path` may carry a
+/// query string. Content-Type is sent when `content_type` is non-empty and the method is
+/// POST/PUT/PATCH or the body is non-empty.
+http_result request(int port, const std::string& method, const std::string& path,
+                    const std::string& body = "", httplib::Headers headers = {},
+                    const std::string& content_type = "application/json");
+
+/// An httplib client for 127.0.0.1:port with 30 s connect/read/write timeouts.
+httplib::Client make_client(int port);
+
+/// A running simulator (`coffeeshop-sim --listen 127.0.0.1:0 --profile P`).
+struct sim_process {
+  process proc;
+  int port = 0;
+
+  std::string base_url() const;
+  std::string payment_url() const;      // base_url() + "/api/v1/payment"
+  std::string notification_url() const; // base_url() + "/api/v1/notification"
+  /// The two --set overrides that point the daemon's services at this simulator.
+  std::vector<std::string> daemon_sets() const;
+
+  /// GET path, throws std::runtime_error unless 200 with JSON.
+  boost::json::value get_json(const std::string& path) const;
+  /// PUT /_sim/behavior (members: service, profile, failureRate, latencyMs, fixedStatus,
+  /// retryAfter, hang, failStatus). Throws unless 200.
+  void set_behavior(boost::json::object behavior) const;
+  /// Back to the given profile for both services, with no fixed status / Retry-After.
+  void reset_behavior(const std::string& profile = "fast") const;
+  /// GET /_sim/ledger: {"charges","payments":[{"idempotencyKey","amount","reference","count"}],"duplicates"}.
+  boost::json::value ledger() const;
+  /// GET /_sim/requests[?service=S]: [{"seq","method","path","query","headers":{},"body","service","receivedAt"}].
+  boost::json::array requests(const std::string& service = "") const;
+  /// DELETE /_sim/requests (clears the request log and the ledger).
+  void clear() const;
+};
+sim_process start_sim(const std::string& profile = "fast");
+
+/// A running daemon on a loopback port. The store lives in its own temporary directory.
+struct daemon_process {
+  temp_dir dir;
+  process proc;
+  int port = 0;
+
+  httplib::Client client() const;
+  std::string base_url() const;
+  http_result request(const std::string& method, const std::string& path,
+                      const std::string& body = "", httplib::Headers headers = {},
+                      const std::string& content_type = "application/json") const;
+  http_result get(const std::string& path, httplib::Headers headers = {}) const;
+  http_result post(const std::string& path, const std::string& body,
+                   httplib::Headers headers = {}) const;
+  http_result patch(const std::string& path, const std::string& body,
+                    httplib::Headers headers = {}) const;
+  /// POST /api/v1/orders with `body`.
+  http_result create_order(const std::string& body, httplib::Headers headers = {}) const;
+  /// GET /api/v1/orders/{id}.
+  http_result get_order(const std::string& id) const;
+  /// PATCH /api/v1/orders/{id}/status {"status": status}.
+  http_result set_status(const std::string& id, const std::string& status) const;
+  /// SIGTERM, then waits for exit; returns the status or nullopt on timeout.
+  std::optional<int> stop(std::chrono::milliseconds timeout = 20s);
+};
+
+/// Starts coffeeshopd with: --set http.listen=127.0.0.1:0, logging.level=info,
+/// logging.format=json, store.path=<temp dir>/coffeeshop.db, then `sets` (each "KEY=VALUE",
+/// later ones win, so a caller may override any of the above). Waits for "listening".
+daemon_process start_daemon(std::vector<std::string> sets,
+                            std::vector<std::pair<std::string, std::string>> env = {});
+
+/// Polls `pred` every 20 ms until true or the deadline passes; returns pred's last value.
+bool eventually(std::function<bool()> pred, std::chrono::milliseconds timeout = 10s);
+
+/// A valid order body (customer ana@example.com). An empty variation is left out.
+std::string order_body(const std::string& product = "Latte", const std::string& variation = "Vanilla",
+                       int quantity = 2);
+
+/// Checks the problem+json shape (all members of CONTRACT §3, content type, errorType,
+/// type URI, traceparent header, Retry-After for circuit_open/overloaded) via Catch.
+void check_problem(const http_result& r, int status, const std::string& error_type);
+
+// -- small JSON helpers -----------------------------------------------------------
+
+/// Parses `text` as JSON; null on error.
+boost::json::value parse_json(const std::string& text);
+/// obj[key] as a string; "" if absent or not a string.
+std::string str(const boost::json::value& v, const std::string& key);
+/// A JSON number as double (int64/uint64/double); throws if not a number.
+double num(const boost::json::value& v);
+/// The trace id (32 hex) of a traceparent header, "" if malformed.
+std::string trace_id_of(const std::string& traceparent);
+/// The span id (16 hex) of a traceparent header, "" if malformed.
+std::string span_id_of(const std::string& traceparent);
+
+} // namespace coffeeshop::e2e
