@@ -26,7 +26,7 @@ boost::json::object render_event(const integration_event& ev) {
 }
 
 caf::behavior event_logger(caf::event_based_actor* self, runtime_deps deps) {
-  (void) self;
+  report_uncaught_exceptions(self, deps.log, "event-logger");
   return {
     [deps](event_atom, const integration_event& ev) {
       auto json = render_event(ev);

@@ -287,6 +287,7 @@ void on_reply(integration_actor* self, uint64_t id, http_reply reply) {
 
 void init_integration(integration_actor* self, integration_spec spec) {
   auto& st = self->state;
+  report_uncaught_exceptions(self, spec.deps.log, to_string(spec.kind));
   st.retry = retry_policy{spec.settings.retry, spec.jitter_seed};
   auto last = spec.deps.board->snapshot(spec.kind);
   st.breaker = last.breaker;

@@ -3,7 +3,9 @@
 #include "coffeeshop/util/clock.hpp"
 #include "coffeeshop/util/ids.hpp"
 
+#include <caf/scheduled_actor.hpp>
 #include <caf/send.hpp>
+#include <caf/sec.hpp>
 
 namespace coffeeshop {
 
@@ -24,6 +26,22 @@ void event_sink::emit(integration_event ev) const {
     ev.timestamp_ms = now_ms();
   if (auto dest = current())
     caf::anon_send(dest, event_atom::value, std::move(ev));
+}
+
+void report_uncaught_exceptions(caf::scheduled_actor* self, std::shared_ptr<logger> log,
+                                std::string actor_name) {
+  self->set_exception_handler(
+    [log, actor_name](caf::scheduled_actor*, std::exception_ptr& ep) -> caf::error {
+      std::string what = "unknown exception";
+      try {
+        std::rethrow_exception(ep);
+      } catch (const std::exception& e) {
+        what = e.what();
+      } catch (...) {
+      }
+      log->error("uncaught exception", {{"actor", actor_name}, {"error", what}});
+      return caf::make_error(caf::sec::runtime_error, what);
+    });
 }
 
 integration_event make_event(std::string service, std::string type, std::string trace_id,

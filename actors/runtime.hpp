@@ -9,6 +9,7 @@
 #include "coffeeshop/telemetry/metrics.hpp"
 
 #include <caf/actor.hpp>
+#include <caf/fwd.hpp>
 
 #include <memory>
 #include <mutex>
@@ -39,6 +40,13 @@ struct runtime_deps {
   std::shared_ptr<event_sink> events;
   std::shared_ptr<order_store> store;
 };
+
+/// Makes an uncaught exception in `self`'s handlers end the actor with
+/// `sec::runtime_error` carrying the exception's message (CAF's default,
+/// plus a JSON log line instead of a bare stderr line), so supervisors and
+/// operators see why it stopped.
+void report_uncaught_exceptions(caf::scheduled_actor* self, std::shared_ptr<logger> log,
+                                std::string actor_name);
 
 /// Builds an event with the fields every emitter sets.
 integration_event make_event(std::string service, std::string type, std::string trace_id,

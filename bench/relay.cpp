@@ -3,7 +3,9 @@
 // A plain cpp-httplib server, no actors: POST /api/v1/orders parses the order JSON with
 // Boost.JSON, prices it, builds the seed payment body {orderId, amount, currency,
 // paymentMethod}, calls POST <upstream>/api/v1/payment through a keep-alive httplib client
-// (one per server thread) and answers 201 with a small JSON body. GET /healthz answers 200.
+// (one per server thread) and answers 201 with a small JSON body. The answer is also kept in
+// a sharded in-memory map so that GET /api/v1/orders/{id} (scenario b) has a bare-stack
+// baseline too. GET /healthz answers 200.
 //
 //   bench-relay [--listen HOST:PORT] --upstream http://HOST:PORT [--threads N]
 //
@@ -21,9 +23,12 @@
 #include <cstdlib>
 #include <ctime>
 #include <iostream>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 namespace {
 
@@ -114,6 +119,32 @@ std::string next_order_id() {
   return buf;
 }
 
+// The bare store: id -> the JSON answered at creation, in 16 mutex-guarded shards.
+class order_map {
+public:
+  void put(const std::string& id, const std::string& body) {
+    auto& s = shard(id);
+    std::lock_guard<std::mutex> lk(s.mu);
+    s.map[id] = body;
+  }
+  bool get(const std::string& id, std::string& out) {
+    auto& s = shard(id);
+    std::lock_guard<std::mutex> lk(s.mu);
+    auto it = s.map.find(id);
+    if (it == s.map.end()) return false;
+    out = it->second;
+    return true;
+  }
+
+private:
+  struct shard_t {
+    std::mutex mu;
+    std::unordered_map<std::string, std::string> map;
+  };
+  shard_t& shard(const std::string& id) { return shards_[std::hash<std::string>{}(id) % 16]; }
+  shard_t shards_[16];
+};
+
 void reply_error(httplib::Response& res, int status, std::string_view error) {
   res.status = status;
   res.set_content("{\"error\":" + json_quoted(error) + "}", json_type);
@@ -137,13 +168,21 @@ int main(int argc, char** argv) {
   });
 
   const std::string upstream = opt.upstream;
+  order_map orders;
+
+  server.Get(R"(/api/v1/orders/([^/]+))", [&orders](const httplib::Request& req, httplib::Response& res) {
+    std::string body;
+    if (!orders.get(req.matches[1].str(), body)) return reply_error(res, 404, "order not found");
+    res.status = 200;
+    res.set_content(std::move(body), json_type);
+  });
 
   server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.status = 200;
     res.set_content("{\"status\":\"ok\"}", json_type);
   });
 
-  server.Post("/api/v1/orders", [&upstream](const httplib::Request& req, httplib::Response& res) {
+  server.Post("/api/v1/orders", [&upstream, &orders](const httplib::Request& req, httplib::Response& res) {
     // One keep-alive client per server thread: no lock, no sharing.
     thread_local std::unique_ptr<httplib::Client> client;
     if (!client) {
@@ -213,6 +252,7 @@ int main(int argc, char** argv) {
     out += ",\"payment\":{\"status\":\"succeeded\",\"reference\":";
     out += json_quoted(reference);
     out += "}}";
+    orders.put(id, out);
     res.status = 201;
     res.set_header("Location", "/api/v1/orders/" + id);
     res.set_content(std::move(out), json_type);

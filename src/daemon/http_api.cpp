@@ -7,6 +7,8 @@
 #include "coffeeshop/util/ids.hpp"
 #include "problem.hpp"
 
+#include "coffeeshop/net/interruptible_server.hpp"
+
 #include <boost/json.hpp>
 #include <caf/all.hpp>
 #include <httplib.h>
@@ -118,7 +120,7 @@ struct http_api::impl {
   std::string menu_body;
   runtime_deps deps;
   std::shared_ptr<lifecycle> life;
-  httplib::Server server;
+  net::interruptible_server server;
   std::thread serving;
   std::atomic<int> inflight_orders{0};
   millis create_wait;
@@ -609,7 +611,10 @@ void http_api::start() {
 }
 
 void http_api::stop() {
+  std::lock_guard guard{stop_mtx_};
   if (impl_->serving.joinable()) {
+    // Idle keep-alive connections close now; requests being handled finish and are answered.
+    impl_->server.interrupt();
     impl_->server.stop();
     impl_->serving.join();
   }

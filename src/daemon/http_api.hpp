@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -51,6 +52,7 @@ public:
 private:
   struct impl;
   std::unique_ptr<impl> impl_;
+  std::mutex stop_mtx_;
   int port_ = -1;
 };
 

@@ -1,7 +1,7 @@
 #include "coffeeshop/sim/simulator.hpp"
 
 #include "behavior.hpp"
-#include "interruptible_server.hpp"
+#include "coffeeshop/net/interruptible_server.hpp"
 #include "ledger.hpp"
 #include "request_log.hpp"
 #include "service_request.hpp"
@@ -77,12 +77,12 @@ struct simulator::impl {
   }
 
   simulator_options opts;
-  interruptible_server server;
+  net::interruptible_server server;
   std::thread listener;
   std::atomic<bool> listener_done{false};
   std::mutex lifecycle_mu; // serialises start() and stop()
   bool started = false;
-  std::optional<int> bound_port;
+  std::atomic<int> bound_port{0}; // 0 until start() succeeds; read by port() without locking
 
   // Shared by all handler threads.
   std::mutex mu;
@@ -149,7 +149,7 @@ void simulator::impl::handle_call(const httplib::Request& req, httplib::Response
   // slices, and give up when the caller has hung up: otherwise every timed-out attempt of a
   // retrying client would keep a worker thread until none is left for the control API.
   const auto held_too_long = [&] {
-    if (!interruptible_server::peer_closed()) return false;
+    if (!net::interruptible_server::peer_closed()) return false;
     lk.unlock();
     res.status = 499; // nginx's "client closed request"; nobody reads it
     return true;
@@ -327,12 +327,6 @@ simulator::simulator(simulator_options opts) {
   // A client pool reuses its connections for a whole benchmark; do not force reconnects.
   svr.set_keep_alive_max_count(100000);
   svr.set_payload_max_length(1 << 20);
-  // httplib's default sets SO_REUSEPORT, which lets a second process bind the same port and
-  // silently share the traffic; SO_REUSEADDR alone keeps "port in use" an error.
-  svr.set_socket_options([](socket_t sock) {
-    int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-  });
   impl_->install_routes();
 }
 
@@ -397,8 +391,9 @@ void simulator::stop() {
 }
 
 std::optional<int> simulator::port() const {
-  std::lock_guard<std::mutex> lifecycle(impl_->lifecycle_mu);
-  return impl_->bound_port;
+  const int p = impl_->bound_port;
+  if (p == 0) return std::nullopt;
+  return p;
 }
 
 const std::string& simulator::profile() const { return impl_->opts.profile; }

@@ -32,6 +32,7 @@ struct running_sim {
     INFO(error);
     REQUIRE(p);
     REQUIRE(*p > 0);
+    REQUIRE(sim->port() == p);
     port = *p;
   }
 
@@ -317,6 +318,7 @@ TEST_CASE("simulator: a port in use is an error", "[sim]") {
   std::string error;
   CHECK_FALSE(other.start("127.0.0.1", s.port, error));
   CHECK(error.find(std::to_string(s.port)) != std::string::npos);
+  CHECK_FALSE(other.port());
 
   // And a started simulator cannot start twice.
   CHECK_FALSE(s.sim->start("127.0.0.1", 0, error));

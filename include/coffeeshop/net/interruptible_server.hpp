@@ -9,11 +9,12 @@
 
 #include <atomic>
 
-namespace coffeeshop::sim {
+namespace coffeeshop::net {
 
 /// An httplib::Server whose connection threads can be woken at once by interrupt().
 /// Idle connections also wait in poll() instead of httplib's 10 ms select loop, so an idle
-/// client pool costs no CPU.
+/// client pool costs no CPU. Binds with SO_REUSEADDR only (not httplib's SO_REUSEPORT), so
+/// a port in use is an error.
 class interruptible_server : public httplib::Server {
 public:
   /// Throws std::system_error if the wake-up eventfd cannot be created.
@@ -41,4 +42,4 @@ private:
   std::atomic<bool> interrupted_{false};
 };
 
-} // namespace coffeeshop::sim
+} // namespace coffeeshop::net

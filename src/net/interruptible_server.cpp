@@ -1,4 +1,4 @@
-#include "interruptible_server.hpp"
+#include "coffeeshop/net/interruptible_server.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -16,7 +16,7 @@
 #include <string>
 #include <system_error>
 
-namespace coffeeshop::sim {
+namespace coffeeshop::net {
 
 namespace {
 
@@ -145,6 +145,12 @@ private:
 interruptible_server::interruptible_server() {
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+  // httplib's default sets SO_REUSEPORT, which lets a second process bind the same port and
+  // silently share the traffic; SO_REUSEADDR alone keeps "port in use" an error.
+  set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
 }
 
 interruptible_server::~interruptible_server() {
@@ -190,4 +196,4 @@ bool interruptible_server::process_and_close_socket(socket_t sock) {
   return ok;
 }
 
-} // namespace coffeeshop::sim
+} // namespace coffeeshop::net
