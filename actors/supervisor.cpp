@@ -50,6 +50,11 @@ bool supervisor_core::handle_down(const caf::down_msg& dm) {
   if (!e)
     return false;
   e->handle = nullptr;
+  if (shutting_down_) {
+    if (static_cast<std::size_t>(e - children_.data()) == shutdown_next_)
+      stop_next();
+    return true;
+  }
   if (e->restarting)
     return true; // stopped by us as part of a group restart
   bool abnormal = dm.reason && dm.reason != caf::exit_reason::normal;
@@ -91,7 +96,7 @@ bool supervisor_core::handle_down(const caf::down_msg& dm) {
 }
 
 void supervisor_core::handle_restart_timer(uint64_t generation) {
-  if (generation != generation_)
+  if (generation != generation_ || shutting_down_)
     return;
   auto group = std::move(pending_restart_);
   pending_restart_.clear();
@@ -110,6 +115,47 @@ void supervisor_core::handle_restart_timer(uint64_t generation) {
     deps_.events->emit(make_event("supervisor", "actor_restarted", "", "", 0, payload));
     deps_.log->warn("actor_restarted", payload);
   }
+}
+
+void supervisor_core::shutdown(millis timeout, std::function<void()> done) {
+  if (shutting_down_)
+    return;
+  shutting_down_ = true;
+  shutdown_timeout_ = timeout;
+  shutdown_done_ = std::move(done);
+  shutdown_next_ = children_.size();
+  stop_next();
+}
+
+void supervisor_core::stop_next() {
+  while (shutdown_next_ > 0) {
+    auto& e = children_[--shutdown_next_];
+    e.restarting = true;
+    if (!e.handle)
+      continue;
+    self_->send_exit(e.handle, caf::exit_reason::user_shutdown);
+    self_->delayed_send(self_, shutdown_timeout_, shutdown_atom::value, ++shutdown_step_);
+    return; // the child's down message (or the timer) continues the walk
+  }
+  if (shutdown_done_) {
+    auto done = std::move(shutdown_done_);
+    shutdown_done_ = nullptr;
+    done();
+  }
+}
+
+void supervisor_core::handle_shutdown_timer(uint64_t step) {
+  if (!shutting_down_ || step != shutdown_step_ || shutdown_next_ >= children_.size())
+    return;
+  auto& e = children_[shutdown_next_];
+  if (!e.handle)
+    return; // it ended in time; its down message already moved on
+  deps_.log->warn("child did not stop in time; killing it",
+                  {{"supervisor", name_}, {"actor", e.spec.name},
+                   {"timeoutMs", shutdown_timeout_.count()}});
+  self_->send_exit(e.handle, caf::exit_reason::kill);
+  e.handle = nullptr;
+  stop_next();
 }
 
 void supervisor_core::stop_all() {

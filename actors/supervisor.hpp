@@ -17,6 +17,7 @@
 namespace coffeeshop {
 
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
+using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
 
 /// How to start, and when to restart, one child.
 struct child_spec {
@@ -49,8 +50,17 @@ public:
   /// Fires a delayed restart.
   void handle_restart_timer(uint64_t generation);
 
-  /// Stops all children in reverse start order.
+  /// Stops all children at once, in reverse start order, without waiting
+  /// (for the owner's own termination, when it can no longer receive).
   void stop_all();
+
+  /// Orderly stop: children one at a time in reverse start order, each given
+  /// `timeout` to end before it is killed; then `done` runs. The owner
+  /// forwards `(shutdown_atom, uint64_t)` timers to handle_shutdown_timer.
+  void shutdown(millis timeout, std::function<void()> done);
+
+  /// A child took longer than the shutdown timeout: kill it and go on.
+  void handle_shutdown_timer(uint64_t step);
 
   /// Called when the intensity is exceeded; the default quits the owner with
   /// an error so its own supervisor sees an abnormal stop (escalation).
@@ -65,6 +75,7 @@ private:
 
   void start(entry& e, bool restarted);
   entry* find(const caf::actor_addr& addr);
+  void stop_next();
 
   caf::event_based_actor* self_;
   std::string name_;
@@ -75,6 +86,12 @@ private:
   std::vector<std::size_t> pending_restart_;
   uint64_t generation_ = 0;
   std::string last_reason_;
+  // -- orderly shutdown state --
+  bool shutting_down_ = false;
+  std::size_t shutdown_next_ = 0; // children below this index are still to stop
+  uint64_t shutdown_step_ = 0;
+  millis shutdown_timeout_{0};
+  std::function<void()> shutdown_done_;
 };
 
 } // namespace coffeeshop

@@ -97,6 +97,10 @@ caf::behavior root_supervisor(caf::event_based_actor* self, root_spec spec) {
   self->attach_functor([sup](const caf::error&) { sup->stop_all(); });
   return {
     [sup](restart_atom, uint64_t generation) { sup->handle_restart_timer(generation); },
+    [sup](shutdown_atom, uint64_t step) { sup->handle_shutdown_timer(step); },
+    [self, sup, timeout = millis{spec.cfg.drain_timeout_ms}](stop_atom) {
+      sup->shutdown(timeout, [self] { self->quit(); });
+    },
   };
 }
 
@@ -219,7 +223,14 @@ int run_daemon(const config& cfg) {
         done = true;
       });
   }
-  main_self->send_exit(root, caf::exit_reason::user_shutdown);
+  if (exit_code == 0) {
+    // Children stop one by one in reverse start order: ingress, coordinator, logger.
+    main_self->send(root, stop_atom::value);
+    main_self->receive([](caf::down_msg&) {},
+                       caf::after(millis{cfg.drain_timeout_ms + 1000}) >> [&] {
+                         log.warn("actors did not stop in time");
+                       });
+  }
   if (simulator)
     simulator->stop();
   log.info("stopped", {{"exitCode", exit_code}});
