@@ -96,7 +96,11 @@ void note_breaker(integration_actor* self, const std::optional<circuit_transitio
     st.spec.deps.log->log(level, type, {{"service", svc}, {"reason", tr->reason}});
   }
   auto state = st.breaker.state(now);
-  if (tr || state != st.reported_state || st.breaker.consecutive_failures() != st.reported_failures
+  // In ratio mode every outcome moves the sampling window, which a successor
+  // must resume from; otherwise only visible changes are worth the copy.
+  bool ratio_mode = st.breaker.settings().failure_ratio.has_value();
+  if (tr || ratio_mode || state != st.reported_state
+      || st.breaker.consecutive_failures() != st.reported_failures
       || st.breaker.isolated() != st.reported_isolated) {
     st.reported_state = state;
     st.reported_failures = st.breaker.consecutive_failures();
@@ -291,6 +295,8 @@ void init_integration(integration_actor* self, integration_spec spec) {
   st.retry = retry_policy{spec.settings.retry, spec.jitter_seed};
   auto last = spec.deps.board->snapshot(spec.kind);
   st.breaker = last.breaker;
+  // Probes the predecessor had in flight died with it; the coordinator re-issues them.
+  st.breaker.forget_probes();
   st.opened_at_ms = last.opened_at_ms;
   st.reported_state = st.breaker.state(self->clock().now());
   st.reported_failures = st.breaker.consecutive_failures();

@@ -2,7 +2,7 @@
 
 #include "coffeeshop/util/ids.hpp"
 
-#include <boost/json/serialize.hpp>
+#include "coffeeshop/domain/order_json.hpp"
 
 namespace coffeeshop {
 
@@ -15,7 +15,7 @@ std::string notification_body(wire_format format, const notify_request& req) {
   body["status"] = req.status;
   if (format == wire_format::seed)
     body["customerEmail"] = req.customer_email;
-  return boost::json::serialize(body);
+  return to_json_text(body);
 }
 
 caf::behavior notification_actor(integration_actor* self, integration_spec spec) {

@@ -250,8 +250,23 @@ caf::result<create_order_reply> create_order(coordinator_actor* self,
     o.idempotency_key = cmd.idempotency_key;
     o.request_fingerprint = std::move(cmd.fingerprint);
   }
+  if (cmd.shed) {
+    o.status = order_status::payment_failed;
+    o.payment.status = "failed";
+  }
   store.put(o);
   record_status(self, o);
+  if (cmd.shed) {
+    emit_order_event(self, o, retrying ? "order_status_changed" : "order_created",
+                     {{"reason", "shed: max_inflight_orders reached"}});
+    create_order_reply reply;
+    reply.result = create_result::payment_failed;
+    reply.payment.result = call_result::overloaded;
+    reply.payment.retry_after = millis{1000};
+    reply.payment.detail = "too many orders in flight (http.max_inflight_orders); retry later";
+    reply.placed = std::move(o);
+    return reply;
+  }
   if (!retrying)
     emit_order_event(self, o, "order_created",
                      {{"total", to_wire_amount(o.total)},

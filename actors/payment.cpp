@@ -1,6 +1,6 @@
 #include "payment.hpp"
 
-#include <boost/json/serialize.hpp>
+#include "coffeeshop/domain/order_json.hpp"
 
 namespace coffeeshop {
 
@@ -14,7 +14,7 @@ std::string payment_body(wire_format format, const charge_request& req) {
     body["currency"] = req.currency;
     body["paymentMethod"] = req.payment_method;
   }
-  return boost::json::serialize(body);
+  return to_json_text(body);
 }
 
 caf::behavior payment_actor(integration_actor* self, integration_spec spec) {

@@ -19,7 +19,9 @@ supervisor_core::supervisor_core(caf::event_based_actor* self, std::string name,
 }
 
 void supervisor_core::add(child_spec spec) {
-  children_.push_back(entry{std::move(spec), {}, false});
+  entry e;
+  e.spec = std::move(spec);
+  children_.push_back(std::move(e));
   start(children_.back(), false);
 }
 
@@ -77,17 +79,27 @@ bool supervisor_core::handle_down(const caf::down_msg& dm) {
     return true;
   }
   auto failed = static_cast<std::size_t>(e - children_.data());
-  last_reason_ = e->spec.name + ": " + reason;
   auto group = children_to_restart(strategy_, failed, children_.size());
-  // Stop the rest of the group in reverse start order; they restart with it.
+  ++generation_;
+  // Stop the rest of the group in reverse start order; they restart with it,
+  // except temporary children (never restarted) and children that already
+  // ended for good (nothing to bring back).
   for (auto i = group.rbegin(); i != group.rend(); ++i) {
     auto& other = children_[*i];
+    bool alive_or_pending = other.handle || other.restart_generation != 0;
+    if (*i != failed && (other.spec.restart == restart_type::temporary || !alive_or_pending)) {
+      if (other.handle) {
+        other.restarting = true;
+        self_->send_exit(other.handle, caf::exit_reason::user_shutdown);
+      }
+      continue;
+    }
     other.restarting = true;
+    other.restart_generation = generation_;
+    other.restart_reason = e->spec.name + ": " + reason;
     if (other.handle)
       self_->send_exit(other.handle, caf::exit_reason::user_shutdown);
   }
-  pending_restart_ = group;
-  ++generation_;
   deps_.log->warn("actor_down", {{"supervisor", name_}, {"actor", e->spec.name},
                                  {"reason", reason}, {"restartInMs", d.delay.count()},
                                  {"restartsInWindow", d.restarts_in_window}});
@@ -96,14 +108,16 @@ bool supervisor_core::handle_down(const caf::down_msg& dm) {
 }
 
 void supervisor_core::handle_restart_timer(uint64_t generation) {
-  if (generation != generation_ || shutting_down_)
+  if (shutting_down_)
     return;
-  auto group = std::move(pending_restart_);
-  pending_restart_.clear();
-  for (auto i : group) {
-    auto& e = children_[i];
+  // Children restart in start order; a child that joined a later group waits
+  // for that group's timer instead.
+  for (auto& e : children_) {
+    if (e.restart_generation != generation)
+      continue;
+    e.restart_generation = 0;
     // A child stopped by the strategy may still be alive for a moment; its
-    // down message is ignored because `restarting` stays set until start().
+    // down message is ignored because its handle is replaced here.
     start(e, true);
     deps_.stats->add("coffeeshop_actor_restarts_total", {{"actor", e.spec.name}});
     if (auto kind = parse_service_kind(e.spec.name))
@@ -111,7 +125,7 @@ void supervisor_core::handle_restart_timer(uint64_t generation) {
     boost::json::object payload{{"actor", e.spec.name},
                                 {"supervisor", name_},
                                 {"strategy", to_string(strategy_)},
-                                {"reason", last_reason_}};
+                                {"reason", e.restart_reason}};
     deps_.events->emit(make_event("supervisor", "actor_restarted", "", "", 0, payload));
     deps_.log->warn("actor_restarted", payload);
   }

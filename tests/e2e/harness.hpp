@@ -183,8 +183,10 @@ std::string order_body(const std::string& product = "Latte", const std::string& 
                        int quantity = 2);
 
 /// Checks the problem+json shape (all members of CONTRACT §3, content type, errorType,
-/// type URI, traceparent header, Retry-After for circuit_open/overloaded) via Catch.
-void check_problem(const http_result& r, int status, const std::string& error_type);
+/// type URI, traceparent header unless `require_traceparent` is false, Retry-After for
+/// circuit_open/overloaded) via Catch.
+void check_problem(const http_result& r, int status, const std::string& error_type,
+                   bool require_traceparent = true);
 
 // -- small JSON helpers -----------------------------------------------------------
 

@@ -59,6 +59,10 @@ public:
   std::optional<circuit_transition> on_failure(time_point now,
                                                std::optional<millis> retry_after = {});
 
+  /// Forgets half-open probes still counted as in flight: a restarted owner
+  /// calls this on its predecessor's snapshot, whose probes died with it.
+  void forget_probes() { probes_in_flight_ = 0; }
+
   /// Holds the breaker open until reset().
   std::optional<circuit_transition> isolate(time_point now);
 

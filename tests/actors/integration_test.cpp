@@ -1,0 +1,777 @@
+// Payment and notification actors on virtual time with a scripted transport.
+
+#include "fixture.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <boost/json.hpp>
+
+#include <set>
+
+using namespace cstest;
+
+namespace {
+
+/// Defaults with the consecutive-failure breaker effectively off, so retry
+/// timing can be observed without the breaker cutting in.
+service_settings no_breaker() {
+  auto s = payment_settings();
+  s.circuit_breaker.failure_threshold = 1000;
+  return s;
+}
+
+/// max_retries 0: one attempt per call, so each call is one breaker sample.
+service_settings single_attempt() {
+  auto s = payment_settings();
+  s.retry.max_retries = 0;
+  return s;
+}
+
+struct payment_fixture : fixture {
+  caf::actor transport;
+  script_ptr script;
+  caf::actor pay;
+
+  void start(const service_settings& s) {
+    reset_board(s.circuit_breaker, s.circuit_breaker);
+    std::tie(transport, script) = make_fake();
+    pay = spawn_payment(s, transport);
+  }
+
+  slot_ptr<call_outcome> charge_order(const std::string& id,
+                                      const std::string& trace = std::string(32, 'a')) {
+    auto slot = ask<call_outcome>(pay, call_atom::value, charge(id, trace));
+    run();
+    return slot;
+  }
+
+  std::size_t calls() const { return script->calls.size(); }
+};
+
+std::string trace_of(const std::string& traceparent) {
+  // 00-<32 trace>-<16 span>-<2 flags>
+  REQUIRE(traceparent.size() == 55);
+  return traceparent.substr(3, 32);
+}
+
+std::string span_of(const std::string& traceparent) {
+  return traceparent.substr(36, 16);
+}
+
+} // namespace
+
+// -- retries ------------------------------------------------------------------------
+
+TEST_CASE_METHOD(payment_fixture, "payment: retries 2 s, 4 s, 8 s after failures, then exhausted",
+                 "[payment][retry]") {
+  start(no_breaker());
+  script->fallback = respond(500, R"({"error":"boom"})");
+  auto out = charge_order("ord-1");
+  REQUIRE(calls() == 1);
+  CHECK(script->calls[0].at == 0ms);
+
+  advance(1999ms);
+  CHECK(calls() == 1);
+  advance(1ms);
+  REQUIRE(calls() == 2);
+  CHECK(script->calls[1].at == 2000ms);
+
+  advance(3999ms);
+  CHECK(calls() == 2);
+  advance(1ms);
+  REQUIRE(calls() == 3);
+  CHECK(script->calls[2].at == 6000ms);
+
+  advance(7999ms);
+  CHECK(calls() == 3);
+  CHECK_FALSE(out->done());
+  advance(1ms);
+  REQUIRE(calls() == 4);
+  CHECK(script->calls[3].at == 14000ms);
+
+  REQUIRE(out->value);
+  CHECK(out->value->result == call_result::exhausted);
+  CHECK(out->value->attempts == 4);
+  CHECK(out->value->last_status == 500);
+
+  advance(60000ms);
+  CHECK(calls() == 4);
+}
+
+TEST_CASE_METHOD(payment_fixture,
+                 "payment: with the default breaker the 4th attempt is cut short by the open circuit",
+                 "[payment][retry][breaker]") {
+  start(payment_settings());
+  script->fallback = respond(503);
+  auto out = charge_order("ord-1");
+  advance(20000ms);
+  CHECK(calls() == 3);
+  REQUIRE(out->value);
+  CHECK(out->value->result == call_result::circuit_open);
+  CHECK(out->value->attempts == 3);
+  CHECK(count_events("circuit_opened", "payment") == 1);
+}
+
+TEST_CASE_METHOD(payment_fixture, "payment: final 4xx are not retried", "[payment][retry]") {
+  auto status = GENERATE(400, 402, 404, 409, 422);
+  start(no_breaker());
+  script->fallback = respond(status, R"({"error":"declined"})");
+  auto out = charge_order("ord-1");
+  REQUIRE(out->value);
+  CHECK(out->value->result == call_result::declined);
+  CHECK(out->value->attempts == 1);
+  CHECK(out->value->last_status == status);
+  advance(30000ms);
+  CHECK(calls() == 1);
+  CHECK(count_events("retry_scheduled") == 0);
+}
+
+TEST_CASE_METHOD(payment_fixture, "payment: retryable statuses and transport errors are retried",
+                 "[payment][retry]") {
+  auto first = GENERATE(respond(408), respond(429), respond(500), respond(502), respond(503),
+                        respond(504), fail_transport(transport_error::connect_failed),
+                        fail_transport(transport_error::connection_reset),
+                        fail_transport(transport_error::timeout));
+  start(no_breaker());
+  script->queue = {first, respond_ok()};
+  auto out = charge_order("ord-1");
+  CHECK_FALSE(out->done());
+  advance(2000ms);
+  REQUIRE(out->value);
+  CHECK(out->value->result == call_result::succeeded);
+  CHECK(out->value->attempts == 2);
+  CHECK(calls() == 2);
+}
+
+TEST_CASE_METHOD(payment_fixture, "payment: a 2xx with success:false is retried",
+                 "[payment][retry]") {
+  start(no_breaker());
+  script->queue = {respond(200, R"({"success":false,"message":"insufficient funds"})"),
+                   respond(201, R"({"success":true,"transactionId":"tx-9"})")};
+  auto out = charge_order("ord-1");
+  CHECK_FALSE(out->done());
+  advance(1999ms);
+  CHECK(calls() == 1);
+  advance(1ms);
+  REQUIRE(out->value);
+  CHECK(out->value->result == call_result::succeeded);
+  CHECK(out->value->attempts == 2);
+  CHECK(out->value->reference == std::optional<std::string>{"tx-9"});
+  auto failed = events("request_failed", "payment");
+  REQUIRE(failed.size() == 1);
+  CHECK(failed[0].at("payload").at("retryable").as_bool());
+}
+
+TEST_CASE_METHOD(payment_fixture, "payment: Retry-After on a 503 stretches the next delay",
+                 "[payment][retry]") {
+  start(no_breaker());
+  script->queue = {respond(503, "{}", std::string{"5"}), respond_ok()};
+  auto out = charge_order("ord-1");
+  advance(4999ms);
+  CHECK(calls() == 1);
+  advance(1ms);
+  REQUIRE(calls() == 2);
+  CHECK(script->calls[1].at == 5000ms);
+  REQUIRE(out->value);
+  CHECK(out->value->result == call_result::succeeded);
+  auto sched_ev = events("retry_scheduled", "payment");
+  REQUIRE(sched_ev.size() == 1);
+  CHECK(sched_ev[0].at("payload").at("delayMs").as_int64() == 5000);
+}
+
+TEST_CASE_METHOD(payment_fixture, "payment: a Retry-After shorter than the backoff does not shorten it",
+                 "[payment][retry]") {
+  start(no_breaker());
+  script->queue = {respond(429, "{}", std::string{"1"}), respond_ok()};
+  auto out = charge_order("ord-1");
+  advance(1999ms);
+  CHECK(calls() == 1);
+  advance(1ms);
+  CHECK(calls() == 2);
+  REQUIRE(out->value);
+  CHECK(out->value->result == call_result::succeeded);
+}
+
+TEST_CASE_METHOD(payment_fixture,
+                 "payment: every attempt carries the same Idempotency-Key and trace id",
+                 "[payment][headers]") {
+  start(no_breaker());
+  script->queue = {respond(500), respond(502), respond(503)};
+  const std::string trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+  auto out = charge_order("ord-42", trace);
+  advance(14000ms);
+  REQUIRE(out->value);
+  CHECK(out->value->result == call_result::succeeded);
+  REQUIRE(calls() == 4);
+  std::set<std::string> spans;
+  for (const auto& c : script->calls) {
+    CHECK(c.call.method == "POST");
+    CHECK(c.call.url == "http://upstream.test/pay");
+    CHECK(c.header("Idempotency-Key") == std::optional<std::string>{"ord-42"});
+    CHECK(c.header("Content-Type") == std::optional<std::string>{"application/json"});
+    auto tp = c.header("traceparent");
+    REQUIRE(tp);
+    CHECK(tp->substr(0, 3) == "00-");
+    CHECK(trace_of(*tp) == trace);
+    spans.insert(span_of(*tp));
+    auto body = boost::json::parse(c.call.body).as_object();
+    CHECK(body.at("orderId").as_string() == "ord-42");
+    CHECK(body.at("amount").to_number<double>() == Approx(4.5));
+    CHECK(body.at("currency").as_string() == "USD");
+    CHECK(body.at("paymentMethod").as_string() == "credit_card");
+  }
+  CHECK(spans.size() == 4); // a fresh span per attempt
+}
+
+TEST_CASE_METHOD(payment_fixture, "payment: trio format sends only the value", "[payment]") {
+  auto s = no_breaker();
+  s.format = wire_format::trio;
+  start(s);
+  auto out = charge_order("ord-1");
+  REQUIRE(out->value);
+  REQUIRE(calls() == 1);
+  CHECK(boost::json::parse(script->calls[0].call.body) == boost::json::parse(R"({"value":4.5})"));
+}
+
+// -- deadlines --------------------------------------------------------------------
+
+TEST_CASE_METHOD(payment_fixture, "payment: the total budget stops further attempts",
+                 "[payment][deadline]") {
+  auto s = no_breaker();
+  s.total_timeout_ms = 5000;
+  start(s);
+  script->fallback = respond(500);
+  auto out = charge_order("ord-1");
+  advance(2000ms);
+  CHECK(calls() == 2);
+  // The next retry would start at 6000 ms, after the 5000 ms budget.
+  REQUIRE(out->value);
+  CHECK(out->value->result == call_result::timed_out);
+  CHECK(out->value->attempts == 2);
+  advance(30000ms);
+  CHECK(calls() == 2);
+}
+
+TEST_CASE_METHOD(payment_fixture, "payment: an attempt's timeout is clipped to the budget left",
+                 "[payment][deadline]") {
+  auto s = no_breaker();
+  s.total_timeout_ms = 5000;
+  s.timeout_ms = 4000;
+  start(s);
+  script->fallback = respond(500);
+  auto out = charge_order("ord-1");
+  advance(2000ms);
+  REQUIRE(calls() == 2);
+  CHECK(script->calls[0].call.timeout == 4000ms);
+  CHECK(script->calls[1].call.timeout == 3000ms);
+}
+
+TEST_CASE_METHOD(payment_fixture,
+                 "payment: a hanging transport times out (timeout + 2 s grace) and is retried",
+                 "[payment][deadline]") {
+  auto s = no_breaker();
+  s.timeout_ms = 1000;
+  start(s);
+  script->queue = {hang(), respond_ok()};
+  auto out = charge_order("ord-1");
+  REQUIRE(calls() == 1);
+  CHECK(script->calls[0].call.timeout == 1000ms);
+  advance(2999ms);
+  CHECK_FALSE(out->done());
+  CHECK(count_events("request_failed") == 0);
+  advance(1ms);
+  auto failed = events("request_failed", "payment");
+  REQUIRE(failed.size() == 1);
+  CHECK(failed[0].at("payload").at("error").as_string() == "timeout");
+  CHECK(calls() == 1);
+  advance(1999ms);
+  CHECK(calls() == 1);
+  advance(1ms);
+  REQUIRE(calls() == 2);
+  CHECK(script->calls[1].at == 5000ms);
+  REQUIRE(out->value);
+  CHECK(out->value->result == call_result::succeeded);
+  CHECK(out->value->attempts == 2);
+}
+
+TEST_CASE_METHOD(payment_fixture, "payment: a late reply to a timed-out attempt is ignored",
+                 "[payment][deadline]") {
+  auto s = no_breaker();
+  s.timeout_ms = 1000;
+  start(s);
+  script->queue = {hang(), hang(), respond_ok()};
+  auto out = charge_order("ord-1");
+  advance(3000ms); // attempt 1 timed out
+  // The upstream finally answers the first attempt, successfully: too late.
+  anon_send(transport, release_atom::value, respond_ok().reply);
+  run();
+  CHECK_FALSE(out->done());
+  advance(2000ms);
+  CHECK(calls() == 2);
+  CHECK_FALSE(out->done());
+}
+
+// -- circuit breaker ----------------------------------------------------------------
+
+TEST_CASE_METHOD(payment_fixture, "payment: the breaker opens on the 3rd consecutive failure",
+                 "[payment][breaker]") {
+  start(single_attempt());
+  script->fallback = respond(500);
+  for (int i = 1; i <= 3; ++i) {
+    auto out = charge_order("ord-" + std::to_string(i));
+    REQUIRE(out->value);
+    CHECK(out->value->result == call_result::exhausted);
+    CHECK(out->value->attempts == 1);
+    CHECK(count_events("circuit_opened") == (i == 3 ? 1u : 0u));
+  }
+  auto rejected = charge_order("ord-4");
+  REQUIRE(rejected->value);
+  CHECK(rejected->value->result == call_result::circuit_open);
+  CHECK(rejected->value->attempts == 0);
+  CHECK(rejected->value->retry_after == 30000ms);
+  CHECK(calls() == 3);
+
+  auto opened = events("circuit_opened", "payment");
+  REQUIRE(opened.size() == 1);
+  CHECK(opened[0].at("payload").at("to").as_string() == "open");
+  CHECK(opened[0].at("payload").at("consecutiveFailures").as_int64() == 3);
+  auto rej = events("call_rejected", "payment");
+  REQUIRE(rej.size() == 1);
+  CHECK(rej[0].at("payload").at("reason").as_string() == "circuit open");
+  CHECK(event_attempt(rej[0]) == 1);
+  CHECK(deps.board->snapshot(service_kind::payment).breaker.state(sched.clock().now())
+        == circuit_state::open);
+}
+
+TEST_CASE_METHOD(payment_fixture, "payment: a success resets the consecutive count",
+                 "[payment][breaker]") {
+  start(single_attempt());
+  script->queue = {respond(500), respond(500), respond_ok(), respond(500), respond(500)};
+  for (int i = 1; i <= 5; ++i)
+    REQUIRE(charge_order("ord-" + std::to_string(i))->value);
+  auto out = charge_order("ord-6");
+  REQUIRE(out->value);
+  CHECK(out->value->result == call_result::succeeded);
+  CHECK(calls() == 6);
+  CHECK(count_events("circuit_opened") == 0);
+}
+
+TEST_CASE_METHOD(payment_fixture, "payment: half-open after the break, a good probe closes it",
+                 "[payment][breaker]") {
+  start(single_attempt());
+  script->queue = {respond(500), respond(500), respond(500)};
+  for (int i = 1; i <= 3; ++i)
+    REQUIRE(charge_order("ord-" + std::to_string(i))->value);
+
+  advance(29999ms);
+  auto early = charge_order("ord-early");
+  REQUIRE(early->value);
+  CHECK(early->value->result == call_result::circuit_open);
+  CHECK(early->value->retry_after == 1ms);
+  CHECK(calls() == 3);
+
+  advance(1ms);
+  auto probe = charge_order("ord-probe");
+  REQUIRE(calls() == 4); // the probe reached the transport
+  REQUIRE(probe->value);
+  CHECK(probe->value->result == call_result::succeeded);
+  CHECK(count_events("circuit_half_opened", "payment") == 1);
+  auto closed = events("circuit_closed", "payment");
+  REQUIRE(closed.size() == 1);
+  CHECK(closed[0].at("payload").at("from").as_string() == "half_open");
+
+  for (int i = 0; i < 3; ++i) {
+    auto next = charge_order("ord-next-" + std::to_string(i));
+    REQUIRE(next->value);
+    CHECK(next->value->result == call_result::succeeded);
+  }
+  CHECK(calls() == 7);
+}
+
+TEST_CASE_METHOD(payment_fixture, "payment: a bad probe re-opens the breaker",
+                 "[payment][breaker]") {
+  start(single_attempt());
+  script->fallback = respond(503);
+  for (int i = 1; i <= 3; ++i)
+    REQUIRE(charge_order("ord-" + std::to_string(i))->value);
+  advance(30000ms);
+  auto probe = charge_order("ord-probe");
+  REQUIRE(probe->value);
+  CHECK(probe->value->result == call_result::exhausted);
+  CHECK(calls() == 4);
+  CHECK(count_events("circuit_half_opened") == 1);
+  auto opened = events("circuit_opened", "payment");
+  REQUIRE(opened.size() == 2);
+  CHECK(opened[1].at("payload").at("from").as_string() == "half_open");
+
+  auto after_probe = charge_order("ord-after");
+  REQUIRE(after_probe->value);
+  CHECK(after_probe->value->result == call_result::circuit_open);
+  CHECK(after_probe->value->retry_after == 30000ms);
+  CHECK(calls() == 4);
+}
+
+TEST_CASE_METHOD(payment_fixture, "payment: only half_open_max_calls probes are admitted",
+                 "[payment][breaker]") {
+  start(single_attempt());
+  script->queue = {respond(500), respond(500), respond(500), after(1000ms, respond_ok())};
+  for (int i = 1; i <= 3; ++i)
+    REQUIRE(charge_order("ord-" + std::to_string(i))->value);
+  advance(30000ms);
+  auto probe = charge_order("ord-probe");
+  auto second = charge_order("ord-second");
+  REQUIRE(second->value);
+  CHECK(second->value->result == call_result::circuit_open);
+  CHECK(second->value->retry_after > 0ms);
+  CHECK(calls() == 4);
+  advance(1000ms);
+  REQUIRE(probe->value);
+  CHECK(probe->value->result == call_result::succeeded);
+}
+
+TEST_CASE_METHOD(payment_fixture, "payment: Retry-After on the opening failure stretches the break",
+                 "[payment][breaker]") {
+  start(single_attempt());
+  script->queue = {respond(500), respond(500), respond(503, "{}", std::string{"60"})};
+  for (int i = 1; i <= 3; ++i)
+    REQUIRE(charge_order("ord-" + std::to_string(i))->value);
+  advance(30000ms);
+  auto out = charge_order("ord-4");
+  REQUIRE(out->value);
+  CHECK(out->value->result == call_result::circuit_open);
+  CHECK(out->value->retry_after == 30000ms);
+  advance(30000ms);
+  auto probe = charge_order("ord-5");
+  REQUIRE(probe->value);
+  CHECK(probe->value->result == call_result::succeeded);
+}
+
+TEST_CASE_METHOD(payment_fixture, "payment: declines count as successes for the breaker",
+                 "[payment][breaker]") {
+  start(single_attempt());
+  script->fallback = respond(402);
+  for (int i = 1; i <= 5; ++i) {
+    auto out = charge_order("ord-" + std::to_string(i));
+    REQUIRE(out->value);
+    CHECK(out->value->result == call_result::declined);
+  }
+  CHECK(calls() == 5);
+  CHECK(count_events("circuit_opened") == 0);
+}
+
+TEST_CASE_METHOD(payment_fixture, "payment: ratio mode opens on the failure ratio",
+                 "[payment][breaker]") {
+  auto s = single_attempt();
+  s.circuit_breaker.failure_threshold = 100;
+  s.circuit_breaker.failure_ratio = 0.5;
+  s.circuit_breaker.min_throughput = 4;
+  s.circuit_breaker.sampling_window_ms = 30000;
+  start(s);
+  script->queue = {respond(500), respond_ok(), respond(500), respond(500)};
+  for (int i = 1; i <= 3; ++i)
+    REQUIRE(charge_order("ord-" + std::to_string(i))->value);
+  CHECK(count_events("circuit_opened") == 0); // 2 of 3: below min_throughput
+  REQUIRE(charge_order("ord-4")->value);     // 3 of 4 failed
+  auto opened = events("circuit_opened", "payment");
+  REQUIRE(opened.size() == 1);
+  CHECK(str_of(opened[0].at("payload").at("reason")).find("ratio") != std::string::npos);
+  auto out = charge_order("ord-5");
+  REQUIRE(out->value);
+  CHECK(out->value->result == call_result::circuit_open);
+  CHECK(calls() == 4);
+}
+
+TEST_CASE_METHOD(payment_fixture, "payment: ratio mode forgets samples older than the window",
+                 "[payment][breaker]") {
+  auto s = single_attempt();
+  s.circuit_breaker.failure_threshold = 100;
+  s.circuit_breaker.failure_ratio = 0.5;
+  s.circuit_breaker.min_throughput = 4;
+  s.circuit_breaker.sampling_window_ms = 10000;
+  start(s);
+  script->queue = {respond(500), respond(500), respond(500), respond_ok(), respond_ok(),
+                   respond_ok(), respond(500)};
+  for (int i = 1; i <= 3; ++i)
+    REQUIRE(charge_order("ord-" + std::to_string(i))->value);
+  advance(10000ms); // the three failures leave the window
+  for (int i = 4; i <= 7; ++i)
+    REQUIRE(charge_order("ord-" + std::to_string(i))->value); // 1 of 4 failed
+  CHECK(count_events("circuit_opened") == 0);
+}
+
+TEST_CASE_METHOD(payment_fixture, "payment: isolate and reset through (circuit_atom, action)",
+                 "[payment][breaker]") {
+  start(single_attempt());
+  auto view = ask<integration_view>(pay, circuit_atom::value, circuit_action::isolate);
+  run();
+  REQUIRE(view->value);
+  auto& circuit = view->value->json.at("circuit").as_object();
+  CHECK(circuit.at("state").as_string() == "open");
+  CHECK(circuit.at("isolated").as_bool());
+
+  auto out = charge_order("ord-1");
+  REQUIRE(out->value);
+  CHECK(out->value->result == call_result::circuit_open);
+  advance(60000ms); // isolation does not time out
+  out = charge_order("ord-2");
+  REQUIRE(out->value);
+  CHECK(out->value->result == call_result::circuit_open);
+  CHECK(calls() == 0);
+
+  view = ask<integration_view>(pay, circuit_atom::value, circuit_action::reset);
+  run();
+  REQUIRE(view->value);
+  CHECK(view->value->json.at("circuit").at("state").as_string() == "closed");
+  CHECK_FALSE(view->value->json.at("circuit").at("isolated").as_bool());
+  out = charge_order("ord-3");
+  REQUIRE(out->value);
+  CHECK(out->value->result == call_result::succeeded);
+  CHECK(calls() == 1);
+  CHECK(count_events("circuit_closed", "payment") == 1);
+}
+
+TEST_CASE_METHOD(payment_fixture, "payment: reset closes a breaker opened by failures",
+                 "[payment][breaker]") {
+  start(single_attempt());
+  script->queue = {respond(500), respond(500), respond(500)};
+  for (int i = 1; i <= 3; ++i)
+    REQUIRE(charge_order("ord-" + std::to_string(i))->value);
+  auto view = ask<integration_view>(pay, circuit_atom::value, circuit_action::reset);
+  run();
+  REQUIRE(view->value);
+  CHECK(view->value->json.at("circuit").at("consecutiveFailures").as_int64() == 0);
+  auto out = charge_order("ord-4");
+  REQUIRE(out->value);
+  CHECK(out->value->result == call_result::succeeded);
+}
+
+// -- bulkhead -------------------------------------------------------------------------
+
+TEST_CASE_METHOD(payment_fixture, "payment: the bulkhead rejects a call beyond max_connections",
+                 "[payment][bulkhead]") {
+  auto s = no_breaker();
+  s.max_connections = 2;
+  start(s);
+  script->fallback = hang();
+  auto a = charge_order("ord-1");
+  auto b = charge_order("ord-2");
+  CHECK(calls() == 2);
+  auto c = charge_order("ord-3");
+  REQUIRE(c->value);
+  CHECK(c->value->result == call_result::overloaded);
+  CHECK(c->value->attempts == 0);
+  CHECK(c->value->retry_after > 0ms);
+  CHECK(calls() == 2);
+  CHECK_FALSE(a->done());
+  CHECK_FALSE(b->done());
+  auto rej = events("call_rejected", "payment");
+  REQUIRE(rej.size() == 1);
+  CHECK(rej[0].at("payload").at("reason").as_string() == "bulkhead full");
+
+  // Once the upstream answers, the slots are free again.
+  anon_send(transport, release_atom::value, respond_ok().reply);
+  run();
+  REQUIRE(a->value);
+  CHECK(a->value->result == call_result::succeeded);
+  script->fallback = respond_ok();
+  auto d = charge_order("ord-4");
+  REQUIRE(d->value);
+  CHECK(d->value->result == call_result::succeeded);
+}
+
+TEST_CASE_METHOD(payment_fixture, "payment: a timed-out attempt frees its bulkhead slot",
+                 "[payment][bulkhead]") {
+  auto s = no_breaker();
+  s.max_connections = 1;
+  s.timeout_ms = 1000;
+  s.retry.max_retries = 0;
+  start(s);
+  script->queue = {hang()};
+  auto a = charge_order("ord-1");
+  advance(3000ms);
+  REQUIRE(a->value);
+  CHECK(a->value->result == call_result::exhausted);
+  auto b = charge_order("ord-2");
+  REQUIRE(b->value);
+  CHECK(b->value->result == call_result::succeeded);
+}
+
+// -- events ---------------------------------------------------------------------------
+
+TEST_CASE_METHOD(payment_fixture, "payment: attempt events carry attempt numbers",
+                 "[payment][events]") {
+  start(no_breaker());
+  script->queue = {respond(500), respond(503)};
+  auto out = charge_order("ord-7", "4bf92f3577b34da6a3ce929d0e0e4736");
+  advance(6000ms);
+  REQUIRE(out->value);
+  CHECK(out->value->result == call_result::succeeded);
+
+  auto attempts_of = [&](const std::string& type) {
+    std::vector<int> out;
+    for (auto& ev : events(type, "payment", "ord-7"))
+      out.push_back(event_attempt(ev));
+    return out;
+  };
+  CHECK(attempts_of("request_started") == std::vector<int>{1, 2, 3});
+  CHECK(attempts_of("request_failed") == std::vector<int>{1, 2});
+  CHECK(attempts_of("retry_scheduled") == std::vector<int>{2, 3});
+  CHECK(attempts_of("request_succeeded") == std::vector<int>{3});
+
+  auto retries = events("retry_scheduled", "payment");
+  REQUIRE(retries.size() == 2);
+  CHECK(retries[0].at("payload").at("delayMs").as_int64() == 2000);
+  CHECK(retries[1].at("payload").at("delayMs").as_int64() == 4000);
+  for (auto& ev : events("request_started", "payment")) {
+    auto& meta = ev.at("metadata").as_object();
+    CHECK(meta.at("traceId").as_string() == "4bf92f3577b34da6a3ce929d0e0e4736");
+    CHECK(meta.at("orderId").as_string() == "ord-7");
+    CHECK(ev.at("serviceName").as_string() == "payment");
+  }
+  auto snap = deps.board->snapshot(service_kind::payment);
+  CHECK(snap.failed == 2);
+  CHECK(snap.succeeded == 1);
+  CHECK(snap.retries == 2);
+}
+
+// -- notification -------------------------------------------------------------------
+
+namespace {
+
+struct notification_fixture : fixture {
+  caf::actor transport;
+  script_ptr script;
+  caf::actor notif;
+
+  void start(const service_settings& s) {
+    reset_board(s.circuit_breaker, s.circuit_breaker);
+    std::tie(transport, script) = make_fake();
+    notif = spawn_notification(s, transport);
+  }
+
+  slot_ptr<call_outcome> notify(const std::string& id, const std::string& status) {
+    auto slot = ask<call_outcome>(
+      notif, call_atom::value,
+      notify_request{id, status, "ana@example.com", "4bf92f3577b34da6a3ce929d0e0e4736"});
+    run();
+    return slot;
+  }
+};
+
+} // namespace
+
+TEST_CASE_METHOD(notification_fixture, "notification: success emits notification_sent",
+                 "[notification]") {
+  start(payment_settings());
+  auto out = notify("ord-1", "preparation");
+  REQUIRE(out->value);
+  CHECK(out->value->result == call_result::succeeded);
+  auto sent = events("notification_sent", "notification", "ord-1");
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0].at("payload").at("status").as_string() == "preparation");
+  CHECK(sent[0].at("payload").at("attempts").as_int64() == 1);
+  CHECK(sent[0].at("payload").at("customerEmail").as_string() == "a***@example.com");
+  CHECK(count_events("notification_failed") == 0);
+  REQUIRE(script->calls.size() == 1);
+  CHECK_FALSE(script->calls[0].header("Idempotency-Key"));
+  auto body = boost::json::parse(script->calls[0].call.body);
+  CHECK(body == boost::json::parse(
+                  R"({"type":"order_status","orderId":"ord-1","status":"preparation","customerEmail":"ana@example.com"})"));
+}
+
+TEST_CASE_METHOD(notification_fixture, "notification: failure emits notification_failed",
+                 "[notification]") {
+  auto s = payment_settings();
+  s.retry.max_retries = 1;
+  start(s);
+  script->fallback = respond(500);
+  auto out = notify("ord-1", "ready");
+  advance(2000ms);
+  REQUIRE(out->value);
+  CHECK(out->value->result == call_result::exhausted);
+  CHECK(out->value->attempts == 2);
+  auto failed = events("notification_failed", "notification", "ord-1");
+  REQUIRE(failed.size() == 1);
+  CHECK(failed[0].at("payload").at("attempts").as_int64() == 2);
+  CHECK(failed[0].at("payload").as_object().contains("reason"));
+  CHECK(count_events("notification_sent") == 0);
+}
+
+TEST_CASE_METHOD(notification_fixture, "notification: a 2xx with success:false is a success",
+                 "[notification]") {
+  start(payment_settings());
+  script->fallback = respond(200, R"({"success":false})");
+  auto out = notify("ord-1", "ready");
+  REQUIRE(out->value);
+  CHECK(out->value->result == call_result::succeeded);
+}
+
+TEST_CASE_METHOD(notification_fixture, "notification: trio format body is {\"status\":...}",
+                 "[notification]") {
+  auto s = payment_settings();
+  s.format = wire_format::trio;
+  start(s);
+  auto out = notify("ord-1", "preparation");
+  REQUIRE(out->value);
+  REQUIRE(script->calls.size() == 1);
+  CHECK(script->calls[0].call.body == R"({"status":"preparation"})");
+  CHECK(script->calls[0].call.url == "http://upstream.test/notify");
+}
+
+// -- restart: the successor starts from the predecessor's breaker ----------------
+
+TEST_CASE_METHOD(payment_fixture, "payment: a successor starts from the open breaker",
+                 "[payment][breaker][restart]") {
+  start(single_attempt());
+  script->fallback = respond(500);
+  for (int i = 1; i <= 3; ++i)
+    REQUIRE(charge_order("ord-" + std::to_string(i))->value);
+  auto w = watch(pay);
+  anon_send(pay, crash_atom::value);
+  run();
+  REQUIRE(w->down);
+  CHECK(w->reason == caf::sec::runtime_error);
+
+  advance(10000ms);
+  pay = spawn_payment(single_attempt(), transport);
+  auto out = charge_order("ord-4");
+  REQUIRE(out->value);
+  CHECK(out->value->result == call_result::circuit_open);
+  CHECK(out->value->retry_after == 20000ms);
+  CHECK(calls() == 3);
+  advance(20000ms);
+  script->fallback = respond_ok();
+  out = charge_order("ord-5");
+  REQUIRE(out->value);
+  CHECK(out->value->result == call_result::succeeded);
+  CHECK(count_events("circuit_half_opened") == 1);
+  CHECK(count_events("circuit_closed") == 1);
+}
+
+// Known bug: note_breaker() reports the breaker to the board only when the state,
+// the consecutive-failure count or isolation changed. In ratio mode a success
+// while closed with 0 consecutive failures changes only the sampling window, so
+// the board keeps a stale window and a restarted actor resumes from it.
+TEST_CASE_METHOD(payment_fixture,
+                 "payment: a successor resumes the ratio window its predecessor had",
+                 "[payment][breaker][restart]") {
+  auto s = single_attempt();
+  s.circuit_breaker.failure_threshold = 100;
+  s.circuit_breaker.failure_ratio = 0.5;
+  s.circuit_breaker.min_throughput = 4;
+  s.circuit_breaker.sampling_window_ms = 60000;
+  start(s);
+  // F F S S S S S: 2 of 7 failed. The board last heard [F F S].
+  script->queue = {respond(500), respond(500)};
+  for (int i = 1; i <= 7; ++i)
+    REQUIRE(charge_order("ord-" + std::to_string(i))->value);
+  anon_send(pay, crash_atom::value);
+  run();
+  pay = spawn_payment(s, transport);
+  script->queue = {respond(500)};
+  REQUIRE(charge_order("ord-8")->value); // 3 of 8 failed: below 0.5
+  CHECK(count_events("circuit_opened") == 0);
+  auto out = charge_order("ord-9");
+  REQUIRE(out->value);
+  CHECK(out->value->result == call_result::succeeded);
+}
