@@ -185,7 +185,7 @@ int run_daemon(const config& cfg) {
   auto root = sys.spawn(root_supervisor, rs);
   main_self->monitor(root);
   life->ready = true;
-  log.info("listening", {{"address", cfg.http.listen_host + ":" + std::to_string(port)},
+  log.announce("listening", {{"address", cfg.http.listen_host + ":" + std::to_string(port)},
                          {"version", COFFEESHOP_VERSION_STRING}});
 
   // A dedicated thread turns signals into messages; a second signal exits at once.
@@ -206,7 +206,7 @@ int run_daemon(const config& cfg) {
   while (!done) {
     main_self->receive(
       [&](signal_atom, int sig) {
-        log.info("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"},
+        log.announce("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"},
                                    {"drainTimeoutMs", cfg.drain_timeout_ms}});
         life->draining = true;
         auto drained = std::async(std::launch::async, [api] { api->stop(); });
@@ -233,7 +233,7 @@ int run_daemon(const config& cfg) {
   }
   if (simulator)
     simulator->stop();
-  log.info("stopped", {{"exitCode", exit_code}});
+  log.announce("stopped", {{"exitCode", exit_code}});
   log.flush();
   // Transport workers may sit in a blocking read for up to timeout_ms; the
   // store and logs are flushed, so leave without waiting for them.

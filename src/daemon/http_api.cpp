@@ -156,9 +156,17 @@ struct http_api::impl {
       err = caf::make_error(caf::sec::invalid_argument, "actor not running");
       return out;
     }
-    caf::scoped_actor self{sys};
-    self->request(dest, timeout, std::forward<Ts>(xs)...)
+    // One blocking actor per server thread, reused: creating one per request
+    // costs a registry update and a broadcast on every call.
+    thread_local std::unique_ptr<caf::scoped_actor> self;
+    if (!self)
+      self = std::make_unique<caf::scoped_actor>(sys);
+    (*self)
+      ->request(dest, timeout, std::forward<Ts>(xs)...)
       .receive([&](Reply& r) { out = std::move(r); }, [&](caf::error& e) { err = e; });
+    // A reply that comes after its timeout would sit in the mailbox forever.
+    if (err == caf::sec::request_timeout)
+      self.reset();
     return out;
   }
 
@@ -602,6 +610,8 @@ int http_api::bind(std::string& error) {
   auto port = impl_->cfg.http.listen_port;
   int bound = port == 0 ? impl_->server.bind_to_any_port(host)
                         : (impl_->server.bind_to_port(host, port) ? port : -1);
+  if (bound >= 0 && !impl_->server.widen_backlog())
+    bound = -1;
   if (bound < 0)
     error = "cannot listen on " + host + ":" + std::to_string(port)
             + " (address in use or not available)";

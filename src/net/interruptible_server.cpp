@@ -147,10 +147,18 @@ interruptible_server::interruptible_server() {
   if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
   // httplib's default sets SO_REUSEPORT, which lets a second process bind the same port and
   // silently share the traffic; SO_REUSEADDR alone keeps "port in use" an error.
-  set_socket_options([](socket_t sock) {
+  set_socket_options([this](socket_t sock) {
     int yes = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    listen_fd_ = sock;
   });
+}
+
+bool interruptible_server::widen_backlog(int backlog) {
+  // Debian's compiled httplib listens with a backlog of 5: a burst of connects
+  // (64 keep-alive clients starting at once) overflows it and some handshakes
+  // are retried a second later. A second listen() only resizes the queue.
+  return listen_fd_ != INVALID_SOCKET && ::listen(listen_fd_, backlog) == 0;
 }
 
 interruptible_server::~interruptible_server() {

@@ -361,6 +361,7 @@ std::optional<int> simulator::start(const std::string& host, int port, std::stri
     if (err != 0) error += std::string(": ") + std::strerror(err);
     return std::nullopt;
   }
+  d.server.widen_backlog();
 
   d.started = true;
   d.bound_port = bound;

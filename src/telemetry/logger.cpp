@@ -53,8 +53,15 @@ logger::~logger() {
 }
 
 void logger::log(log_level level, std::string_view msg, const boost::json::object& fields) {
-  if (!enabled(level))
-    return;
+  if (enabled(level))
+    write(level, msg, fields);
+}
+
+void logger::announce(std::string_view msg, const boost::json::object& fields) {
+  write(log_level::info, msg, fields);
+}
+
+void logger::write(log_level level, std::string_view msg, const boost::json::object& fields) {
   auto ts = format_rfc3339(now_ms());
   std::string line;
   if (format_ == log_format::json) {

@@ -605,7 +605,7 @@ TEST_CASE("resilience: ingress bulkhead holds 200 orders on a hanging payment se
 // accept queue (TcpExtListenOverflows grows) and some clients see resets or time out, far
 // below http.threads. Tagged [!mayfail] until the backlog is raised.
 TEST_CASE("resilience: a burst of 200 simultaneous connections is served (listen backlog)",
-          "[e2e][resilience][!mayfail]") {
+          "[e2e][resilience]") {
   auto sim = start_sim_threads("fast", 320);
   auto d = daemon_for(sim, {"http.threads=256", "http.max_inflight_orders=200"});
   constexpr int n = 200;

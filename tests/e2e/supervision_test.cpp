@@ -109,6 +109,30 @@ std::string header_of(const json::value& recorded, const std::string& name) {
   return {};
 }
 
+/// "eventType/error/status x count" over the payment events (for INFO on failure).
+std::string failure_digest(const daemon_process& d) {
+  auto r = d.get("/api/v1/events?limit=2000&service=payment");
+  if (r.status != 200 || !r.json.is_object())
+    return "(events unavailable)";
+  std::map<std::string, int> by;
+  for (const auto& e : r.json.at("events").as_array()) {
+    auto type = str(e, "eventType");
+    if (type != "request_failed" && type != "circuit_opened" && type != "call_rejected")
+      continue;
+    const auto& p = e.at("payload");
+    std::string key = type + "/" + str(p, "error") + "/" + str(p, "reason");
+    if (auto* st = p.as_object().if_contains("status"); st && st->is_number())
+      key += "/" + std::to_string(static_cast<int>(num(*st)));
+    if (auto* ms = p.as_object().if_contains("durationMs"); ms && ms->is_number())
+      key += "/~" + std::to_string(static_cast<int>(num(*ms)) / 100 * 100) + "ms";
+    ++by[key];
+  }
+  std::string out;
+  for (const auto& [k, n] : by)
+    out += k + " x" + std::to_string(n) + "; ";
+  return out;
+}
+
 http_result post_order_held(int port, const std::string& body = order_body()) {
   httplib::Client cli("127.0.0.1", port);
   cli.set_connection_timeout(60, 0);
@@ -135,7 +159,13 @@ TEST_CASE("supervision: crashing the payment actor with 50 orders in flight - al
   auto sim = start_sim_threads("fast", 256);
   // Long enough that the first order is still waiting when the 50th has been sent.
   sim.set_behavior({{"service", "payment"}, {"latencyMs", {2000, 3000}}});
+  // The successor re-issues every held payment at once, a burst of new connections to the
+  // simulator; with its listen backlog of 5 (the known bug of the [!mayfail] burst test) some
+  // of them are reset after ~1 s. Those are retried; the breaker must not turn that artefact
+  // into circuit_open replies, so its threshold is out of reach here.
   auto d = daemon_for(sim, {"services.payment.max_connections=64",
+                            "services.payment.retry.max_retries=6",
+                            "services.payment.circuit_breaker.failure_threshold=1000",
                             "services.payment.retry.base_delay_ms=50",
                             "services.payment.timeout_ms=5000",
                             "services.payment.total_timeout_ms=20000"});
@@ -173,6 +203,8 @@ TEST_CASE("supervision: crashing the payment actor with 50 orders in flight - al
   for (auto& t : threads)
     t.join();
 
+  auto digest = failure_digest(d);
+  INFO("payment failures: " << digest);
   std::map<std::string, json::value> orders;
   for (int i = 0; i < n; ++i) {
     const auto& r = results[i];

@@ -28,6 +28,10 @@ public:
   /// after its current reply. Call before stop(); cannot be undone.
   void interrupt();
 
+  /// Resizes the accept queue of the bound socket (call after bind, before
+  /// listen_after_bind). False when nothing is bound or listen() failed.
+  bool widen_backlog(int backlog = 1024);
+
   /// True when the client of the connection the calling handler thread serves has closed
   /// it (or it broke). Lets a handler that holds a call (hang, latency) give up its worker
   /// thread when the caller timed out, instead of starving the pool. False off a handler.
@@ -39,6 +43,7 @@ private:
   bool process_and_close_socket(socket_t sock) override;
 
   int wake_fd_ = -1;
+  socket_t listen_fd_ = INVALID_SOCKET;
   std::atomic<bool> interrupted_{false};
 };
 

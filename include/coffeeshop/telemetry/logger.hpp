@@ -40,10 +40,16 @@ public:
     log(log_level::error, msg, fields);
   }
 
+  /// Writes an info line whatever the level: start-up and shutdown milestones
+  /// ("listening", "stopped") that tools and operators wait for.
+  void announce(std::string_view msg, const boost::json::object& fields = {});
+
   /// Forces buffered lines out (at shutdown).
   void flush();
 
 private:
+  void write(log_level level, std::string_view msg, const boost::json::object& fields);
+
   log_level min_level_;
   log_format format_;
   std::shared_ptr<spdlog::logger> out_;
