@@ -312,11 +312,12 @@ config_result validate_tree(const json::object& root) {
   r.non_empty_string(member(root, "menu"), "menu", cfg.menu);
 
   // A null url means "use the embedded simulator", which only works while it runs.
-  if (sim_ok && !cfg.simulator.enabled) {
+  // In Dapr mode calls go to the sidecar and the url is not used at all.
+  if (sim_ok && !cfg.simulator.enabled && !cfg.dapr.enabled) {
     if (payment_url_ok && !cfg.payment.url)
-      r.fail("services.payment.url", "required when simulator.enabled is false");
+      r.fail("services.payment.url", "required when simulator.enabled and dapr.enabled are false");
     if (notification_url_ok && !cfg.notification.url)
-      r.fail("services.notification.url", "required when simulator.enabled is false");
+      r.fail("services.notification.url", "required when simulator.enabled and dapr.enabled are false");
   }
 
   if (result.errors.empty()) result.value = std::move(cfg);

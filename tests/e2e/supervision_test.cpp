@@ -157,15 +157,8 @@ TEST_CASE("supervision: crashing the payment actor with 50 orders in flight - al
           "none hangs",
           "[e2e][supervision]") {
   auto sim = start_sim_threads("fast", 256);
-  // Long enough that the first order is still waiting when the 50th has been sent.
   sim.set_behavior({{"service", "payment"}, {"latencyMs", {2000, 3000}}});
-  // The successor re-issues every held payment at once, a burst of new connections to the
-  // simulator; with its listen backlog of 5 (the known bug of the [!mayfail] burst test) some
-  // of them are reset after ~1 s. Those are retried; the breaker must not turn that artefact
-  // into circuit_open replies, so its threshold is out of reach here.
   auto d = daemon_for(sim, {"services.payment.max_connections=64",
-                            "services.payment.retry.max_retries=6",
-                            "services.payment.circuit_breaker.failure_threshold=1000",
                             "services.payment.retry.base_delay_ms=50",
                             "services.payment.timeout_ms=5000",
                             "services.payment.total_timeout_ms=20000"});
@@ -182,16 +175,11 @@ TEST_CASE("supervision: crashing the payment actor with 50 orders in flight - al
           t.join();
     }
   } join_all{threads};
-  // Started 4 connections at a time (a burst of connects is a separate, known bug: the
-  // listen backlog of 5); all 50 are in flight when the last wave has reached the simulator.
-  for (int started = 0; started < n;) {
-    for (int j = 0; j < 4 && started < n; ++j, ++started)
-      threads.emplace_back([&results, port = d.port, i = started] {
-        results[i] = post_order_held(port);
-      });
-    eventually([&] { return sim.requests("payment").size() >= static_cast<std::size_t>(started); },
-               10s);
-  }
+  for (int i = 0; i < n; ++i)
+    threads.emplace_back([&results, port = d.port, i] { results[i] = post_order_held(port); });
+  // All 50 in flight: each has reached the simulator, none can be answered before 2 s.
+  REQUIRE(eventually([&] { return sim.requests("payment").size() >= static_cast<std::size_t>(n); },
+                     20s));
 
   // Crash while calls are held by the simulator's latency.
   auto in_flight_at_crash = sim.requests("payment").size();

@@ -495,17 +495,24 @@ TEST_CASE("config: a null url with the simulator off is an error") {
   INFO(joined(r));
   CHECK_FALSE(r.value);
   CHECK(r.errors.size() == 2);
-  CHECK(has_error(r, "config: services.payment.url: required when simulator.enabled is false"));
-  CHECK(has_error(r, "config: services.notification.url: required when simulator.enabled is false"));
+  CHECK(has_error(r, "config: services.payment.url: required when simulator.enabled and dapr.enabled are false"));
+  CHECK(has_error(r, "config: services.notification.url: required when simulator.enabled and dapr.enabled are false"));
 
   require_single_error(load(std::nullopt, {"simulator.enabled=false", "services.payment.url=https://pay.example/x"}),
-                       "config: services.notification.url: required when simulator.enabled is false");
+                       "config: services.notification.url: required when simulator.enabled and dapr.enabled are false");
 
   config_result ok = load(std::nullopt, {"simulator.enabled=false", "services.payment.url=https://pay.example/x",
                                          "services.notification.url=http://note.example/y"});
   INFO(joined(ok));
   REQUIRE(ok.value);
   CHECK(ok.value->notification.url == std::optional<std::string>("http://note.example/y"));
+}
+
+TEST_CASE("config: Dapr mode needs no service url with the simulator off") {
+  config_result r = load(std::nullopt, {"simulator.enabled=false", "dapr.enabled=true"});
+  INFO(joined(r));
+  REQUIRE(r.value);
+  CHECK_FALSE(r.value->payment.url);
 }
 
 TEST_CASE("config: all errors are reported together") {
