@@ -6,9 +6,6 @@
 
 namespace coffeeshop {
 
-/// Renders an event as its CONTRACT §5 JSON (e-mail addresses masked by emitters).
-boost::json::object render_event(const integration_event& ev);
-
 /// Collects integration events: one JSON log line each, the journal ring
 /// behind /api/v1/events, and per-type counters. Answers:
 /// - `(event_atom, integration_event)`: record it.

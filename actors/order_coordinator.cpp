@@ -96,7 +96,9 @@ void issue_notification(coordinator_actor* self, uint64_t id) {
   if (!child)
     return; // re-issued when the successor starts
   auto issue = i->second.issue = st.next_issue++;
-  self->request(child, st.spec.notification_wait, call_atom::value, i->second.request)
+  // No timeout (and no timer per call): the integration actor ends every call
+  // within its own budget, and a crash is answered by re-issuing.
+  self->request(child, caf::infinite, call_atom::value, i->second.request)
     .then(
       [self, id, issue](call_outcome& out) {
         auto j = self->state.notifications.find(id);
@@ -166,7 +168,9 @@ void issue_payment(coordinator_actor* self, const std::string& order_id) {
     return;
   auto issue = i->second.issue = st.next_issue++;
   charge_request req{o->id, o->total, o->currency, o->payment_method, o->trace_id};
-  self->request(child, st.spec.payment_wait, call_atom::value, std::move(req))
+  // No timeout (and no timer per call): the payment actor ends every call
+  // within total_timeout_ms, and a crash is answered by re-issuing.
+  self->request(child, caf::infinite, call_atom::value, std::move(req))
     .then(
       [self, order_id, issue](call_outcome& out) {
         auto j = self->state.payments.find(order_id);

@@ -18,9 +18,6 @@ struct coordinator_spec {
   /// Spawn the payment / notification actors; tests inject fakes here.
   std::function<caf::actor(caf::local_actor* parent)> start_payment;
   std::function<caf::actor(caf::local_actor* parent)> start_notification;
-  /// How long the coordinator waits for a whole payment (all attempts).
-  millis payment_wait{35000};
-  millis notification_wait{35000};
 };
 
 /// Owns orders: creates and prices them into the store, asks the payment

@@ -7,6 +7,7 @@
 #include "coffeeshop/resilience/circuit_breaker.hpp"
 #include "coffeeshop/resilience/retry_policy.hpp"
 #include "coffeeshop/resilience/service_kind.hpp"
+#include "coffeeshop/telemetry/integration_event.hpp"
 
 #include <boost/json/object.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
@@ -144,20 +145,6 @@ enum class circuit_action { isolate, reset };
 /// CAF treats the JSON as one opaque value).
 struct integration_view {
   boost::json::object json;
-};
-
-// -- events -------------------------------------------------------------------------
-
-/// One integration event (CONTRACT §5).
-struct integration_event {
-  std::string event_id;
-  std::string service;
-  std::string type;
-  boost::json::object payload;
-  int64_t timestamp_ms = 0;
-  std::string trace_id;
-  std::string order_id;
-  int attempt = 0; // 0: not about an attempt
 };
 
 } // namespace coffeeshop

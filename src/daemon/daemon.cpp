@@ -80,9 +80,6 @@ caf::behavior root_supervisor(caf::event_based_actor* self, root_spec spec) {
       cs.start_payment = make(service_kind::payment, spec.cfg.payment, spec.payment_url);
       cs.start_notification =
         make(service_kind::notification, spec.cfg.notification, spec.notification_url);
-      cs.payment_wait = millis{spec.cfg.payment.total_timeout_ms + 2 * spec.cfg.payment.timeout_ms};
-      cs.notification_wait =
-        millis{spec.cfg.notification.total_timeout_ms + 2 * spec.cfg.notification.timeout_ms};
       return spawn_order_coordinator(parent, std::move(cs));
     },
     [self](const caf::actor& child, bool) {

@@ -1,7 +1,8 @@
 #pragma once
 
+#include "coffeeshop/telemetry/integration_event.hpp"
+
 #include <boost/json/array.hpp>
-#include <boost/json/object.hpp>
 
 #include <cstddef>
 #include <deque>
@@ -17,10 +18,11 @@ class event_journal {
 public:
   explicit event_journal(std::size_t capacity = 2000) : capacity_(capacity) {}
 
-  /// Appends one rendered event (CONTRACT §5 shape), dropping the oldest when full.
-  void append(boost::json::object event);
+  /// Appends one event, dropping the oldest when full. Events are kept as
+  /// structs and rendered only when read: most are never read.
+  void append(integration_event event);
 
-  /// Up to `limit` most recent events matching the filters, newest last.
+  /// Up to `limit` most recent events matching the filters, newest last, rendered.
   boost::json::array recent(std::size_t limit, const std::optional<std::string>& service,
                             const std::optional<std::string>& order_id) const;
 
@@ -29,7 +31,7 @@ public:
 private:
   std::size_t capacity_;
   mutable std::mutex mtx_;
-  std::deque<boost::json::object> ring_;
+  std::deque<integration_event> ring_;
 };
 
 } // namespace coffeeshop

@@ -1,0 +1,24 @@
+#include "coffeeshop/telemetry/integration_event.hpp"
+
+#include "coffeeshop/util/clock.hpp"
+
+namespace coffeeshop {
+
+boost::json::object render_event(const integration_event& ev) {
+  boost::json::object meta;
+  meta["traceId"] = ev.trace_id;
+  if (!ev.order_id.empty())
+    meta["orderId"] = ev.order_id;
+  if (ev.attempt > 0)
+    meta["attempt"] = std::to_string(ev.attempt);
+  boost::json::object out;
+  out["eventId"] = ev.event_id;
+  out["serviceName"] = ev.service;
+  out["eventType"] = ev.type;
+  out["payload"] = ev.payload;
+  out["timestamp"] = format_rfc3339(ev.timestamp_ms);
+  out["metadata"] = std::move(meta);
+  return out;
+}
+
+} // namespace coffeeshop
