@@ -58,6 +58,34 @@ void record_status(coordinator_actor* self, const order& o) {
                                    {{"status", to_string(o.status)}});
 }
 
+/// Sends work to a child and routes its outcome to `complete`, unless the work
+/// was re-issued meanwhile (a newer issue number) or the child died holding it
+/// (its successor gets it again). No timeout, so no timer per call: the
+/// integration actors end every call within their own budget.
+template <class Map, class Request, class Complete>
+void ask_child(coordinator_actor* self, const caf::actor& child, Map coordinator_state::*pending,
+               typename Map::key_type key, uint64_t issue, Request req, Complete complete) {
+  auto current = [self, pending, key, issue] {
+    auto& m = self->state.*pending;
+    auto j = m.find(key);
+    return j != m.end() && j->second.issue == issue;
+  };
+  self->request(child, caf::infinite, call_atom::value, std::move(req))
+    .then(
+      [self, key, current, complete](call_outcome& out) {
+        if (current())
+          complete(self, key, out);
+      },
+      [self, key, current, complete](caf::error& err) {
+        if (!current() || err == caf::sec::request_receiver_down)
+          return;
+        call_outcome out;
+        out.result = call_result::timed_out;
+        out.detail = "the integration actor failed: " + self->system().render(err);
+        complete(self, key, out);
+      });
+}
+
 void issue_notification(coordinator_actor* self, uint64_t id);
 
 void queue_notification(coordinator_actor* self, const order& o) {
@@ -96,26 +124,8 @@ void issue_notification(coordinator_actor* self, uint64_t id) {
   if (!child)
     return; // re-issued when the successor starts
   auto issue = i->second.issue = st.next_issue++;
-  // No timeout (and no timer per call): the integration actor ends every call
-  // within its own budget, and a crash is answered by re-issuing.
-  self->request(child, caf::infinite, call_atom::value, i->second.request)
-    .then(
-      [self, id, issue](call_outcome& out) {
-        auto j = self->state.notifications.find(id);
-        if (j != self->state.notifications.end() && j->second.issue == issue)
-          complete_notification(self, id, out);
-      },
-      [self, id, issue](caf::error& err) {
-        auto j = self->state.notifications.find(id);
-        if (j == self->state.notifications.end() || j->second.issue != issue)
-          return;
-        if (err == caf::sec::request_receiver_down)
-          return; // the child died holding it: its successor gets it again
-        call_outcome out;
-        out.result = call_result::timed_out;
-        out.detail = self->system().render(err);
-        complete_notification(self, id, out);
-      });
+  ask_child(self, child, &coordinator_state::notifications, id, issue, i->second.request,
+            complete_notification);
 }
 
 void complete_payment(coordinator_actor* self, const std::string& order_id,
@@ -168,26 +178,8 @@ void issue_payment(coordinator_actor* self, const std::string& order_id) {
     return;
   auto issue = i->second.issue = st.next_issue++;
   charge_request req{o->id, o->total, o->currency, o->payment_method, o->trace_id};
-  // No timeout (and no timer per call): the payment actor ends every call
-  // within total_timeout_ms, and a crash is answered by re-issuing.
-  self->request(child, caf::infinite, call_atom::value, std::move(req))
-    .then(
-      [self, order_id, issue](call_outcome& out) {
-        auto j = self->state.payments.find(order_id);
-        if (j != self->state.payments.end() && j->second.issue == issue)
-          complete_payment(self, order_id, out);
-      },
-      [self, order_id, issue](caf::error& err) {
-        auto j = self->state.payments.find(order_id);
-        if (j == self->state.payments.end() || j->second.issue != issue)
-          return;
-        if (err == caf::sec::request_receiver_down)
-          return; // the child died holding it: its successor gets it again
-        call_outcome out;
-        out.result = call_result::timed_out;
-        out.detail = "payment did not finish in time: " + self->system().render(err);
-        complete_payment(self, order_id, out);
-      });
+  ask_child(self, child, &coordinator_state::payments, order_id, issue, std::move(req),
+            complete_payment);
 }
 
 /// Re-issues every payment or notification the crashed child may have held.
