@@ -2,7 +2,7 @@
 
 #include "coffeeshop/util/ids.hpp"
 
-#include "coffeeshop/domain/order_json.hpp"
+#include "coffeeshop/util/json_text.hpp"
 
 namespace coffeeshop {
 

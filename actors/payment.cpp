@@ -1,6 +1,6 @@
 #include "payment.hpp"
 
-#include "coffeeshop/domain/order_json.hpp"
+#include "coffeeshop/util/json_text.hpp"
 
 namespace coffeeshop {
 

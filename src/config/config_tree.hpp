@@ -32,9 +32,6 @@ config_result validate_tree(const boost::json::object& root);
 /// The config as a JSON tree in the shape of config/coffeeshop.json; secrets masked.
 boost::json::object config_to_tree(const config& cfg);
 
-/// JSON text of `v`: pretty (2-space indent, one member per line) or compact.
-std::string to_json_text(const boost::json::value& v, bool pretty);
-
 /// A short rendering of an offending value for an error message.
 std::string describe_value(const boost::json::value& v);
 

@@ -3,6 +3,8 @@
 
 #include "config_tree.hpp"
 
+#include "coffeeshop/util/json_text.hpp"
+
 namespace coffeeshop {
 namespace config_detail {
 namespace json = boost::json;
@@ -96,7 +98,7 @@ json::object config_to_tree(const config& cfg) {
 } // namespace config_detail
 
 std::string print_config(const config& cfg) {
-  return config_detail::to_json_text(config_detail::config_to_tree(cfg), true) + "\n";
+  return to_json_text(config_detail::config_to_tree(cfg), true) + "\n";
 }
 
 } // namespace coffeeshop

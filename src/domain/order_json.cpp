@@ -4,91 +4,8 @@
 
 #include <boost/json.hpp>
 
-#include <charconv>
-#include <cmath>
 
 namespace coffeeshop {
-
-namespace {
-
-void append_escaped(std::string& out, std::string_view s) {
-  static constexpr char hex[] = "0123456789abcdef";
-  out += '"';
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-    case '"': out += "\\\""; break;
-    case '\\': out += "\\\\"; break;
-    case '\n': out += "\\n"; break;
-    case '\r': out += "\\r"; break;
-    case '\t': out += "\\t"; break;
-    case '\b': out += "\\b"; break;
-    case '\f': out += "\\f"; break;
-    default:
-      if (c < 0x20) {
-        out += "\\u00";
-        out += hex[c >> 4];
-        out += hex[c & 0xF];
-      } else {
-        out += ch; // UTF-8 passes through unchanged, as in boost::json::serialize
-      }
-    }
-  }
-  out += '"';
-}
-
-void append_json(std::string& out, const boost::json::value& v) {
-  switch (v.kind()) {
-  case boost::json::kind::null: out += "null"; break;
-  case boost::json::kind::bool_: out += v.get_bool() ? "true" : "false"; break;
-  case boost::json::kind::int64: out += std::to_string(v.get_int64()); break;
-  case boost::json::kind::uint64: out += std::to_string(v.get_uint64()); break;
-  case boost::json::kind::double_: {
-    const double d = v.get_double();
-    if (!std::isfinite(d)) {
-      out += "null"; // JSON has no NaN or infinity
-      break;
-    }
-    char buffer[32];
-    const auto result = std::to_chars(buffer, buffer + sizeof buffer, d);
-    const std::string_view text(buffer, static_cast<std::size_t>(result.ptr - buffer));
-    out += text;
-    // Keep a visible fraction (4 -> 4.0) so the number reads as an amount.
-    if (text.find_first_of(".e") == std::string_view::npos)
-      out += ".0";
-    break;
-  }
-  case boost::json::kind::string: append_escaped(out, v.get_string()); break;
-  case boost::json::kind::array: {
-    out += '[';
-    bool first = true;
-    for (const auto& element : v.get_array()) {
-      if (!first)
-        out += ',';
-      first = false;
-      append_json(out, element);
-    }
-    out += ']';
-    break;
-  }
-  case boost::json::kind::object: {
-    out += '{';
-    bool first = true;
-    for (const auto& member : v.get_object()) {
-      if (!first)
-        out += ',';
-      first = false;
-      append_escaped(out, member.key());
-      out += ':';
-      append_json(out, member.value());
-    }
-    out += '}';
-    break;
-  }
-  }
-}
-
-} // namespace
 
 boost::json::object to_json(const order& o) {
   boost::json::array items;
@@ -135,17 +52,6 @@ boost::json::object to_json(const order& o) {
       {"updatedAt", format_rfc3339(o.updated_at_ms)},
       {"traceId", o.trace_id},
   };
-}
-
-} // namespace coffeeshop
-
-namespace coffeeshop {
-
-std::string to_json_text(const boost::json::value& v) {
-  std::string out;
-  out.reserve(256);
-  append_json(out, v);
-  return out;
 }
 
 } // namespace coffeeshop

@@ -2,7 +2,7 @@
 
 #include "coffeeshop/util/clock.hpp"
 
-#include "coffeeshop/domain/order_json.hpp"
+#include "coffeeshop/util/json_text.hpp"
 
 #include <boost/json/serialize.hpp>
 #include <spdlog/sinks/stdout_sinks.h>
