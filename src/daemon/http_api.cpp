@@ -161,12 +161,19 @@ struct http_api::impl {
     thread_local std::unique_ptr<caf::scoped_actor> self;
     if (!self)
       self = std::make_unique<caf::scoped_actor>(sys);
-    (*self)
-      ->request(dest, timeout, std::forward<Ts>(xs)...)
-      .receive([&](Reply& r) { out = std::move(r); }, [&](caf::error& e) { err = e; });
-    // A reply that comes after its timeout would sit in the mailbox forever.
-    if (err == caf::sec::request_timeout)
+    // The timeout is a timed wait on this actor's own mailbox, not a request
+    // timeout: those go through CAF's clock thread, waking it twice per call.
+    auto handle = (*self)->request(dest, caf::infinite, std::forward<Ts>(xs)...);
+    caf::blocking_actor::accept_one_cond once;
+    bool timed_out = false;
+    (*self)->varargs_receive(
+      once, handle.id(), [&](Reply& r) { out = std::move(r); }, [&](caf::error& e) { err = e; },
+      caf::after(timeout) >> [&] { timed_out = true; });
+    if (timed_out) {
+      err = caf::make_error(caf::sec::request_timeout, "no reply in time");
+      // A reply that comes after its timeout would sit in the mailbox forever.
       self.reset();
+    }
     return out;
   }
 

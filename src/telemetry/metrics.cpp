@@ -12,8 +12,11 @@ namespace {
 constexpr std::array<double, 14> bucket_bounds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                   0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 
-std::string label_text(const metric_labels& labels) {
-  std::string out;
+/// Renders labels into a per-thread buffer: the hot path allocates nothing
+/// once a series exists.
+std::string_view label_text(const metric_labels& labels) {
+  thread_local std::string out;
+  out.clear();
   for (const auto& [key, value] : labels) {
     if (!out.empty())
       out += ',';
@@ -31,6 +34,14 @@ std::string label_text(const metric_labels& labels) {
     out += '"';
   }
   return out;
+}
+
+template <class Map>
+typename Map::mapped_type& slot(Map& m, std::string_view key) {
+  auto i = m.find(key);
+  if (i == m.end())
+    i = m.emplace(std::string{key}, typename Map::mapped_type{}).first;
+  return i->second;
 }
 
 std::string number(double v) {
@@ -81,20 +92,23 @@ metrics::family& metrics::find(std::string_view name) {
 
 void metrics::add(std::string_view name, const metric_labels& labels, double value) {
   auto key = label_text(labels);
-  std::lock_guard guard{mtx_};
-  find(name).values[key] += value;
+  auto& fam = find(name);
+  std::lock_guard guard{fam.mtx};
+  slot(fam.values, key) += value;
 }
 
 void metrics::set(std::string_view name, const metric_labels& labels, double value) {
   auto key = label_text(labels);
-  std::lock_guard guard{mtx_};
-  find(name).values[key] = value;
+  auto& fam = find(name);
+  std::lock_guard guard{fam.mtx};
+  slot(fam.values, key) = value;
 }
 
 void metrics::observe(std::string_view name, const metric_labels& labels, double seconds) {
   auto key = label_text(labels);
-  std::lock_guard guard{mtx_};
-  auto& h = find(name).histograms[key];
+  auto& fam = find(name);
+  std::lock_guard guard{fam.mtx};
+  auto& h = slot(fam.histograms, key);
   if (h.buckets.empty())
     h.buckets.resize(bucket_bounds.size());
   for (size_t i = 0; i < bucket_bounds.size(); ++i)
@@ -109,8 +123,8 @@ void metrics::observe(std::string_view name, const metric_labels& labels, double
 std::string metrics::render() const {
   std::string out;
   out.reserve(8192);
-  std::lock_guard guard{mtx_};
   for (const auto& [name, fam] : families_) {
+    std::lock_guard guard{fam.mtx};
     out += "# HELP " + name + ' ' + fam.help + '\n';
     const char* type = fam.type == kind::counter ? "counter"
                        : fam.type == kind::gauge ? "gauge"

@@ -39,14 +39,17 @@ private:
   struct family {
     std::string help;
     kind type = kind::counter;
-    std::map<std::string, double> values;            // label text -> value
-    std::map<std::string, histogram_data> histograms; // label text -> data
+    // One lock per family: HTTP threads and actors update different families
+    // at the same time without queueing on one global lock.
+    mutable std::mutex mtx;
+    std::map<std::string, double, std::less<>> values;            // label text -> value
+    std::map<std::string, histogram_data, std::less<>> histograms; // label text -> data
   };
 
   void declare(std::string name, kind type, std::string help);
   family& find(std::string_view name);
 
-  mutable std::mutex mtx_;
+  // Filled by the constructor and never changed after: looked up without a lock.
   std::map<std::string, family, std::less<>> families_;
 };
 
