@@ -173,6 +173,11 @@ caf::actor fixture::spawn_notification(const service_settings& s, caf::actor tra
   return a;
 }
 
+void service_fixture::start_transport(const service_settings& s) {
+  reset_board(s.circuit_breaker, s.circuit_breaker);
+  std::tie(transport, script) = make_fake();
+}
+
 std::shared_ptr<watch_result> fixture::watch(const caf::actor& a) {
   auto res = std::make_shared<watch_result>();
   keep(sys.spawn([res, a](caf::event_based_actor* self) -> caf::behavior {

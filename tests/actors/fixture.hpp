@@ -165,6 +165,20 @@ struct fixture : test_config_holder {
   }
 };
 
+/// One integration actor under test on its own scripted fake transport; the derived
+/// fixture spawns the actor in its start().
+struct service_fixture : fixture {
+  caf::actor transport;
+  script_ptr script;
+
+  /// Resets the board to `s`'s breaker (for both services) and makes a fresh fake
+  /// transport, so that an actor spawned next with `s` starts from a clean board.
+  void start_transport(const service_settings& s);
+
+  /// Number of calls the fake transport received so far.
+  std::size_t calls() const { return script->calls.size(); }
+};
+
 /// Settings with quiet defaults for payment tests.
 service_settings payment_settings();
 

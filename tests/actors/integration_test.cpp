@@ -27,14 +27,22 @@ service_settings single_attempt() {
   return s;
 }
 
-struct payment_fixture : fixture {
-  caf::actor transport;
-  script_ptr script;
+/// Ratio mode (consecutive rule effectively off): opens at a 0.5 failure ratio over at
+/// least 4 single-attempt calls within `window_ms`.
+service_settings ratio_mode(int64_t window_ms) {
+  auto s = single_attempt();
+  s.circuit_breaker.failure_threshold = 100;
+  s.circuit_breaker.failure_ratio = 0.5;
+  s.circuit_breaker.min_throughput = 4;
+  s.circuit_breaker.sampling_window_ms = window_ms;
+  return s;
+}
+
+struct payment_fixture : service_fixture {
   caf::actor pay;
 
   void start(const service_settings& s) {
-    reset_board(s.circuit_breaker, s.circuit_breaker);
-    std::tie(transport, script) = make_fake();
+    start_transport(s);
     pay = spawn_payment(s, transport);
   }
 
@@ -45,7 +53,29 @@ struct payment_fixture : fixture {
     return slot;
   }
 
-  std::size_t calls() const { return script->calls.size(); }
+  /// charge_order(id), which must be answered with `expected`.
+  slot_ptr<call_outcome> charge_expecting(const std::string& id, call_result expected) {
+    auto slot = charge_order(id);
+    INFO("order " << id);
+    REQUIRE(slot->value);
+    CHECK(slot->value->result == expected);
+    return slot;
+  }
+
+  /// Charges "ord-<first>" .. "ord-<last>", one after the other; each must get a reply.
+  void charge_orders(int first, int last) {
+    for (int i = first; i <= last; ++i) {
+      INFO("order ord-" << i);
+      REQUIRE(charge_order("ord-" + std::to_string(i))->value);
+    }
+  }
+
+  /// (circuit_atom, action) to the payment actor; the reply slot is filled on return.
+  slot_ptr<integration_view> circuit_command(circuit_action action) {
+    auto view = ask<integration_view>(pay, circuit_atom::value, action);
+    run();
+    return view;
+  }
 };
 
 std::string trace_of(const std::string& traceparent) {
@@ -116,9 +146,7 @@ TEST_CASE_METHOD(payment_fixture, "payment: final 4xx are not retried", "[paymen
   auto status = GENERATE(400, 402, 404, 409, 422);
   start(no_breaker());
   script->fallback = respond(status, R"({"error":"declined"})");
-  auto out = charge_order("ord-1");
-  REQUIRE(out->value);
-  CHECK(out->value->result == call_result::declined);
+  auto out = charge_expecting("ord-1", call_result::declined);
   CHECK(out->value->attempts == 1);
   CHECK(out->value->last_status == status);
   advance(30000ms);
@@ -324,9 +352,7 @@ TEST_CASE_METHOD(payment_fixture, "payment: the breaker opens on the 3rd consecu
     CHECK(out->value->attempts == 1);
     CHECK(count_events("circuit_opened") == (i == 3 ? 1u : 0u));
   }
-  auto rejected = charge_order("ord-4");
-  REQUIRE(rejected->value);
-  CHECK(rejected->value->result == call_result::circuit_open);
+  auto rejected = charge_expecting("ord-4", call_result::circuit_open);
   CHECK(rejected->value->attempts == 0);
   CHECK(rejected->value->retry_after == 30000ms);
   CHECK(calls() == 3);
@@ -347,11 +373,8 @@ TEST_CASE_METHOD(payment_fixture, "payment: a success resets the consecutive cou
                  "[payment][breaker]") {
   start(single_attempt());
   script->queue = {respond(500), respond(500), respond_ok(), respond(500), respond(500)};
-  for (int i = 1; i <= 5; ++i)
-    REQUIRE(charge_order("ord-" + std::to_string(i))->value);
-  auto out = charge_order("ord-6");
-  REQUIRE(out->value);
-  CHECK(out->value->result == call_result::succeeded);
+  charge_orders(1, 5);
+  charge_expecting("ord-6", call_result::succeeded);
   CHECK(calls() == 6);
   CHECK(count_events("circuit_opened") == 0);
 }
@@ -360,13 +383,10 @@ TEST_CASE_METHOD(payment_fixture, "payment: half-open after the break, a good pr
                  "[payment][breaker]") {
   start(single_attempt());
   script->queue = {respond(500), respond(500), respond(500)};
-  for (int i = 1; i <= 3; ++i)
-    REQUIRE(charge_order("ord-" + std::to_string(i))->value);
+  charge_orders(1, 3);
 
   advance(29999ms);
-  auto early = charge_order("ord-early");
-  REQUIRE(early->value);
-  CHECK(early->value->result == call_result::circuit_open);
+  auto early = charge_expecting("ord-early", call_result::circuit_open);
   CHECK(early->value->retry_after == 1ms);
   CHECK(calls() == 3);
 
@@ -392,21 +412,16 @@ TEST_CASE_METHOD(payment_fixture, "payment: a bad probe re-opens the breaker",
                  "[payment][breaker]") {
   start(single_attempt());
   script->fallback = respond(503);
-  for (int i = 1; i <= 3; ++i)
-    REQUIRE(charge_order("ord-" + std::to_string(i))->value);
+  charge_orders(1, 3);
   advance(30000ms);
-  auto probe = charge_order("ord-probe");
-  REQUIRE(probe->value);
-  CHECK(probe->value->result == call_result::exhausted);
+  charge_expecting("ord-probe", call_result::exhausted);
   CHECK(calls() == 4);
   CHECK(count_events("circuit_half_opened") == 1);
   auto opened = events("circuit_opened", "payment");
   REQUIRE(opened.size() == 2);
   CHECK(opened[1].at("payload").at("from").as_string() == "half_open");
 
-  auto after_probe = charge_order("ord-after");
-  REQUIRE(after_probe->value);
-  CHECK(after_probe->value->result == call_result::circuit_open);
+  auto after_probe = charge_expecting("ord-after", call_result::circuit_open);
   CHECK(after_probe->value->retry_after == 30000ms);
   CHECK(calls() == 4);
 }
@@ -415,13 +430,10 @@ TEST_CASE_METHOD(payment_fixture, "payment: only half_open_max_calls probes are 
                  "[payment][breaker]") {
   start(single_attempt());
   script->queue = {respond(500), respond(500), respond(500), after(1000ms, respond_ok())};
-  for (int i = 1; i <= 3; ++i)
-    REQUIRE(charge_order("ord-" + std::to_string(i))->value);
+  charge_orders(1, 3);
   advance(30000ms);
   auto probe = charge_order("ord-probe");
-  auto second = charge_order("ord-second");
-  REQUIRE(second->value);
-  CHECK(second->value->result == call_result::circuit_open);
+  auto second = charge_expecting("ord-second", call_result::circuit_open);
   CHECK(second->value->retry_after > 0ms);
   CHECK(calls() == 4);
   advance(1000ms);
@@ -433,17 +445,12 @@ TEST_CASE_METHOD(payment_fixture, "payment: Retry-After on the opening failure s
                  "[payment][breaker]") {
   start(single_attempt());
   script->queue = {respond(500), respond(500), respond(503, "{}", std::string{"60"})};
-  for (int i = 1; i <= 3; ++i)
-    REQUIRE(charge_order("ord-" + std::to_string(i))->value);
+  charge_orders(1, 3);
   advance(30000ms);
-  auto out = charge_order("ord-4");
-  REQUIRE(out->value);
-  CHECK(out->value->result == call_result::circuit_open);
+  auto out = charge_expecting("ord-4", call_result::circuit_open);
   CHECK(out->value->retry_after == 30000ms);
   advance(30000ms);
-  auto probe = charge_order("ord-5");
-  REQUIRE(probe->value);
-  CHECK(probe->value->result == call_result::succeeded);
+  charge_expecting("ord-5", call_result::succeeded);
 }
 
 TEST_CASE_METHOD(payment_fixture, "payment: declines count as successes for the breaker",
@@ -461,71 +468,50 @@ TEST_CASE_METHOD(payment_fixture, "payment: declines count as successes for the 
 
 TEST_CASE_METHOD(payment_fixture, "payment: ratio mode opens on the failure ratio",
                  "[payment][breaker]") {
-  auto s = single_attempt();
-  s.circuit_breaker.failure_threshold = 100;
-  s.circuit_breaker.failure_ratio = 0.5;
-  s.circuit_breaker.min_throughput = 4;
-  s.circuit_breaker.sampling_window_ms = 30000;
+  auto s = ratio_mode(30000);
   start(s);
   script->queue = {respond(500), respond_ok(), respond(500), respond(500)};
-  for (int i = 1; i <= 3; ++i)
-    REQUIRE(charge_order("ord-" + std::to_string(i))->value);
+  charge_orders(1, 3);
   CHECK(count_events("circuit_opened") == 0); // 2 of 3: below min_throughput
   REQUIRE(charge_order("ord-4")->value);     // 3 of 4 failed
   auto opened = events("circuit_opened", "payment");
   REQUIRE(opened.size() == 1);
   CHECK(str_of(opened[0].at("payload").at("reason")).find("ratio") != std::string::npos);
-  auto out = charge_order("ord-5");
-  REQUIRE(out->value);
-  CHECK(out->value->result == call_result::circuit_open);
+  charge_expecting("ord-5", call_result::circuit_open);
   CHECK(calls() == 4);
 }
 
 TEST_CASE_METHOD(payment_fixture, "payment: ratio mode forgets samples older than the window",
                  "[payment][breaker]") {
-  auto s = single_attempt();
-  s.circuit_breaker.failure_threshold = 100;
-  s.circuit_breaker.failure_ratio = 0.5;
-  s.circuit_breaker.min_throughput = 4;
-  s.circuit_breaker.sampling_window_ms = 10000;
+  auto s = ratio_mode(10000);
   start(s);
   script->queue = {respond(500), respond(500), respond(500), respond_ok(), respond_ok(),
                    respond_ok(), respond(500)};
-  for (int i = 1; i <= 3; ++i)
-    REQUIRE(charge_order("ord-" + std::to_string(i))->value);
+  charge_orders(1, 3);
   advance(10000ms); // the three failures leave the window
-  for (int i = 4; i <= 7; ++i)
-    REQUIRE(charge_order("ord-" + std::to_string(i))->value); // 1 of 4 failed
+  charge_orders(4, 7); // 1 of 4 failed
   CHECK(count_events("circuit_opened") == 0);
 }
 
 TEST_CASE_METHOD(payment_fixture, "payment: isolate and reset through (circuit_atom, action)",
                  "[payment][breaker]") {
   start(single_attempt());
-  auto view = ask<integration_view>(pay, circuit_atom::value, circuit_action::isolate);
-  run();
+  auto view = circuit_command(circuit_action::isolate);
   REQUIRE(view->value);
   auto& circuit = view->value->json.at("circuit").as_object();
   CHECK(circuit.at("state").as_string() == "open");
   CHECK(circuit.at("isolated").as_bool());
 
-  auto out = charge_order("ord-1");
-  REQUIRE(out->value);
-  CHECK(out->value->result == call_result::circuit_open);
+  charge_expecting("ord-1", call_result::circuit_open);
   advance(60000ms); // isolation does not time out
-  out = charge_order("ord-2");
-  REQUIRE(out->value);
-  CHECK(out->value->result == call_result::circuit_open);
+  charge_expecting("ord-2", call_result::circuit_open);
   CHECK(calls() == 0);
 
-  view = ask<integration_view>(pay, circuit_atom::value, circuit_action::reset);
-  run();
+  view = circuit_command(circuit_action::reset);
   REQUIRE(view->value);
   CHECK(view->value->json.at("circuit").at("state").as_string() == "closed");
   CHECK_FALSE(view->value->json.at("circuit").at("isolated").as_bool());
-  out = charge_order("ord-3");
-  REQUIRE(out->value);
-  CHECK(out->value->result == call_result::succeeded);
+  charge_expecting("ord-3", call_result::succeeded);
   CHECK(calls() == 1);
   CHECK(count_events("circuit_closed", "payment") == 1);
 }
@@ -534,15 +520,11 @@ TEST_CASE_METHOD(payment_fixture, "payment: reset closes a breaker opened by fai
                  "[payment][breaker]") {
   start(single_attempt());
   script->queue = {respond(500), respond(500), respond(500)};
-  for (int i = 1; i <= 3; ++i)
-    REQUIRE(charge_order("ord-" + std::to_string(i))->value);
-  auto view = ask<integration_view>(pay, circuit_atom::value, circuit_action::reset);
-  run();
+  charge_orders(1, 3);
+  auto view = circuit_command(circuit_action::reset);
   REQUIRE(view->value);
   CHECK(view->value->json.at("circuit").at("consecutiveFailures").as_int64() == 0);
-  auto out = charge_order("ord-4");
-  REQUIRE(out->value);
-  CHECK(out->value->result == call_result::succeeded);
+  charge_expecting("ord-4", call_result::succeeded);
 }
 
 // -- bulkhead -------------------------------------------------------------------------
@@ -556,9 +538,7 @@ TEST_CASE_METHOD(payment_fixture, "payment: the bulkhead rejects a call beyond m
   auto a = charge_order("ord-1");
   auto b = charge_order("ord-2");
   CHECK(calls() == 2);
-  auto c = charge_order("ord-3");
-  REQUIRE(c->value);
-  CHECK(c->value->result == call_result::overloaded);
+  auto c = charge_expecting("ord-3", call_result::overloaded);
   CHECK(c->value->attempts == 0);
   CHECK(c->value->retry_after > 0ms);
   CHECK(calls() == 2);
@@ -574,9 +554,7 @@ TEST_CASE_METHOD(payment_fixture, "payment: the bulkhead rejects a call beyond m
   REQUIRE(a->value);
   CHECK(a->value->result == call_result::succeeded);
   script->fallback = respond_ok();
-  auto d = charge_order("ord-4");
-  REQUIRE(d->value);
-  CHECK(d->value->result == call_result::succeeded);
+  charge_expecting("ord-4", call_result::succeeded);
 }
 
 TEST_CASE_METHOD(payment_fixture, "payment: a timed-out attempt frees its bulkhead slot",
@@ -591,9 +569,7 @@ TEST_CASE_METHOD(payment_fixture, "payment: a timed-out attempt frees its bulkhe
   advance(3000ms);
   REQUIRE(a->value);
   CHECK(a->value->result == call_result::exhausted);
-  auto b = charge_order("ord-2");
-  REQUIRE(b->value);
-  CHECK(b->value->result == call_result::succeeded);
+  charge_expecting("ord-2", call_result::succeeded);
 }
 
 // -- events ---------------------------------------------------------------------------
@@ -638,14 +614,11 @@ TEST_CASE_METHOD(payment_fixture, "payment: attempt events carry attempt numbers
 
 namespace {
 
-struct notification_fixture : fixture {
-  caf::actor transport;
-  script_ptr script;
+struct notification_fixture : service_fixture {
   caf::actor notif;
 
   void start(const service_settings& s) {
-    reset_board(s.circuit_breaker, s.circuit_breaker);
-    std::tie(transport, script) = make_fake();
+    start_transport(s);
     notif = spawn_notification(s, transport);
   }
 
@@ -724,8 +697,7 @@ TEST_CASE_METHOD(payment_fixture, "payment: a successor starts from the open bre
                  "[payment][breaker][restart]") {
   start(single_attempt());
   script->fallback = respond(500);
-  for (int i = 1; i <= 3; ++i)
-    REQUIRE(charge_order("ord-" + std::to_string(i))->value);
+  charge_orders(1, 3);
   auto w = watch(pay);
   anon_send(pay, crash_atom::value);
   run();
@@ -734,16 +706,12 @@ TEST_CASE_METHOD(payment_fixture, "payment: a successor starts from the open bre
 
   advance(10000ms);
   pay = spawn_payment(single_attempt(), transport);
-  auto out = charge_order("ord-4");
-  REQUIRE(out->value);
-  CHECK(out->value->result == call_result::circuit_open);
+  auto out = charge_expecting("ord-4", call_result::circuit_open);
   CHECK(out->value->retry_after == 20000ms);
   CHECK(calls() == 3);
   advance(20000ms);
   script->fallback = respond_ok();
-  out = charge_order("ord-5");
-  REQUIRE(out->value);
-  CHECK(out->value->result == call_result::succeeded);
+  charge_expecting("ord-5", call_result::succeeded);
   CHECK(count_events("circuit_half_opened") == 1);
   CHECK(count_events("circuit_closed") == 1);
 }
@@ -755,23 +723,16 @@ TEST_CASE_METHOD(payment_fixture, "payment: a successor starts from the open bre
 TEST_CASE_METHOD(payment_fixture,
                  "payment: a successor resumes the ratio window its predecessor had",
                  "[payment][breaker][restart]") {
-  auto s = single_attempt();
-  s.circuit_breaker.failure_threshold = 100;
-  s.circuit_breaker.failure_ratio = 0.5;
-  s.circuit_breaker.min_throughput = 4;
-  s.circuit_breaker.sampling_window_ms = 60000;
+  auto s = ratio_mode(60000);
   start(s);
   // F F S S S S S: 2 of 7 failed. The board last heard [F F S].
   script->queue = {respond(500), respond(500)};
-  for (int i = 1; i <= 7; ++i)
-    REQUIRE(charge_order("ord-" + std::to_string(i))->value);
+  charge_orders(1, 7);
   anon_send(pay, crash_atom::value);
   run();
   pay = spawn_payment(s, transport);
   script->queue = {respond(500)};
   REQUIRE(charge_order("ord-8")->value); // 3 of 8 failed: below 0.5
   CHECK(count_events("circuit_opened") == 0);
-  auto out = charge_order("ord-9");
-  REQUIRE(out->value);
-  CHECK(out->value->result == call_result::succeeded);
+  charge_expecting("ord-9", call_result::succeeded);
 }

@@ -38,15 +38,6 @@ daemon_process fast_daemon(std::vector<std::string> extra = {}) {
   return start_daemon(std::move(sets));
 }
 
-/// A daemon whose services point at `sim` (the built-in simulator is off).
-daemon_process daemon_for(const sim_process& sim, std::vector<std::string> extra = {}) {
-  auto sets = sim.daemon_sets();
-  sets.push_back("simulator.enabled=false");
-  for (auto& s : extra)
-    sets.push_back(std::move(s));
-  return start_daemon(std::move(sets));
-}
-
 json::value created(const daemon_process& d, const std::string& body = order_body(),
                     httplib::Headers headers = {}) {
   auto r = d.create_order(body, std::move(headers));
@@ -57,23 +48,6 @@ json::value created(const daemon_process& d, const std::string& body = order_bod
 }
 
 std::string id_of(const json::value& order) { return str(order, "id"); }
-
-/// A JSON object member looked up case-insensitively (header maps of the simulator log).
-std::string header_of(const json::value& recorded, const std::string& name) {
-  const auto* headers = recorded.as_object().if_contains("headers");
-  if (!headers || !headers->is_object())
-    return {};
-  for (const auto& kv : headers->get_object()) {
-    std::string k(kv.key());
-    if (k.size() == name.size()
-        && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
-             return std::tolower(static_cast<unsigned char>(a))
-                    == std::tolower(static_cast<unsigned char>(b));
-           }))
-      return kv.value().is_string() ? std::string(kv.value().get_string()) : std::string{};
-  }
-  return {};
-}
 
 /// The notification entry of an order for `status`, or nullptr.
 const json::object* notification_for(const json::value& order, const std::string& status) {
@@ -122,6 +96,18 @@ bool has_event(const json::array& events, const std::string& type, const std::st
       return true;
   }
   return false;
+}
+
+/// Switches the simulator's payment service to hang and starts POST /api/v1/orders (with
+/// `headers`) in the background; returns once the simulator holds that payment call.
+/// Answer it with sim.set_behavior({{"service", "payment"}, {"hang", false}}).
+std::future<http_result> order_held_upstream(const daemon_process& d, const sim_process& sim,
+                                             httplib::Headers headers = {}) {
+  sim.set_behavior({{"service", "payment"}, {"hang", true}});
+  auto first = std::async(std::launch::async,
+                          [&d, headers] { return d.create_order(order_body(), headers); });
+  REQUIRE(eventually([&] { return sim.requests("payment").size() == 1; }));
+  return first;
 }
 
 /// Runs coffeeshopd with `args` to completion (for CLI checks).
@@ -638,9 +624,7 @@ TEST_CASE("api: the same idempotency key while the first request runs is 409 con
   auto sim = start_sim("fast");
   auto d = daemon_for(sim);
   httplib::Headers key{{"Idempotency-Key", "busy-key"}};
-  sim.set_behavior({{"service", "payment"}, {"hang", true}});
-  auto first = std::async(std::launch::async, [&] { return d.create_order(order_body(), key); });
-  REQUIRE(eventually([&] { return sim.requests("payment").size() == 1; }));
+  auto first = order_held_upstream(d, sim, key);
 
   auto busy = d.create_order(order_body(), key);
   sim.set_behavior({{"service", "payment"}, {"hang", false}});
@@ -701,9 +685,7 @@ TEST_CASE("api: a spent total payment budget is 504 upstream_timeout", "[e2e][ap
 TEST_CASE("api: max_inflight_orders reached is 503 overloaded with Retry-After", "[e2e][api]") {
   auto sim = start_sim("fast");
   auto d = daemon_for(sim, {"http.max_inflight_orders=1", "http.threads=8"});
-  sim.set_behavior({{"service", "payment"}, {"hang", true}});
-  auto first = std::async(std::launch::async, [&] { return d.create_order(order_body()); });
-  REQUIRE(eventually([&] { return sim.requests("payment").size() == 1; }));
+  auto first = order_held_upstream(d, sim);
 
   auto r = d.create_order(order_body("Donuts", "Jelly", 1));
   check_problem(r, 503, "overloaded");
@@ -719,9 +701,7 @@ TEST_CASE("api: an overloaded reply carries orderId and the order is payment_fai
           "[e2e][api]") {
   auto sim = start_sim("fast");
   auto d = daemon_for(sim, {"http.max_inflight_orders=1", "http.threads=8"});
-  sim.set_behavior({{"service", "payment"}, {"hang", true}});
-  auto first = std::async(std::launch::async, [&] { return d.create_order(order_body()); });
-  REQUIRE(eventually([&] { return sim.requests("payment").size() == 1; }));
+  auto first = order_held_upstream(d, sim);
   auto r = d.create_order(order_body("Donuts", "Jelly", 1));
   sim.set_behavior({{"service", "payment"}, {"hang", false}});
   first.get();

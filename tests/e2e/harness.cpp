@@ -402,18 +402,18 @@ bool http_result::has_header(const std::string& name) const {
                      [&](const auto& kv) { return iequals(kv.first, name); });
 }
 
-httplib::Client make_client(int port) {
+httplib::Client make_client(int port, std::chrono::seconds timeout) {
   httplib::Client cli("127.0.0.1", port);
-  cli.set_connection_timeout(30, 0);
-  cli.set_read_timeout(30, 0);
-  cli.set_write_timeout(30, 0);
+  cli.set_connection_timeout(timeout);
+  cli.set_read_timeout(timeout);
+  cli.set_write_timeout(timeout);
   return cli;
 }
 
 http_result request(int port, const std::string& method, const std::string& path,
                     const std::string& body, httplib::Headers headers,
-                    const std::string& content_type) {
-  auto cli = make_client(port);
+                    const std::string& content_type, std::chrono::seconds timeout) {
+  auto cli = make_client(port, timeout);
   httplib::Request req;
   req.method = method;
   req.path = path;
@@ -482,8 +482,13 @@ void sim_process::clear() const {
     throw std::runtime_error("simulator DELETE /_sim/requests -> " + std::to_string(r.status));
 }
 
-sim_process start_sim(const std::string& profile) {
-  process p(sim_bin(), {"--listen", "127.0.0.1:0", "--profile", profile});
+sim_process start_sim(const std::string& profile, int threads) {
+  std::vector<std::string> args{"--listen", "127.0.0.1:0", "--profile", profile};
+  if (threads > 0) {
+    args.push_back("--threads");
+    args.push_back(std::to_string(threads));
+  }
+  process p(sim_bin(), std::move(args));
   int port = p.wait_listening(20s);
   return sim_process{std::move(p), port};
 }
@@ -546,6 +551,75 @@ daemon_process start_daemon(std::vector<std::string> sets,
   process p(daemon_bin(), std::move(args), std::move(env));
   int port = p.wait_listening(20s);
   return daemon_process{std::move(dir), std::move(p), port};
+}
+
+daemon_process daemon_for(const sim_process& sim, std::vector<std::string> extra) {
+  auto sets = sim.daemon_sets();
+  sets.push_back("simulator.enabled=false");
+  for (auto& s : extra)
+    sets.push_back(std::move(s));
+  return start_daemon(std::move(sets));
+}
+
+http_result post_order_held(int port, const std::string& body) {
+  return request(port, "POST", "/api/v1/orders", body, {}, "application/json", 60s);
+}
+
+join_guard::~join_guard() {
+  if (release) {
+    try {
+      release();
+    } catch (...) {
+    }
+  }
+  for (auto& t : threads)
+    if (t.joinable())
+      t.join();
+}
+
+boost::json::object integration(const daemon_process& d, const std::string& service) {
+  auto r = d.get("/api/v1/integrations");
+  INFO("integrations: " << r.status << " " << r.body);
+  REQUIRE(r.status == 200);
+  REQUIRE(r.json.is_object());
+  REQUIRE(r.json.as_object().contains(service));
+  return r.json.at(service).as_object();
+}
+
+boost::json::array events(const daemon_process& d, const std::string& query) {
+  auto r = d.get("/api/v1/events?limit=2000" + (query.empty() ? "" : "&" + query));
+  INFO("events: " << r.status << " " << r.body.substr(0, 2000));
+  REQUIRE(r.status == 200);
+  REQUIRE(r.json.is_object());
+  return r.json.at("events").as_array();
+}
+
+std::size_t count_events(const boost::json::array& evs, const std::string& type,
+                         const std::string& actor) {
+  std::size_t n = 0;
+  for (const auto& e : evs)
+    if (str(e, "eventType") == type
+        && (actor.empty()
+            || (e.as_object().contains("payload") && str(e.at("payload"), "actor") == actor)))
+      ++n;
+  return n;
+}
+
+std::string types_of(const boost::json::array& evs) {
+  std::string out;
+  for (const auto& e : evs)
+    out += str(e, "eventType") + " ";
+  return out;
+}
+
+std::string header_of(const boost::json::value& recorded, const std::string& name) {
+  const auto* headers = recorded.as_object().if_contains("headers");
+  if (!headers || !headers->is_object())
+    return {};
+  for (const auto& kv : headers->get_object())
+    if (iequals(std::string(kv.key()), name))
+      return kv.value().is_string() ? std::string(kv.value().get_string()) : std::string{};
+  return {};
 }
 
 // -- misc -------------------------------------------------------------------------

@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -106,15 +107,16 @@ struct http_result {
   bool has_header(const std::string& name) const;
 };
 
-/// One HTTP request to 127.0.0.1:port (new connection, 30 s timeouts). `path` may carry a
-/// query string. Content-Type is sent when `content_type` is non-empty and the method is
-/// POST/PUT/PATCH or the body is non-empty.
+/// One HTTP request to 127.0.0.1:port (new connection, `timeout` for connect/read/write).
+/// `path` may carry a query string. Content-Type is sent when `content_type` is non-empty
+/// and the method is POST/PUT/PATCH or the body is non-empty.
 http_result request(int port, const std::string& method, const std::string& path,
                     const std::string& body = "", httplib::Headers headers = {},
-                    const std::string& content_type = "application/json");
+                    const std::string& content_type = "application/json",
+                    std::chrono::seconds timeout = 30s);
 
-/// An httplib client for 127.0.0.1:port with 30 s connect/read/write timeouts.
-httplib::Client make_client(int port);
+/// An httplib client for 127.0.0.1:port with `timeout` connect/read/write timeouts.
+httplib::Client make_client(int port, std::chrono::seconds timeout = 30s);
 
 /// A running simulator (`coffeeshop-sim --listen 127.0.0.1:0 --profile P`).
 struct sim_process {
@@ -141,7 +143,9 @@ struct sim_process {
   /// DELETE /_sim/requests (clears the request log and the ledger).
   void clear() const;
 };
-sim_process start_sim(const std::string& profile = "fast");
+/// Starts a simulator; `threads` > 0 adds `--threads N` (HTTP workers: held calls occupy one
+/// each, the control API needs free ones while many calls are held).
+sim_process start_sim(const std::string& profile = "fast", int threads = 0);
 
 /// A running daemon on a loopback port. The store lives in its own temporary directory.
 struct daemon_process {
@@ -175,12 +179,43 @@ struct daemon_process {
 daemon_process start_daemon(std::vector<std::string> sets,
                             std::vector<std::pair<std::string, std::string>> env = {});
 
+/// A daemon whose services point at `sim` (built-in simulator off: sim.daemon_sets() plus
+/// simulator.enabled=false), then `extra` sets.
+daemon_process daemon_for(const sim_process& sim, std::vector<std::string> extra = {});
+
 /// Polls `pred` every 20 ms until true or the deadline passes; returns pred's last value.
 bool eventually(std::function<bool()> pred, std::chrono::milliseconds timeout = 10s);
 
 /// A valid order body (customer ana@example.com). An empty variation is left out.
 std::string order_body(const std::string& product = "Latte", const std::string& variation = "Vanilla",
                        int quantity = 2);
+
+/// POST /api/v1/orders on its own connection with 60 s timeouts (for requests held upstream).
+http_result post_order_held(int port, const std::string& body = order_body());
+
+/// Joins every joinable thread of `threads` when it goes out of scope, after calling
+/// `release` (when set; exceptions swallowed), e.g. to let calls held upstream finish even
+/// when a check failed.
+struct join_guard {
+  std::vector<std::thread>& threads;
+  std::function<void()> release = {};
+  ~join_guard();
+};
+
+/// GET /api/v1/integrations -> the member for `service` (REQUIREs 200 with that member).
+boost::json::object integration(const daemon_process& d, const std::string& service = "payment");
+
+/// GET /api/v1/events?limit=2000[&query] -> the "events" array (REQUIREs 200 with events).
+boost::json::array events(const daemon_process& d, const std::string& query = "");
+/// Events of `type` whose payload.actor is `actor` ("" = any).
+std::size_t count_events(const boost::json::array& evs, const std::string& type,
+                         const std::string& actor = "");
+/// A summary of event types in order (for INFO on failure).
+std::string types_of(const boost::json::array& evs);
+
+/// A header of a request recorded by the simulator (/_sim/requests), name
+/// case-insensitive; "" when absent.
+std::string header_of(const boost::json::value& recorded, const std::string& name);
 
 /// Checks the problem+json shape (all members of CONTRACT §3, content type, errorType,
 /// type URI, traceparent header unless `require_traceparent` is false, Retry-After for

@@ -24,24 +24,6 @@ namespace {
 
 using steady = std::chrono::steady_clock;
 
-/// A simulator with `threads` HTTP workers (held calls occupy one each; the control API
-/// needs free ones while many calls are held).
-sim_process start_sim_threads(const std::string& profile, int threads) {
-  process p(sim_bin(), {"--listen", "127.0.0.1:0", "--profile", profile, "--threads",
-                        std::to_string(threads)});
-  int port = p.wait_listening(20s);
-  return sim_process{std::move(p), port};
-}
-
-/// A daemon whose services point at `sim` (built-in simulator off), then `extra` sets.
-daemon_process daemon_for(const sim_process& sim, std::vector<std::string> extra = {}) {
-  auto sets = sim.daemon_sets();
-  sets.push_back("simulator.enabled=false");
-  for (auto& s : extra)
-    sets.push_back(std::move(s));
-  return start_daemon(std::move(sets));
-}
-
 long long ms_since(steady::time_point t0) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - t0).count();
 }
@@ -63,36 +45,9 @@ long long rfc3339_ms(const std::string& ts) {
   return static_cast<long long>(timegm(&tm)) * 1000 + ms;
 }
 
-/// A header of a request recorded by the simulator, name case-insensitive; "" when absent.
-std::string header_of(const json::value& recorded, const std::string& name) {
-  const auto* headers = recorded.as_object().if_contains("headers");
-  if (!headers || !headers->is_object())
-    return {};
-  for (const auto& kv : headers->get_object()) {
-    std::string k(kv.key());
-    if (k.size() == name.size()
-        && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
-             return std::tolower(static_cast<unsigned char>(a))
-                    == std::tolower(static_cast<unsigned char>(b));
-           }))
-      return kv.value().is_string() ? std::string(kv.value().get_string()) : std::string{};
-  }
-  return {};
-}
-
 /// The "orderId" of a recorded payment request's (seed format) body.
 std::string body_order_id(const json::value& recorded) {
   return str(parse_json(str(recorded, "body")), "orderId");
-}
-
-/// GET /api/v1/integrations -> the member for `service`.
-json::object integration(const daemon_process& d, const std::string& service = "payment") {
-  auto r = d.get("/api/v1/integrations");
-  INFO("integrations: " << r.status << " " << r.body);
-  REQUIRE(r.status == 200);
-  REQUIRE(r.json.is_object());
-  REQUIRE(r.json.as_object().contains(service));
-  return r.json.at(service).as_object();
 }
 
 std::string circuit_state_of(const daemon_process& d, const std::string& service = "payment") {
@@ -104,50 +59,6 @@ std::string circuit_state_of(const daemon_process& d, const std::string& service
     return {};
   auto* c = s->as_object().if_contains("circuit");
   return c ? str(*c, "state") : std::string{};
-}
-
-/// GET /api/v1/events (optionally filtered) -> the events array.
-json::array events(const daemon_process& d, const std::string& query = "") {
-  auto r = d.get("/api/v1/events?limit=2000" + (query.empty() ? "" : "&" + query));
-  INFO("events: " << r.status << " " << r.body.substr(0, 2000));
-  REQUIRE(r.status == 200);
-  REQUIRE(r.json.is_object());
-  return r.json.at("events").as_array();
-}
-
-std::size_t count_type(const json::array& evs, const std::string& type) {
-  std::size_t n = 0;
-  for (const auto& e : evs)
-    if (str(e, "eventType") == type)
-      ++n;
-  return n;
-}
-
-/// A summary of event types in order (for INFO on failure).
-std::string types_of(const json::array& evs) {
-  std::string out;
-  for (const auto& e : evs)
-    out += str(e, "eventType") + " ";
-  return out;
-}
-
-/// POST /api/v1/orders on its own client with long timeouts (for requests held upstream).
-http_result post_order_held(int port, const std::string& body = order_body()) {
-  httplib::Client cli("127.0.0.1", port);
-  cli.set_connection_timeout(60, 0);
-  cli.set_read_timeout(60, 0);
-  cli.set_write_timeout(60, 0);
-  http_result r;
-  auto res = cli.Post("/api/v1/orders", body, "application/json");
-  if (!res) {
-    r.error = httplib::to_string(res.error());
-    return r;
-  }
-  r.status = res->status;
-  r.headers = res->headers;
-  r.body = res->body;
-  r.json = parse_json(r.body);
-  return r;
 }
 
 /// "status x count" of finished replies plus one body per status (for INFO on failure).
@@ -188,7 +99,43 @@ std::pair<http_result, long long> timed_get(const daemon_process& d, const std::
   return {r, ms_since(t0)};
 }
 
+/// GET `path`, which must answer 200 within 2 s while the order path is saturated.
+http_result quick_get(const daemon_process& d, const std::string& path) {
+  auto [r, took] = timed_get(d, path);
+  INFO("GET " << path << " -> " << r.status << " in " << took << " ms");
+  CHECK(r.status == 200);
+  CHECK(took < 2000);
+  return r;
+}
+
 std::size_t payment_requests(const sim_process& sim) { return sim.requests("payment").size(); }
+
+/// `n` order POSTs, all fired at once on their own connections (post_order_held), against a
+/// payment service switched to hang: each is either held upstream (the simulator logs it, on
+/// top of the `earlier` payment requests it had seen) or answered at once. On scope exit the
+/// simulator is reset (releasing held calls even when a check failed) and every thread joined.
+struct held_burst {
+  held_burst(const sim_process& sim, int port, int n, std::size_t earlier)
+    : sim(sim), results(static_cast<std::size_t>(n)) {
+    sim.set_behavior({{"service", "payment"}, {"hang", true}});
+    threads.reserve(static_cast<std::size_t>(n));
+    fire_ramped(threads, results, done, port, n, n, [this, earlier] {
+      return payment_requests(this->sim) - earlier + static_cast<std::size_t>(done);
+    });
+  }
+  /// Resets the simulator (the held calls finish) and waits for every POST.
+  void release() {
+    sim.reset_behavior("fast");
+    for (auto& t : threads)
+      t.join();
+  }
+
+  const sim_process& sim;
+  std::vector<http_result> results;
+  std::atomic<int> done{0};
+  std::vector<std::thread> threads;
+  join_guard join_all{threads, [this] { sim.reset_behavior("fast"); }};
+};
 
 /// Short payment timings shared by most cases.
 std::vector<std::string> quick_payment(std::vector<std::string> extra = {}) {
@@ -224,7 +171,7 @@ void three_failures(const daemon_process& d, const sim_process& sim) {
 TEST_CASE("resilience: flaky payment - every order succeeds after retries, one charge each, "
           "same Idempotency-Key on every attempt",
           "[e2e][resilience]") {
-  auto sim = start_sim_threads("fast", 64);
+  auto sim = start_sim("fast", 64);
   sim.set_behavior({{"service", "payment"}, {"failureRate", 0.5}});
   // Failures are independent: a high retry count with a small capped delay makes "all 17
   // attempts of one order failed" negligible; the breaker must not trip on failure streaks.
@@ -293,7 +240,7 @@ TEST_CASE("resilience: flaky payment - every order succeeds after retries, one c
 TEST_CASE("resilience: dead payment opens the breaker, rejects without network, half-opens "
           "and closes on a good probe",
           "[e2e][resilience]") {
-  auto sim = start_sim_threads("fast", 64);
+  auto sim = start_sim("fast", 64);
   sim.set_behavior({{"service", "payment"}, {"fixedStatus", 500}});
   // 3 s of break: long enough that the checks below run while it is open on a busy host.
   auto d = daemon_for(sim, dead_payment_sets(3000));
@@ -323,8 +270,8 @@ TEST_CASE("resilience: dead payment opens the breaker, rejects without network, 
 
   auto evs = events(d, "service=payment");
   INFO("payment events: " << types_of(evs));
-  CHECK(count_type(evs, "circuit_opened") == 1);
-  CHECK(count_type(evs, "call_rejected") >= 1);
+  CHECK(count_events(evs, "circuit_opened") == 1);
+  CHECK(count_events(evs, "call_rejected") >= 1);
 
   // The upstream recovers; once the break has elapsed the next order is the probe.
   sim.reset_behavior("fast");
@@ -340,12 +287,12 @@ TEST_CASE("resilience: dead payment opens the breaker, rejects without network, 
   CHECK(num(pay.at("circuit").at("consecutiveFailures")) == 0);
   evs = events(d, "service=payment");
   INFO("payment events: " << types_of(evs));
-  CHECK(count_type(evs, "circuit_half_opened") == 1);
-  CHECK(count_type(evs, "circuit_closed") == 1);
+  CHECK(count_events(evs, "circuit_half_opened") == 1);
+  CHECK(count_events(evs, "circuit_closed") == 1);
 }
 
 TEST_CASE("resilience: a failed half-open probe re-opens the breaker", "[e2e][resilience]") {
-  auto sim = start_sim_threads("fast", 64);
+  auto sim = start_sim("fast", 64);
   sim.set_behavior({{"service", "payment"}, {"fixedStatus", 500}});
   auto d = daemon_for(sim, dead_payment_sets(1000));
 
@@ -365,13 +312,13 @@ TEST_CASE("resilience: a failed half-open probe re-opens the breaker", "[e2e][re
 
   auto evs = events(d, "service=payment");
   INFO("payment events: " << types_of(evs));
-  CHECK(count_type(evs, "circuit_opened") == 2);
-  CHECK(count_type(evs, "circuit_half_opened") == 1);
-  CHECK(count_type(evs, "circuit_closed") == 0);
+  CHECK(count_events(evs, "circuit_opened") == 2);
+  CHECK(count_events(evs, "circuit_half_opened") == 1);
+  CHECK(count_events(evs, "circuit_closed") == 0);
 }
 
 TEST_CASE("resilience: an upstream Retry-After stretches the retry delay", "[e2e][resilience]") {
-  auto sim = start_sim_threads("fast", 64);
+  auto sim = start_sim("fast", 64);
   sim.set_behavior({{"service", "payment"}, {"fixedStatus", 503}, {"retryAfter", 1}});
   auto d = daemon_for(sim, quick_payment({"services.payment.retry.max_retries=1"}));
 
@@ -402,7 +349,7 @@ TEST_CASE("resilience: an upstream Retry-After stretches the retry delay", "[e2e
 
 TEST_CASE("resilience: the total budget ends the retries with 504 upstream_timeout",
           "[e2e][resilience]") {
-  auto sim = start_sim_threads("fast", 64);
+  auto sim = start_sim("fast", 64);
   sim.set_behavior({{"service", "payment"}, {"fixedStatus", 500}, {"latencyMs", {300, 300}}});
   auto d = daemon_for(sim, {"services.payment.timeout_ms=1000",
                             "services.payment.total_timeout_ms=1000",
@@ -423,7 +370,7 @@ TEST_CASE("resilience: the total budget ends the retries with 504 upstream_timeo
 
 TEST_CASE("resilience: a hanging payment service times out per call, the order does not hang",
           "[e2e][resilience]") {
-  auto sim = start_sim_threads("fast", 64);
+  auto sim = start_sim("fast", 64);
   sim.set_behavior({{"service", "payment"}, {"hang", true}});
   auto d = daemon_for(sim, {"services.payment.timeout_ms=300",
                             "services.payment.total_timeout_ms=2000",
@@ -453,7 +400,7 @@ TEST_CASE("resilience: a hanging payment service times out per call, the order d
 TEST_CASE("resilience: ingress bulkhead - with payment hanging, health, menu and reads answer "
           "and orders over max_inflight_orders get 503 overloaded",
           "[e2e][resilience]") {
-  auto sim = start_sim_threads("fast", 128);
+  auto sim = start_sim("fast", 128);
   auto d = daemon_for(sim, {"http.threads=64", "http.max_inflight_orders=40",
                             "services.payment.max_connections=64",
                             "services.payment.timeout_ms=20000",
@@ -462,55 +409,24 @@ TEST_CASE("resilience: ingress bulkhead - with payment hanging, health, menu and
   REQUIRE(earlier.status == 201);
   auto earlier_id = str(earlier.json, "id");
 
-  sim.set_behavior({{"service", "payment"}, {"hang", true}});
   constexpr int n = 60;
-  std::vector<http_result> results(n);
-  std::atomic<int> done{0};
-  std::vector<std::thread> threads;
-  threads.reserve(n);
-  struct joiner {
-    std::vector<std::thread>& ts;
-    const sim_process& sim;
-    ~joiner() {
-      try {
-        sim.reset_behavior("fast"); // releases held calls even when a check failed
-      } catch (...) {
-      }
-      for (auto& t : ts)
-        if (t.joinable())
-          t.join();
-    }
-  } join_all{threads, sim};
-  // Each POST is either held upstream (the simulator logs it) or answered at once.
-  fire_ramped(threads, results, done, d.port, n, n,
-              [&] { return payment_requests(sim) - 1 + static_cast<std::size_t>(done); });
+  held_burst burst(sim, d.port, n, 1);
+  const auto& done = burst.done;
 
   // 40 held upstream (plus the earlier order's request), the other 20 answered at once.
   bool settled = eventually([&] { return payment_requests(sim) == 41 && done == 20; }, 30s);
   INFO("payment requests " << payment_requests(sim) << ", POSTs answered " << done.load());
   REQUIRE(settled);
 
-  for (const char* path : {"/healthz", "/api/v1/menu"}) {
-    auto [r, took] = timed_get(d, path);
-    INFO(path << " -> " << r.status << " in " << took << " ms");
-    CHECK(r.status == 200);
-    CHECK(took < 2000);
-  }
-  {
-    auto [r, took] = timed_get(d, "/api/v1/orders/" + earlier_id);
-    INFO("GET order -> " << r.status << " in " << took << " ms");
-    CHECK(r.status == 200);
-    CHECK(str(r.json, "status") == "waiting");
-    CHECK(took < 2000);
-  }
+  for (const char* path : {"/healthz", "/api/v1/menu"})
+    quick_get(d, path);
+  CHECK(str(quick_get(d, "/api/v1/orders/" + earlier_id).json, "status") == "waiting");
   CHECK(done == 20); // the held ones are still held
 
-  sim.reset_behavior("fast");
-  for (auto& t : threads)
-    t.join();
+  burst.release();
 
   int created = 0, rejected = 0;
-  for (const auto& r : results) {
+  for (const auto& r : burst.results) {
     if (r.status == 201) {
       ++created;
     } else {
@@ -526,7 +442,7 @@ TEST_CASE("resilience: ingress bulkhead - with payment hanging, health, menu and
 TEST_CASE("resilience: ingress bulkhead holds 200 orders on a hanging payment service while "
           "health and reads answer",
           "[e2e][resilience]") {
-  auto sim = start_sim_threads("fast", 320);
+  auto sim = start_sim("fast", 320);
   auto d = daemon_for(sim, {"http.threads=256", "http.max_inflight_orders=200",
                             "services.payment.max_connections=200",
                             "services.payment.timeout_ms=30000",
@@ -535,48 +451,21 @@ TEST_CASE("resilience: ingress bulkhead holds 200 orders on a hanging payment se
   REQUIRE(earlier.status == 201);
   auto earlier_id = str(earlier.json, "id");
 
-  sim.set_behavior({{"service", "payment"}, {"hang", true}});
   constexpr int n = 200;
-  std::vector<http_result> results(n);
-  std::atomic<int> done{0};
-  std::vector<std::thread> threads;
-  threads.reserve(n);
-  struct joiner {
-    std::vector<std::thread>& ts;
-    const sim_process& sim;
-    ~joiner() {
-      try {
-        sim.reset_behavior("fast");
-      } catch (...) {
-      }
-      for (auto& t : ts)
-        if (t.joinable())
-          t.join();
-    }
-  } join_all{threads, sim};
-  fire_ramped(threads, results, done, d.port, n, n,
-              [&] { return payment_requests(sim) - 1 + static_cast<std::size_t>(done); });
+  held_burst burst(sim, d.port, n, 1);
+  const auto& done = burst.done;
 
   bool held = eventually([&] { return payment_requests(sim) == n + 1 || done == n; }, 60s);
   INFO("payment requests " << payment_requests(sim) << ", POSTs answered " << done.load());
-  std::string answers = done == n ? summary(results) : std::string{"(some still held)"};
+  std::string answers = done == n ? summary(burst.results) : std::string{"(some still held)"};
   INFO("answers: " << answers);
   REQUIRE(held);
   REQUIRE(payment_requests(sim) == n + 1);
   CHECK(done == 0);
 
-  for (const char* path : {"/healthz", "/api/v1/menu", "/api/v1/integrations"}) {
-    auto [r, took] = timed_get(d, path);
-    INFO(path << " -> " << r.status << " in " << took << " ms");
-    CHECK(r.status == 200);
-    CHECK(took < 2000);
-  }
-  {
-    auto [r, took] = timed_get(d, "/api/v1/orders/" + earlier_id);
-    INFO("GET order -> " << r.status << " in " << took << " ms");
-    CHECK(r.status == 200);
-    CHECK(took < 2000);
-  }
+  for (const char* path : {"/healthz", "/api/v1/menu", "/api/v1/integrations"})
+    quick_get(d, path);
+  quick_get(d, "/api/v1/orders/" + earlier_id);
   {
     auto t0 = steady::now();
     auto extra = d.create_order(order_body());
@@ -585,11 +474,9 @@ TEST_CASE("resilience: ingress bulkhead holds 200 orders on a hanging payment se
     CHECK(took < 2000);
   }
 
-  sim.reset_behavior("fast");
-  for (auto& t : threads)
-    t.join();
+  burst.release();
   int created = 0;
-  for (const auto& r : results) {
+  for (const auto& r : burst.results) {
     INFO("held order: " << r.status << " " << r.error << " " << r.body);
     CHECK(r.status != 0);
     if (r.status == 201)
@@ -603,7 +490,7 @@ TEST_CASE("resilience: ingress bulkhead holds 200 orders on a hanging payment se
 // timed out (TcpExtListenOverflows grew) and the supervision re-issue burst was reset.
 TEST_CASE("resilience: a burst of 200 simultaneous connections is served (listen backlog)",
           "[e2e][resilience]") {
-  auto sim = start_sim_threads("fast", 320);
+  auto sim = start_sim("fast", 320);
   auto d = daemon_for(sim, {"http.threads=256", "http.max_inflight_orders=200"});
   constexpr int n = 200;
   auto burst = [&](int port, const std::string& path) {
@@ -659,7 +546,7 @@ TEST_CASE("resilience: a burst of 200 simultaneous connections is served (listen
 TEST_CASE("resilience: upstream bulkhead - over max_connections a payment is 503 overloaded at "
           "once",
           "[e2e][resilience]") {
-  auto sim = start_sim_threads("fast", 64);
+  auto sim = start_sim("fast", 64);
   auto d = daemon_for(sim, {"services.payment.max_connections=2",
                             "services.payment.timeout_ms=20000",
                             "services.payment.total_timeout_ms=20000"});
@@ -669,19 +556,7 @@ TEST_CASE("resilience: upstream bulkhead - over max_connections a payment is 503
   std::vector<std::thread> threads;
   for (int i = 0; i < 2; ++i)
     threads.emplace_back([&, i] { held[i] = post_order_held(d.port); });
-  struct joiner {
-    std::vector<std::thread>& ts;
-    const sim_process& sim;
-    ~joiner() {
-      try {
-        sim.reset_behavior("fast");
-      } catch (...) {
-      }
-      for (auto& t : ts)
-        if (t.joinable())
-          t.join();
-    }
-  } join_all{threads, sim};
+  join_guard join_all{threads, [&] { sim.reset_behavior("fast"); }};
   REQUIRE(eventually([&] { return payment_requests(sim) == 2; }, 10s));
 
   auto t0 = steady::now();
@@ -695,7 +570,7 @@ TEST_CASE("resilience: upstream bulkhead - over max_connections a payment is 503
 
   auto evs = events(d, "service=payment");
   INFO("payment events: " << types_of(evs));
-  CHECK(count_type(evs, "call_rejected") == 1);
+  CHECK(count_events(evs, "call_rejected") == 1);
 
   sim.reset_behavior("fast");
   for (auto& t : threads)
@@ -708,7 +583,7 @@ TEST_CASE("resilience: upstream bulkhead - over max_connections a payment is 503
 
 TEST_CASE("resilience: a failing notification service never fails the order",
           "[e2e][resilience]") {
-  auto sim = start_sim_threads("fast", 64);
+  auto sim = start_sim("fast", 64);
   sim.set_behavior({{"service", "notification"}, {"fixedStatus", 500}});
   auto d = daemon_for(sim, {"services.notification.retry.max_retries=1",
                             "services.notification.retry.base_delay_ms=50",
@@ -746,7 +621,7 @@ TEST_CASE("resilience: a failing notification service never fails the order",
 
   auto evs = events(d, "orderId=" + id);
   INFO("order events: " << types_of(evs));
-  CHECK(count_type(evs, "notification_failed") == 1);
+  CHECK(count_events(evs, "notification_failed") == 1);
 
   // The order moves on regardless.
   auto next = d.set_status(id, "ready");
@@ -755,7 +630,7 @@ TEST_CASE("resilience: a failing notification service never fails the order",
 
 TEST_CASE("resilience: Dapr mode sends every call through the sidecar's invoke path",
           "[e2e][resilience]") {
-  auto sim = start_sim_threads("fast", 64);
+  auto sim = start_sim("fast", 64);
   // The direct URLs point at a closed port: only the Dapr path can succeed.
   auto d = start_daemon({"simulator.enabled=false",
                          "services.payment.url=http://127.0.0.1:1/api/v1/payment",

@@ -18,21 +18,10 @@ namespace {
 
 const std::string token = "t";
 
-sim_process start_sim_threads(const std::string& profile, int threads) {
-  process p(sim_bin(), {"--listen", "127.0.0.1:0", "--profile", profile, "--threads",
-                        std::to_string(threads)});
-  int port = p.wait_listening(20s);
-  return sim_process{std::move(p), port};
-}
-
-/// A daemon pointed at `sim` with admin.token "t", then `extra` sets.
-daemon_process daemon_for(const sim_process& sim, std::vector<std::string> extra = {}) {
-  auto sets = sim.daemon_sets();
-  sets.push_back("simulator.enabled=false");
-  sets.push_back("admin.token=\"" + token + "\"");
-  for (auto& s : extra)
-    sets.push_back(std::move(s));
-  return start_daemon(std::move(sets));
+/// A daemon pointed at `sim` (see daemon_for) with admin.token "t", then `extra` sets.
+daemon_process admin_daemon_for(const sim_process& sim, std::vector<std::string> extra = {}) {
+  extra.insert(extra.begin(), "admin.token=\"" + token + "\"");
+  return daemon_for(sim, std::move(extra));
 }
 
 /// POST /api/v1/admin/actors/{name}/crash with an empty body (Content-Length: 0).
@@ -42,15 +31,6 @@ http_result crash(const daemon_process& d, const std::string& name,
   if (!bearer.empty())
     h.emplace("Authorization", "Bearer " + bearer);
   return d.request("POST", "/api/v1/admin/actors/" + name + "/crash", "", std::move(h), "");
-}
-
-json::object integration(const daemon_process& d, const std::string& service = "payment") {
-  auto r = d.get("/api/v1/integrations");
-  INFO("integrations: " << r.status << " " << r.body);
-  REQUIRE(r.status == 200);
-  REQUIRE(r.json.is_object());
-  REQUIRE(r.json.as_object().contains(service));
-  return r.json.at(service).as_object();
 }
 
 double restarts_of(const daemon_process& d, const std::string& service = "payment") {
@@ -64,49 +44,6 @@ double restarts_of(const daemon_process& d, const std::string& service = "paymen
   if (!a || !a->is_object() || !a->as_object().contains("restarts"))
     return -1;
   return num(a->as_object().at("restarts"));
-}
-
-json::array events(const daemon_process& d, const std::string& query = "") {
-  auto r = d.get("/api/v1/events?limit=2000" + (query.empty() ? "" : "&" + query));
-  INFO("events: " << r.status << " " << r.body.substr(0, 2000));
-  REQUIRE(r.status == 200);
-  REQUIRE(r.json.is_object());
-  return r.json.at("events").as_array();
-}
-
-/// Events of `type` whose payload.actor is `actor` ("" = any).
-std::size_t count_actor_events(const json::array& evs, const std::string& type,
-                               const std::string& actor = "") {
-  std::size_t n = 0;
-  for (const auto& e : evs)
-    if (str(e, "eventType") == type
-        && (actor.empty()
-            || (e.as_object().contains("payload") && str(e.at("payload"), "actor") == actor)))
-      ++n;
-  return n;
-}
-
-std::string types_of(const json::array& evs) {
-  std::string out;
-  for (const auto& e : evs)
-    out += str(e, "eventType") + " ";
-  return out;
-}
-
-std::string header_of(const json::value& recorded, const std::string& name) {
-  const auto* headers = recorded.as_object().if_contains("headers");
-  if (!headers || !headers->is_object())
-    return {};
-  for (const auto& kv : headers->get_object()) {
-    std::string k(kv.key());
-    if (k.size() == name.size()
-        && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
-             return std::tolower(static_cast<unsigned char>(a))
-                    == std::tolower(static_cast<unsigned char>(b));
-           }))
-      return kv.value().is_string() ? std::string(kv.value().get_string()) : std::string{};
-  }
-  return {};
 }
 
 /// "eventType/error/status x count" over the payment events (for INFO on failure).
@@ -133,48 +70,23 @@ std::string failure_digest(const daemon_process& d) {
   return out;
 }
 
-http_result post_order_held(int port, const std::string& body = order_body()) {
-  httplib::Client cli("127.0.0.1", port);
-  cli.set_connection_timeout(60, 0);
-  cli.set_read_timeout(60, 0);
-  cli.set_write_timeout(60, 0);
-  http_result r;
-  auto res = cli.Post("/api/v1/orders", body, "application/json");
-  if (!res) {
-    r.error = httplib::to_string(res.error());
-    return r;
-  }
-  r.status = res->status;
-  r.headers = res->headers;
-  r.body = res->body;
-  r.json = parse_json(r.body);
-  return r;
-}
-
 } // namespace
 
 TEST_CASE("supervision: crashing the payment actor with 50 orders in flight - all paid once, "
           "none hangs",
           "[e2e][supervision]") {
-  auto sim = start_sim_threads("fast", 256);
+  auto sim = start_sim("fast", 256);
   sim.set_behavior({{"service", "payment"}, {"latencyMs", {2000, 3000}}});
-  auto d = daemon_for(sim, {"services.payment.max_connections=64",
-                            "services.payment.retry.base_delay_ms=50",
-                            "services.payment.timeout_ms=5000",
-                            "services.payment.total_timeout_ms=20000"});
+  auto d = admin_daemon_for(sim, {"services.payment.max_connections=64",
+                                  "services.payment.retry.base_delay_ms=50",
+                                  "services.payment.timeout_ms=5000",
+                                  "services.payment.total_timeout_ms=20000"});
 
   constexpr int n = 50;
   std::vector<http_result> results(n);
   std::vector<std::thread> threads;
   threads.reserve(n);
-  struct joiner {
-    std::vector<std::thread>& ts;
-    ~joiner() {
-      for (auto& t : ts)
-        if (t.joinable())
-          t.join();
-    }
-  } join_all{threads};
+  join_guard join_all{threads};
   for (int i = 0; i < n; ++i)
     threads.emplace_back([&results, port = d.port, i] { results[i] = post_order_held(port); });
   // All 50 in flight: each has reached the simulator, none can be answered before 2 s.
@@ -239,13 +151,13 @@ TEST_CASE("supervision: crashing the payment actor with 50 orders in flight - al
   CHECK(!str(pay.at("actor"), "lastRestartAt").empty());
   auto evs = events(d, "service=supervisor");
   INFO("supervisor events: " << types_of(evs));
-  CHECK(count_actor_events(evs, "actor_restarted", "payment") >= 1);
+  CHECK(count_events(evs, "actor_restarted", "payment") >= 1);
 }
 
 TEST_CASE("supervision: events keep flowing after the event-logger crashes and restarts",
           "[e2e][supervision]") {
-  auto sim = start_sim_threads("fast", 64);
-  auto d = daemon_for(sim);
+  auto sim = start_sim("fast", 64);
+  auto d = admin_daemon_for(sim);
   auto first = d.create_order(order_body());
   REQUIRE(first.status == 201);
 
@@ -256,7 +168,7 @@ TEST_CASE("supervision: events keep flowing after the event-logger crashes and r
 
   // The restart is itself an event, delivered to the successor.
   CHECK(eventually(
-    [&] { return count_actor_events(events(d), "actor_restarted", "event-logger") >= 1; }, 10s));
+    [&] { return count_events(events(d), "actor_restarted", "event-logger") >= 1; }, 10s));
 
   auto second = d.create_order(order_body());
   REQUIRE(second.status == 201);
@@ -283,11 +195,11 @@ TEST_CASE("supervision: events keep flowing after the event-logger crashes and r
 
 TEST_CASE("supervision: an open breaker stays open across a payment actor crash",
           "[e2e][supervision]") {
-  auto sim = start_sim_threads("fast", 64);
+  auto sim = start_sim("fast", 64);
   sim.set_behavior({{"service", "payment"}, {"fixedStatus", 500}});
-  auto d = daemon_for(sim, {"services.payment.retry.max_retries=0",
-                            "services.payment.circuit_breaker.failure_threshold=3",
-                            "services.payment.circuit_breaker.break_duration_ms=30000"});
+  auto d = admin_daemon_for(sim, {"services.payment.retry.max_retries=0",
+                                  "services.payment.circuit_breaker.failure_threshold=3",
+                                  "services.payment.circuit_breaker.break_duration_ms=30000"});
   for (int i = 0; i < 3; ++i) {
     auto r = d.create_order(order_body());
     check_problem(r, 502, "upstream_error");
@@ -311,16 +223,14 @@ TEST_CASE("supervision: an open breaker stays open across a payment actor crash"
 
 TEST_CASE("supervision: the crash endpoint needs the admin token and a known actor",
           "[e2e][supervision]") {
-  auto sim = start_sim_threads("fast", 64);
+  auto sim = start_sim("fast", 64);
   {
-    auto sets = sim.daemon_sets();
-    sets.push_back("simulator.enabled=false");
-    auto d = start_daemon(std::move(sets)); // admin.token null
+    auto d = daemon_for(sim); // admin.token null
     check_problem(crash(d, "payment", ""), 404, "not_found");
     check_problem(crash(d, "payment", "t"), 404, "not_found");
     CHECK(restarts_of(d) == 0);
   }
-  auto d = daemon_for(sim);
+  auto d = admin_daemon_for(sim);
   check_problem(crash(d, "payment", ""), 401, "unauthorized");
   check_problem(crash(d, "payment", "wrong"), 403, "forbidden");
   check_problem(crash(d, "nobody", token), 404, "not_found");
@@ -334,8 +244,8 @@ TEST_CASE("supervision: the crash endpoint needs the admin token and a known act
 
 TEST_CASE("supervision: when the root supervisor gives up the daemon logs fatal and exits 1",
           "[e2e][supervision]") {
-  auto sim = start_sim_threads("fast", 64);
-  auto d = daemon_for(sim, {"supervision.max_restarts=0"});
+  auto sim = start_sim("fast", 64);
+  auto d = admin_daemon_for(sim, {"supervision.max_restarts=0"});
   auto c = crash(d, "event-logger");
   // The daemon may exit before the 202 is written; a lost reply is acceptable here.
   INFO("crash: " << c.status << " " << c.error << " " << c.body);
