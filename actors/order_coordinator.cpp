@@ -22,8 +22,9 @@ constexpr const char* notification_child = "notification";
 
 struct coordinator_state {
   struct pending_payment {
-    std::string order_id;
-    std::string trace_id;
+    /// The order as stored: this actor is its only writer, so while the
+    /// payment runs this copy is current and no store read is needed.
+    order placed;
     caf::typed_response_promise<create_order_reply> promise;
     uint64_t issue = 0; // which request is current; replies to older ones are stale
   };
@@ -138,13 +139,7 @@ void complete_payment(coordinator_actor* self, const std::string& order_id,
   st.payments.erase(i);
   create_order_reply reply;
   reply.payment = out;
-  auto o = st.spec.deps.store->get(order_id);
-  if (!o) {
-    // Impossible: only this actor removes orders, and it never does.
-    reply.result = create_result::payment_failed;
-    pending.promise.deliver(std::move(reply));
-    return;
-  }
+  auto* o = &pending.placed;
   if (o->idempotency_key)
     st.keys_in_progress.erase(*o->idempotency_key);
   bool paid = out.result == call_result::succeeded;
@@ -173,11 +168,9 @@ void issue_payment(coordinator_actor* self, const std::string& order_id) {
   auto child = st.supervisor->child(payment_child);
   if (!child)
     return; // re-issued when the successor starts
-  auto o = st.spec.deps.store->get(order_id);
-  if (!o)
-    return;
+  const auto& o = i->second.placed;
   auto issue = i->second.issue = st.next_issue++;
-  charge_request req{o->id, o->total, o->currency, o->payment_method, o->trace_id};
+  charge_request req{o.id, o.total, o.currency, o.payment_method, o.trace_id};
   ask_child(self, child, &coordinator_state::payments, order_id, issue, std::move(req),
             complete_payment);
 }
@@ -274,8 +267,9 @@ caf::result<create_order_reply> create_order(coordinator_actor* self,
   if (o.idempotency_key)
     st.keys_in_progress.emplace(*o.idempotency_key, o.id);
   auto rp = self->make_response_promise<create_order_reply>();
-  st.payments.emplace(o.id, coordinator_state::pending_payment{o.id, cmd.trace_id, rp, 0});
-  issue_payment(self, o.id);
+  auto id = o.id;
+  st.payments.emplace(id, coordinator_state::pending_payment{std::move(o), rp, 0});
+  issue_payment(self, id);
   return rp;
 }
 
