@@ -1,6 +1,6 @@
-// The built-in defaults (CONTRACT §2). They are kept as JSON text so that they are literally
-// the same document as config/coffeeshop.json (a unit test compares the two), and
-// config::defaults() goes through the same validation as any loaded file.
+// The built-in defaults (CONTRACT §2). They are kept as JSON text in the shape of
+// config/coffeeshop.json (a unit test compares the two), and config::defaults() goes
+// through the same validation as any loaded file.
 
 #include "config_tree.hpp"
 
@@ -44,30 +44,6 @@ constexpr const char* default_config_json = R"json({
       },
       "dapr_app_id": "payment-service",
       "dapr_method": "process-payment"
-    },
-    "notification": {
-      "url": null,
-      "format": "seed",
-      "timeout_ms": 10000,
-      "total_timeout_ms": 30000,
-      "max_connections": 32,
-      "retry": {
-        "max_retries": 3,
-        "base_delay_ms": 2000,
-        "max_delay_ms": 30000,
-        "jitter": "none",
-        "honor_retry_after": true
-      },
-      "circuit_breaker": {
-        "failure_threshold": 3,
-        "break_duration_ms": 30000,
-        "half_open_max_calls": 1,
-        "failure_ratio": null,
-        "sampling_window_ms": 30000,
-        "min_throughput": 10
-      },
-      "dapr_app_id": "notification-service",
-      "dapr_method": "send-notification"
     }
   },
   "dapr": {
@@ -106,7 +82,14 @@ constexpr const char* default_config_json = R"json({
 boost::json::object default_config_tree() {
   // Parsed on each call (cheap, start-up only); the text is a compile-time constant that a
   // unit test checks, so a parse failure here is a programming error.
-  return boost::json::parse(default_config_json).as_object();
+  auto root = boost::json::parse(default_config_json).as_object();
+  // Both services have the same defaults but for the Dapr target.
+  auto& services = root["services"].as_object();
+  auto notification = services["payment"].as_object();
+  notification["dapr_app_id"] = "notification-service";
+  notification["dapr_method"] = "send-notification";
+  services["notification"] = std::move(notification);
+  return root;
 }
 
 } // namespace config_detail

@@ -237,6 +237,18 @@ struct http_api::impl {
     server.Patch(".*", handler);
     server.Delete(".*", handler);
     server.Options(".*", handler);
+    // A request without Content-Length or Transfer-Encoding has no body (RFC 9112
+    // §6.3), but httplib 0.11 would read one until the client closes or the read
+    // timeout fires: answer such requests before it tries.
+    server.set_pre_routing_handler(
+      [this](const httplib::Request& req, httplib::Response& res) {
+        bool may_have_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
+        if (!may_have_body || req.has_header("Content-Length")
+            || req.has_header("Transfer-Encoding"))
+          return httplib::Server::HandlerResponse::Unhandled;
+        dispatch(req, res);
+        return httplib::Server::HandlerResponse::Handled;
+      });
     // Errors httplib answers itself (413, malformed HTTP) still get a problem body.
     server.set_error_handler(httplib::Server::HandlerWithResponse{[this](
       const httplib::Request& req, httplib::Response& res) -> httplib::Server::HandlerResponse {

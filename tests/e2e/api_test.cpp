@@ -1203,3 +1203,28 @@ TEST_CASE("api: cli SIGTERM and SIGINT stop the daemon with exit 0", "[e2e][api]
     }
   }
 }
+
+// A POST without Content-Length has no body (RFC 9112 §6.3). cpp-httplib 0.11 would wait
+// for one until its read timeout (30 s); the daemon must answer at once instead.
+TEST_CASE("api: a POST without Content-Length is answered at once", "[e2e][api]") {
+  auto d = fast_daemon({"admin.token=\"t\""});
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(d.port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  timeval tv{5, 0}; // a reply after this is the bug
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  std::string req = "POST /api/v1/admin/actors/payment/crash HTTP/1.1\r\nHost: localhost\r\n"
+                    "Authorization: Bearer t\r\n\r\n";
+  REQUIRE(::send(fd, req.data(), req.size(), 0) == static_cast<ssize_t>(req.size()));
+  char buf[4096];
+  auto got = ::recv(fd, buf, sizeof(buf), 0);
+  ::close(fd);
+  REQUIRE(got > 0);
+  std::string reply(buf, static_cast<size_t>(got));
+  INFO(reply);
+  CHECK(reply.rfind("HTTP/1.1 202", 0) == 0);
+}
