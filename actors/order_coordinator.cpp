@@ -3,6 +3,7 @@
 #include "notification.hpp"
 #include "payment.hpp"
 #include "supervisor.hpp"
+#include "unpaid_orders.hpp"
 
 #include "coffeeshop/util/clock.hpp"
 #include "coffeeshop/util/ids.hpp"
@@ -228,34 +229,18 @@ caf::result<create_order_reply> create_order(coordinator_actor* self,
     o.payment.status = "pending";
     o.updated_at_ms = now_ms();
   } else {
-    o.id = make_order_id();
-    o.items = std::move(cmd.request.items);
-    o.total = cmd.request.total;
-    o.currency = std::move(cmd.request.currency);
-    o.customer_email = std::move(cmd.request.customer_email);
-    o.payment_method = std::move(cmd.request.payment_method);
-    o.created_at_ms = o.updated_at_ms = now_ms();
-    o.trace_id = cmd.trace_id;
-    o.idempotency_key = cmd.idempotency_key;
-    o.request_fingerprint = std::move(cmd.fingerprint);
+    o = open_order(cmd);
   }
   if (cmd.shed) {
-    o.status = order_status::payment_failed;
-    o.payment.status = "failed";
+    call_outcome why;
+    why.result = call_result::overloaded;
+    why.retry_after = millis{1000};
+    why.detail = "too many orders in flight (http.max_inflight_orders); retry later";
+    return record_unpaid_order(st.spec.deps, std::move(o), std::move(why),
+                               retrying ? "order_status_changed" : "order_created");
   }
   store.put(o);
   record_status(self, o);
-  if (cmd.shed) {
-    emit_order_event(self, o, retrying ? "order_status_changed" : "order_created",
-                     {{"reason", "shed: max_inflight_orders reached"}});
-    create_order_reply reply;
-    reply.result = create_result::payment_failed;
-    reply.payment.result = call_result::overloaded;
-    reply.payment.retry_after = millis{1000};
-    reply.payment.detail = "too many orders in flight (http.max_inflight_orders); retry later";
-    reply.placed = std::move(o);
-    return reply;
-  }
   if (!retrying)
     emit_order_event(self, o, "order_created",
                      {{"total", to_wire_amount(o.total)},

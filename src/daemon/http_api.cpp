@@ -6,6 +6,7 @@
 #include "coffeeshop/util/clock.hpp"
 #include "coffeeshop/util/ids.hpp"
 #include "problem.hpp"
+#include "unpaid_orders.hpp"
 
 #include "coffeeshop/net/interruptible_server.hpp"
 
@@ -358,6 +359,17 @@ struct http_api::impl {
     cmd.fingerprint = fingerprint(cmd.request);
     cmd.idempotency_key = key;
     cmd.trace_id = c.trace.trace_id;
+    // Fail fast at the edge: while the payment breaker (as its actor last
+    // reported it) is open, the order is recorded as payment_failed right here,
+    // with no hop through the actors. Keyed requests still go to the
+    // coordinator, which tracks the keys in progress.
+    if (!key) {
+      auto now = std::chrono::steady_clock::now();
+      if (auto refusing = deps.board->refusing_for(service_kind::payment, now)) {
+        reject_at_edge(c, cmd, *refusing);
+        return;
+      }
+    }
     // Bulkhead: waiting orders may hold at most max_inflight_orders server threads.
     // Over it the order is still recorded (as payment_failed, never paid) so the
     // client can retry it under its Idempotency-Key; only the payment is shed.
@@ -408,6 +420,24 @@ struct http_api::impl {
         payment_failed(c, r);
         return;
     }
+  }
+
+  void reject_at_edge(call_ctx& c, create_order_command& cmd, millis refusing) {
+    auto o = open_order(cmd);
+    auto id = o.id;
+    call_outcome why;
+    why.result = call_result::circuit_open;
+    why.retry_after = refusing;
+    why.detail = "the payment circuit is open";
+    auto reply = record_unpaid_order(deps, std::move(o), std::move(why), "order_created");
+    deps.board->count(service_kind::payment, integration_board::counter::rejected);
+    deps.stats->add("coffeeshop_integration_calls_total",
+                    {{"service", "payment"}, {"outcome", "rejected"}});
+    deps.events->emit(make_event(service_kind::payment, "call_rejected", cmd.trace_id, id, 1,
+                                 {{"reason", "circuit open"},
+                                  {"retryAfterMs", refusing.count()},
+                                  {"where", "ingress"}}));
+    payment_failed(c, reply);
   }
 
   void payment_failed(call_ctx& c, const create_order_reply& r) {

@@ -53,6 +53,14 @@ integration_status integration_board::snapshot(service_kind s) const {
   return services_[static_cast<size_t>(s)];
 }
 
+std::optional<millis> integration_board::refusing_for(service_kind s, time_point now) const {
+  std::lock_guard guard{mtx_};
+  const auto& b = services_[static_cast<size_t>(s)].breaker;
+  if (b.state(now) != circuit_state::open)
+    return std::nullopt;
+  return b.isolated() ? millis{b.settings().break_duration_ms} : b.remaining_open(now);
+}
+
 boost::json::object integration_board::to_json(service_kind s, time_point now) const {
   auto st = snapshot(s);
   auto state = st.breaker.state(now);

@@ -42,6 +42,11 @@ public:
 
   integration_status snapshot(service_kind s) const;
 
+  /// How long calls to `s` will still be refused when its breaker, as last
+  /// reported, is open at `now` (isolated: the break duration); nullopt when
+  /// closed or half-open (then only the actor can decide). No copy taken.
+  std::optional<millis> refusing_for(service_kind s, time_point now) const;
+
   /// The per-service JSON of GET /api/v1/integrations at monotonic `now`.
   boost::json::object to_json(service_kind s, time_point now) const;
 
