@@ -19,13 +19,31 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
-#include <regex>
 
 namespace coffeeshop {
 
 namespace {
 
 using json = boost::json::value;
+
+/// Values of a route's `{...}` segments, in order.
+using route_params = std::vector<std::string>;
+
+/// "/api/v1/orders/x" -> {"api", "v1", "orders", "x"}; a trailing slash gives
+/// an empty last segment, so "/healthz/" is not "/healthz".
+std::vector<std::string> split_path(std::string_view path) {
+  std::vector<std::string> out;
+  if (path.empty() || path.front() != '/')
+    return {std::string{path}};
+  std::size_t start = 1;
+  while (true) {
+    auto end = path.find('/', start);
+    out.emplace_back(path.substr(start, end == std::string_view::npos ? end : end - start));
+    if (end == std::string_view::npos)
+      return out;
+    start = end + 1;
+  }
+}
 
 /// Per-request context every handler gets.
 struct call_ctx {
@@ -128,9 +146,9 @@ struct http_api::impl {
 
   struct route {
     std::string method;
-    std::regex pattern;
-    std::string name;
-    std::function<void(impl&, call_ctx&, const std::smatch&)> handler;
+    std::vector<std::string> segments; // "{...}" matches any one non-empty segment
+    std::string name;                  // the template, also the metrics label
+    std::function<void(impl&, call_ctx&, const route_params&)> handler;
   };
   std::vector<route> routes;
 
@@ -185,9 +203,27 @@ struct http_api::impl {
 
   // -- routing --------------------------------------------------------------------
 
-  void add(std::string method, const char* pattern, std::string name,
-           std::function<void(impl&, call_ctx&, const std::smatch&)> fn) {
-    routes.push_back(route{std::move(method), std::regex{pattern}, std::move(name), std::move(fn)});
+  void add(std::string method, std::string name,
+           std::function<void(impl&, call_ctx&, const route_params&)> fn) {
+    routes.push_back(route{std::move(method), split_path(name), name, std::move(fn)});
+  }
+
+  /// Matches `path` (already split) against a route; fills the `{...}` values.
+  static bool match(const route& r, const std::vector<std::string>& path, route_params& params) {
+    if (r.segments.size() != path.size())
+      return false;
+    params.clear();
+    for (std::size_t i = 0; i < path.size(); ++i) {
+      const auto& want = r.segments[i];
+      if (!want.empty() && want.front() == '{') {
+        if (path[i].empty())
+          return false;
+        params.push_back(path[i]);
+      } else if (want != path[i]) {
+        return false;
+      }
+    }
+    return true;
   }
 
   void dispatch(const httplib::Request& req, httplib::Response& res) {
@@ -198,16 +234,17 @@ struct http_api::impl {
     res.set_header("traceparent", server_span.to_header());
     std::vector<std::string> allowed;
     bool handled = false;
+    auto path = split_path(req.path);
+    route_params params;
     for (auto& r : routes) {
-      std::smatch m;
-      if (!std::regex_match(req.path, m, r.pattern))
+      if (!match(r, path, params))
         continue;
       if (r.method != req.method) {
         allowed.push_back(r.method);
         continue;
       }
       c.route = r.name;
-      r.handler(*this, c, m);
+      r.handler(*this, c, params);
       handled = true;
       break;
     }
@@ -296,48 +333,48 @@ struct http_api::impl {
   }
 
   void add_routes() {
-    add("GET", "/api/v1/menu", "/api/v1/menu", [](impl& self, call_ctx& c, const std::smatch&) {
+    add("GET", "/api/v1/menu", [](impl& self, call_ctx& c, const route_params&) {
       c.res.status = 200;
       c.res.set_content(self.menu_body, "application/json");
     });
-    add("POST", "/api/v1/orders", "/api/v1/orders", &impl::create_order);
-    add("GET", "/api/v1/orders", "/api/v1/orders", &impl::list_orders);
-    add("GET", "/api/v1/orders/([^/]+)", "/api/v1/orders/{id}", &impl::get_order);
-    add("PATCH", "/api/v1/orders/([^/]+)/status", "/api/v1/orders/{id}/status",
+    add("POST", "/api/v1/orders", &impl::create_order);
+    add("GET", "/api/v1/orders", &impl::list_orders);
+    add("GET", "/api/v1/orders/{id}", &impl::get_order);
+    add("PATCH", "/api/v1/orders/{id}/status",
         &impl::change_status);
-    add("GET", "/healthz", "/healthz", [](impl&, call_ctx& c, const std::smatch&) {
+    add("GET", "/healthz", [](impl&, call_ctx& c, const route_params&) {
       write_json(c.res, 200, {{"status", "ok"}});
     });
-    add("GET", "/readyz", "/readyz", [](impl& self, call_ctx& c, const std::smatch&) {
+    add("GET", "/readyz", [](impl& self, call_ctx& c, const route_params&) {
       if (self.life->ready && !self.life->draining)
         write_json(c.res, 200, {{"status", "ready"}});
       else
         fail(c, 503, "overloaded", "Not ready",
              self.life->draining ? "the daemon is draining" : "the daemon is starting", {}, 1);
     });
-    add("GET", "/metrics", "/metrics", [](impl& self, call_ctx& c, const std::smatch&) {
+    add("GET", "/metrics", [](impl& self, call_ctx& c, const route_params&) {
       self.deps.stats->set("coffeeshop_inflight_orders", {}, self.inflight_orders.load());
       c.res.status = 200;
       c.res.set_content(self.deps.stats->render(), "text/plain; version=0.0.4; charset=utf-8");
     });
-    add("GET", "/api/v1/integrations", "/api/v1/integrations",
-        [](impl& self, call_ctx& c, const std::smatch&) {
+    add("GET", "/api/v1/integrations",
+        [](impl& self, call_ctx& c, const route_params&) {
           auto now = std::chrono::steady_clock::now();
           boost::json::object out;
           for (auto kind : {service_kind::payment, service_kind::notification})
             out[to_string(kind)] = self.deps.board->to_json(kind, now);
           write_json(c.res, 200, out);
         });
-    add("GET", "/api/v1/events", "/api/v1/events", &impl::list_events);
-    add("POST", "/api/v1/integrations/([^/]+)/circuit", "/api/v1/integrations/{service}/circuit",
+    add("GET", "/api/v1/events", &impl::list_events);
+    add("POST", "/api/v1/integrations/{service}/circuit",
         &impl::circuit_admin);
-    add("POST", "/api/v1/admin/actors/([^/]+)/crash", "/api/v1/admin/actors/{name}/crash",
+    add("POST", "/api/v1/admin/actors/{name}/crash",
         &impl::crash_admin);
   }
 
   // -- orders ---------------------------------------------------------------------
 
-  void create_order(call_ctx& c, const std::smatch&) {
+  void create_order(call_ctx& c, const route_params&) {
     std::optional<std::string> key;
     if (c.req.has_header("Idempotency-Key")) {
       key = c.req.get_header_value("Idempotency-Key");
@@ -465,16 +502,16 @@ struct http_api::impl {
     }
   }
 
-  void get_order(call_ctx& c, const std::smatch& m) {
-    auto o = deps.store->get(m[1].str());
+  void get_order(call_ctx& c, const route_params& p) {
+    auto o = deps.store->get(p[0]);
     if (!o) {
-      fail(c, 404, "not_found", "Order not found", "no order with id '" + m[1].str() + "'");
+      fail(c, 404, "not_found", "Order not found", "no order with id '" + p[0] + "'");
       return;
     }
     write_json(c.res, 200, to_json(*o));
   }
 
-  void list_orders(call_ctx& c, const std::smatch&) {
+  void list_orders(call_ctx& c, const route_params&) {
     std::vector<field_error> errors;
     std::optional<order_status> status;
     if (c.req.has_param("status")) {
@@ -511,7 +548,7 @@ struct http_api::impl {
     write_json(c.res, 200, out);
   }
 
-  void change_status(call_ctx& c, const std::smatch& m) {
+  void change_status(call_ctx& c, const route_params& p) {
     auto body = read_json_body(c);
     if (!body)
       return;
@@ -520,7 +557,7 @@ struct http_api::impl {
       fail_validation(c, *errors);
       return;
     }
-    change_status_command cmd{m[1].str(), std::get<order_status>(checked), c.trace.trace_id};
+    change_status_command cmd{p[0], std::get<order_status>(checked), c.trace.trace_id};
     caf::error err;
     auto reply = ask<change_status_reply>(coordinator(), millis{cfg.http.request_timeout_ms},
                                           err, status_atom::value, std::move(cmd));
@@ -533,7 +570,7 @@ struct http_api::impl {
         write_json(c.res, 200, to_json(reply->current));
         return;
       case change_result::not_found:
-        fail(c, 404, "not_found", "Order not found", "no order with id '" + m[1].str() + "'");
+        fail(c, 404, "not_found", "Order not found", "no order with id '" + p[0] + "'");
         return;
       case change_result::conflict: {
         auto from = reply->current.status;
@@ -552,7 +589,7 @@ struct http_api::impl {
 
   // -- operations -----------------------------------------------------------------
 
-  void list_events(call_ctx& c, const std::smatch&) {
+  void list_events(call_ctx& c, const route_params&) {
     std::size_t limit = 100;
     if (c.req.has_param("limit")) {
       auto v = parse_int(c.req.get_param_value("limit"));
@@ -590,13 +627,13 @@ struct http_api::impl {
     return true;
   }
 
-  void circuit_admin(call_ctx& c, const std::smatch& m) {
+  void circuit_admin(call_ctx& c, const route_params& p) {
     if (!authorized(c))
       return;
-    auto kind = parse_service_kind(m[1].str());
+    auto kind = parse_service_kind(p[0]);
     if (!kind) {
       fail(c, 404, "not_found", "Unknown integration",
-           "no integration named '" + m[1].str() + "'; expected payment or notification");
+           "no integration named '" + p[0] + "'; expected payment or notification");
       return;
     }
     auto body = read_json_body(c);
@@ -624,10 +661,10 @@ struct http_api::impl {
     write_json(c.res, 200, reply->json);
   }
 
-  void crash_admin(call_ctx& c, const std::smatch& m) {
+  void crash_admin(call_ctx& c, const route_params& p) {
     if (!authorized(c))
       return;
-    auto name = m[1].str();
+    auto name = p[0];
     if (name == "event-logger") {
       if (auto logger = deps.events->current())
         caf::anon_send(logger, crash_atom::value);

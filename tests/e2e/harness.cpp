@@ -594,6 +594,16 @@ boost::json::array events(const daemon_process& d, const std::string& query) {
   return r.json.at("events").as_array();
 }
 
+boost::json::array events_with(const daemon_process& d, const std::string& query,
+                               const std::string& type, std::size_t min) {
+  boost::json::array evs;
+  eventually([&] {
+    evs = events(d, query);
+    return count_events(evs, type) >= min;
+  }, 5s);
+  return evs;
+}
+
 std::size_t count_events(const boost::json::array& evs, const std::string& type,
                          const std::string& actor) {
   std::size_t n = 0;

@@ -207,6 +207,10 @@ boost::json::object integration(const daemon_process& d, const std::string& serv
 
 /// GET /api/v1/events?limit=2000[&query] -> the "events" array (REQUIREs 200 with events).
 boost::json::array events(const daemon_process& d, const std::string& query = "");
+/// Events matching `query` once at least `min` of `type` are among them (polled up to 5 s):
+/// events reach the journal through the event-logger actor, a moment after the HTTP reply.
+boost::json::array events_with(const daemon_process& d, const std::string& query,
+                               const std::string& type, std::size_t min = 1);
 /// Events of `type` whose payload.actor is `actor` ("" = any).
 std::size_t count_events(const boost::json::array& evs, const std::string& type,
                          const std::string& actor = "");

@@ -268,7 +268,7 @@ TEST_CASE("resilience: dead payment opens the breaker, rejects without network, 
   CHECK(num(pay.at("calls").at("failed")) == 3);
   CHECK(num(pay.at("calls").at("rejected")) >= 1);
 
-  auto evs = events(d, "service=payment");
+  auto evs = events_with(d, "service=payment", "call_rejected");
   INFO("payment events: " << types_of(evs));
   CHECK(count_events(evs, "circuit_opened") == 1);
   CHECK(count_events(evs, "call_rejected") >= 1);
@@ -285,7 +285,7 @@ TEST_CASE("resilience: dead payment opens the breaker, rejects without network, 
   INFO("payment integration after probe " << json::serialize(pay));
   CHECK(str(pay.at("circuit"), "state") == "closed");
   CHECK(num(pay.at("circuit").at("consecutiveFailures")) == 0);
-  evs = events(d, "service=payment");
+  evs = events_with(d, "service=payment", "circuit_closed");
   INFO("payment events: " << types_of(evs));
   CHECK(count_events(evs, "circuit_half_opened") == 1);
   CHECK(count_events(evs, "circuit_closed") == 1);
@@ -310,7 +310,7 @@ TEST_CASE("resilience: a failed half-open probe re-opens the breaker", "[e2e][re
   CHECK(str(pay.at("circuit"), "state") == "open");
   CHECK(num(pay.at("circuit").at("retryAfterMs")) > 0);
 
-  auto evs = events(d, "service=payment");
+  auto evs = events_with(d, "service=payment", "circuit_opened", 2);
   INFO("payment events: " << types_of(evs));
   CHECK(count_events(evs, "circuit_opened") == 2);
   CHECK(count_events(evs, "circuit_half_opened") == 1);
@@ -338,7 +338,7 @@ TEST_CASE("resilience: an upstream Retry-After stretches the retry delay", "[e2e
   for (const auto& rq : reqs)
     CHECK(header_of(rq, "Idempotency-Key") == id);
 
-  auto evs = events(d, "orderId=" + id);
+  auto evs = events_with(d, "orderId=" + id, "retry_scheduled");
   INFO("order events: " << types_of(evs));
   bool delay_ok = false;
   for (const auto& e : evs)
@@ -387,7 +387,7 @@ TEST_CASE("resilience: a hanging payment service times out per call, the order d
   auto id = str(r.json, "orderId");
   REQUIRE(!id.empty());
 
-  auto evs = events(d, "orderId=" + id);
+  auto evs = events_with(d, "orderId=" + id, "request_failed", 2);
   INFO("order events: " << types_of(evs));
   std::size_t timeouts = 0;
   for (const auto& e : evs)
@@ -568,7 +568,7 @@ TEST_CASE("resilience: upstream bulkhead - over max_connections a payment is 503
   CHECK(took < 2000);
   CHECK(payment_requests(sim) == 2);
 
-  auto evs = events(d, "service=payment");
+  auto evs = events_with(d, "service=payment", "call_rejected");
   INFO("payment events: " << types_of(evs));
   CHECK(count_events(evs, "call_rejected") == 1);
 
@@ -619,7 +619,7 @@ TEST_CASE("resilience: a failing notification service never fails the order",
       CHECK(num(n.at("attempts")) == 2);
   CHECK(sim.requests("notification").size() == 2);
 
-  auto evs = events(d, "orderId=" + id);
+  auto evs = events_with(d, "orderId=" + id, "notification_failed");
   INFO("order events: " << types_of(evs));
   CHECK(count_events(evs, "notification_failed") == 1);
 

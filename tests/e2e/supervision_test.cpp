@@ -149,7 +149,7 @@ TEST_CASE("supervision: crashing the payment actor with 50 orders in flight - al
   INFO("payment integration " << json::serialize(pay));
   CHECK(num(pay.at("actor").at("restarts")) >= 1);
   CHECK(!str(pay.at("actor"), "lastRestartAt").empty());
-  auto evs = events(d, "service=supervisor");
+  auto evs = events_with(d, "service=supervisor", "actor_restarted");
   INFO("supervisor events: " << types_of(evs));
   CHECK(count_events(evs, "actor_restarted", "payment") >= 1);
 }
