@@ -206,7 +206,14 @@ int run_daemon(const config& cfg) {
         log.announce("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"},
                                    {"drainTimeoutMs", cfg.drain_timeout_ms}});
         life->draining = true;
-        auto drained = std::async(std::launch::async, [api] { api->stop(); });
+        // Stopping waits for the requests in flight; past the drain timeout we
+        // leave without them, so the stopping thread must not be joined.
+        std::promise<void> stopped;
+        auto drained = stopped.get_future();
+        std::thread{[api, p = std::move(stopped)]() mutable {
+          api->stop();
+          p.set_value();
+        }}.detach();
         if (drained.wait_for(millis{cfg.drain_timeout_ms}) != std::future_status::ready)
           log.warn("drain timeout: requests still in flight are abandoned",
                    {{"drainTimeoutMs", cfg.drain_timeout_ms}});

@@ -19,6 +19,7 @@
 #include <map>
 #include <regex>
 #include <set>
+#include <thread>
 
 using namespace coffeeshop::e2e;
 namespace json = boost::json;
@@ -1227,4 +1228,26 @@ TEST_CASE("api: a POST without Content-Length is answered at once", "[e2e][api]"
   std::string reply(buf, static_cast<size_t>(got));
   INFO(reply);
   CHECK(reply.rfind("HTTP/1.1 202", 0) == 0);
+}
+
+// Requests still waiting on a hanging upstream must not hold the daemon past
+// shutdown.drain_timeout_ms: it logs the abandoned drain and exits 0.
+TEST_CASE("api: cli SIGTERM leaves after drain_timeout_ms when orders hang", "[e2e][api][cli]") {
+  auto d = start_daemon({"simulator.profile=hang", "shutdown.drain_timeout_ms=500"});
+  std::thread order{[port = d.port] { request(port, "POST", "/api/v1/orders", order_body()); }};
+  REQUIRE(eventually([&] {
+    auto list = d.get("/api/v1/orders?status=pending_payment");
+    return list.status == 200 && !list.json.at("orders").as_array().empty();
+  }));
+  auto t0 = std::chrono::steady_clock::now();
+  d.proc.signal(SIGTERM);
+  auto st = d.proc.wait_exit(20s);
+  auto took = std::chrono::steady_clock::now() - t0;
+  order.join();
+  INFO(d.proc.output());
+  REQUIRE(st.has_value());
+  CHECK(*st == 0);
+  CHECK(took < 5s); // the payment itself would hang for timeout_ms (10 s) and more
+  CHECK(!d.proc.log_lines("drain timeout: requests still in flight are abandoned").empty());
+  CHECK(!d.proc.log_lines("stopped").empty());
 }
