@@ -9,12 +9,18 @@ namespace coffeeshop {
 namespace {
 
 caf::behavior http_ingress(caf::event_based_actor* self, std::shared_ptr<http_api> api) {
-  api->start();
-  // Stopping joins the server's threads: do it off the scheduler thread's
-  // critical path only once, when the actor ends.
+  if (!api->start()) {
+    // The listening socket is gone with the predecessor: failing here makes the
+    // supervisor's intensity run out and the daemon exit 1 for its service
+    // manager, rather than live on without HTTP.
+    self->quit(caf::make_error(caf::sec::runtime_error, "the HTTP server cannot be restarted"));
+    return {};
+  }
+  // Stopping joins the server's threads (this actor is detached, so that blocks
+  // no scheduler thread); requests in flight are answered first.
   self->attach_functor([api](const caf::error&) { api->stop(); });
   return {
-    [](stop_atom) {},
+    [self](stop_atom) { self->quit(); },
   };
 }
 

@@ -27,12 +27,10 @@ using call_atom = caf::atom_constant<caf::atom("call")>;
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
 using create_atom = caf::atom_constant<caf::atom("create")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
-using notified_atom = caf::atom_constant<caf::atom("notified")>;
 using circuit_atom = caf::atom_constant<caf::atom("circuit")>;
 using crash_atom = caf::atom_constant<caf::atom("crash")>;
 using event_atom = caf::atom_constant<caf::atom("event")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
-using ready_atom = caf::atom_constant<caf::atom("ready")>;
 
 // -- transport --------------------------------------------------------------------
 

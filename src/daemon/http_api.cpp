@@ -705,12 +705,17 @@ int http_api::bind(std::string& error) {
   return bound;
 }
 
-void http_api::start() {
+bool http_api::start() {
+  std::lock_guard guard{stop_mtx_};
+  if (stopped_ || impl_->serving.joinable())
+    return false;
   impl_->serving = std::thread{[this] { impl_->server.listen_after_bind(); }};
+  return true;
 }
 
 void http_api::stop() {
   std::lock_guard guard{stop_mtx_};
+  stopped_ = true;
   if (impl_->serving.joinable()) {
     // Idle keep-alive connections close now; requests being handled finish and are answered.
     impl_->server.interrupt();

@@ -41,8 +41,9 @@ public:
   /// Binds the listen address; returns the bound port or -1 (`error` says why).
   int bind(std::string& error);
 
-  /// Serves on a background thread until stop().
-  void start();
+  /// Serves on a background thread until stop(). False when the server was
+  /// stopped before: its socket is closed and it cannot serve again.
+  bool start();
 
   /// Stops accepting; requests in flight finish; waits for the serving thread.
   void stop();
@@ -54,6 +55,7 @@ private:
   std::unique_ptr<impl> impl_;
   std::mutex stop_mtx_;
   int port_ = -1;
+  bool stopped_ = false;
 };
 
 } // namespace coffeeshop
