@@ -149,6 +149,8 @@ void attempt(integration_actor* self, uint64_t id) {
   }
   if (st.attempts_in_flight >= st.spec.settings.max_connections) {
     st.spec.deps.board->count(st.spec.kind, integration_board::counter::rejected);
+    st.spec.deps.stats->add("coffeeshop_integration_calls_total",
+                            {{"service", to_string(st.spec.kind)}, {"outcome", "rejected"}});
     emit(self, p, "call_rejected", p.attempt + 1,
          {{"reason", "bulkhead full"}, {"maxConnections", st.spec.settings.max_connections}});
     call_outcome out;
