@@ -10,8 +10,15 @@
 namespace coffeeshop {
 
 void event_sink::bind(caf::actor logger) {
-  std::lock_guard guard{mtx_};
-  logger_ = std::move(logger);
+  bool waiting;
+  {
+    std::lock_guard guard{mtx_};
+    logger_ = logger;
+    waiting = !pending_.empty();
+  }
+  // Events queued while no logger ran (or whose wake-up went to the dead one).
+  if (waiting && logger)
+    caf::anon_send(logger, event_atom::value);
 }
 
 caf::actor event_sink::current() const {
@@ -19,13 +26,28 @@ caf::actor event_sink::current() const {
   return logger_;
 }
 
-void event_sink::emit(integration_event ev) const {
+void event_sink::emit(integration_event ev) {
   if (ev.event_id.empty())
     ev.event_id = make_uuid();
   if (ev.timestamp_ms == 0)
     ev.timestamp_ms = now_ms();
-  if (auto dest = current())
-    caf::anon_send(dest, event_atom::value, std::move(ev));
+  caf::actor wake;
+  {
+    std::lock_guard guard{mtx_};
+    if (pending_.empty())
+      wake = logger_;
+    pending_.push_back(std::move(ev));
+  }
+  // Only the first event of a batch wakes the logger; it drains all of them.
+  if (wake)
+    caf::anon_send(wake, event_atom::value);
+}
+
+std::vector<integration_event> event_sink::take() {
+  std::vector<integration_event> out;
+  std::lock_guard guard{mtx_};
+  out.swap(pending_);
+  return out;
 }
 
 void report_uncaught_exceptions(caf::scheduled_actor* self, std::shared_ptr<logger> log,

@@ -13,22 +13,30 @@
 
 #include <memory>
 #include <mutex>
+#include <vector>
 
 namespace coffeeshop {
 
-/// Where integration events go: the current event_logger actor. The supervisor
-/// swaps the handle when it restarts the logger, so emitters never hold a dead one.
+/// Where integration events go: a buffer drained by the current event_logger
+/// actor. Emitters append and wake the logger only when the buffer was empty,
+/// so under load one message carries a whole batch. The supervisor rebinds
+/// the handle when it restarts the logger; nothing buffered is lost meanwhile.
 class event_sink {
 public:
+  /// Points the sink at a (new) logger and wakes it if events are waiting.
   void bind(caf::actor logger);
   caf::actor current() const;
 
-  /// Fills id and timestamp and sends the event to the current logger.
-  void emit(integration_event ev) const;
+  /// Fills id and timestamp and queues the event for the logger.
+  void emit(integration_event ev);
+
+  /// Takes every queued event, oldest first (the logger's side).
+  std::vector<integration_event> take();
 
 private:
   mutable std::mutex mtx_;
   caf::actor logger_;
+  std::vector<integration_event> pending_;
 };
 
 /// The shared, thread-safe services the actors are given (no singletons).
