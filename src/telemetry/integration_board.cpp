@@ -58,7 +58,7 @@ std::optional<millis> integration_board::refusing_for(service_kind s, time_point
   const auto& b = services_[static_cast<size_t>(s)].breaker;
   if (b.state(now) != circuit_state::open)
     return std::nullopt;
-  return b.isolated() ? millis{b.settings().break_duration_ms} : b.remaining_open(now);
+  return b.remaining_open(now);
 }
 
 boost::json::object integration_board::to_json(service_kind s, time_point now) const {
@@ -72,10 +72,7 @@ boost::json::object integration_board::to_json(service_kind s, time_point now) c
     circuit["openedAt"] = format_rfc3339(*st.opened_at_ms);
   else
     circuit["openedAt"] = nullptr;
-  circuit["retryAfterMs"] = state == circuit_state::open
-                              ? (st.breaker.isolated() ? st.breaker.settings().break_duration_ms
-                                                       : st.breaker.remaining_open(now).count())
-                              : 0;
+  circuit["retryAfterMs"] = state == circuit_state::open ? st.breaker.remaining_open(now).count() : 0;
   boost::json::object calls;
   calls["succeeded"] = st.succeeded;
   calls["failed"] = st.failed;

@@ -269,6 +269,7 @@ TEST_CASE("circuit_breaker: isolate holds it open until reset", "[circuit_breake
     CHECK_FALSE(a.allowed);
     CHECK_FALSE(a.transition);
     CHECK(a.retry_after == 5000ms);
+    CHECK(cb.remaining_open(later) == a.retry_after);
     CHECK(cb.state(later) == circuit_state::open);
   }
   CHECK_FALSE(cb.on_success(t0 + 1h));

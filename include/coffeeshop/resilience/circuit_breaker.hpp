@@ -75,7 +75,8 @@ public:
   circuit_state state(time_point now) const;
   bool isolated() const { return isolated_; }
   int consecutive_failures() const { return consecutive_failures_; }
-  /// Time left in the open period (0 when not open); meaningless while isolated.
+  /// Time left in the open period (0 when not open); while isolated, the break
+  /// duration (the same Retry-After a rejected call gets).
   millis remaining_open(time_point now) const;
   /// When the breaker last opened, if it is open.
   std::optional<time_point> opened_at() const;

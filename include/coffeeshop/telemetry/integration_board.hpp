@@ -43,7 +43,7 @@ public:
   integration_status snapshot(service_kind s) const;
 
   /// How long calls to `s` will still be refused when its breaker, as last
-  /// reported, is open at `now` (isolated: the break duration); nullopt when
+  /// reported, is open at `now` (see circuit_breaker::remaining_open); nullopt when
   /// closed or half-open (then only the actor can decide). No copy taken.
   std::optional<millis> refusing_for(service_kind s, time_point now) const;
 
