@@ -148,9 +148,7 @@ void attempt(integration_actor* self, uint64_t id) {
     return;
   }
   if (st.attempts_in_flight >= st.spec.settings.max_connections) {
-    st.spec.deps.board->count(st.spec.kind, integration_board::counter::rejected);
-    st.spec.deps.stats->add("coffeeshop_integration_calls_total",
-                            {{"service", to_string(st.spec.kind)}, {"outcome", "rejected"}});
+    count_rejected_call(st.spec.deps, st.spec.kind);
     emit(self, p, "call_rejected", p.attempt + 1,
          {{"reason", "bulkhead full"}, {"maxConnections", st.spec.settings.max_connections}});
     call_outcome out;
@@ -164,9 +162,7 @@ void attempt(integration_actor* self, uint64_t id) {
   auto adm = st.breaker.try_acquire(now);
   note_breaker(self, adm.transition, &p.call);
   if (!adm.allowed) {
-    st.spec.deps.board->count(st.spec.kind, integration_board::counter::rejected);
-    st.spec.deps.stats->add("coffeeshop_integration_calls_total",
-                            {{"service", to_string(st.spec.kind)}, {"outcome", "rejected"}});
+    count_rejected_call(st.spec.deps, st.spec.kind);
     emit(self, p, "call_rejected", p.attempt + 1,
          {{"reason", "circuit open"}, {"retryAfterMs", adm.retry_after.count()}});
     call_outcome out;

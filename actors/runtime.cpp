@@ -50,20 +50,31 @@ std::vector<integration_event> event_sink::take() {
   return out;
 }
 
+std::string exception_message(std::exception_ptr ep) {
+  try {
+    if (ep)
+      std::rethrow_exception(ep);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+  }
+  return "unknown exception";
+}
+
 void report_uncaught_exceptions(caf::scheduled_actor* self, std::shared_ptr<logger> log,
                                 std::string actor_name) {
   self->set_exception_handler(
     [log, actor_name](caf::scheduled_actor*, std::exception_ptr& ep) -> caf::error {
-      std::string what = "unknown exception";
-      try {
-        std::rethrow_exception(ep);
-      } catch (const std::exception& e) {
-        what = e.what();
-      } catch (...) {
-      }
+      auto what = exception_message(ep);
       log->error("uncaught exception", {{"actor", actor_name}, {"error", what}});
       return caf::make_error(caf::sec::runtime_error, what);
     });
+}
+
+void count_rejected_call(const runtime_deps& deps, service_kind kind) {
+  deps.board->count(kind, integration_board::counter::rejected);
+  deps.stats->add("coffeeshop_integration_calls_total",
+                  {{"service", to_string(kind)}, {"outcome", "rejected"}});
 }
 
 integration_event make_event(std::string service, std::string type, std::string trace_id,

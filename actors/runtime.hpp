@@ -11,7 +11,9 @@
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>
 
+#include <exception>
 #include <memory>
+#include <string>
 #include <mutex>
 #include <vector>
 
@@ -49,12 +51,20 @@ struct runtime_deps {
   std::shared_ptr<order_store> store;
 };
 
+/// The message of a caught exception ("unknown exception" when it is not a
+/// std::exception or there is none).
+std::string exception_message(std::exception_ptr ep);
+
 /// Makes an uncaught exception in `self`'s handlers end the actor with
 /// `sec::runtime_error` carrying the exception's message (CAF's default,
 /// plus a JSON log line instead of a bare stderr line), so supervisors and
 /// operators see why it stopped.
 void report_uncaught_exceptions(caf::scheduled_actor* self, std::shared_ptr<logger> log,
                                 std::string actor_name);
+
+/// Counts a call refused before it reached the network (breaker open,
+/// bulkhead full), on the integration board and in the metrics alike.
+void count_rejected_call(const runtime_deps& deps, service_kind kind);
 
 /// Builds an event with the fields every emitter sets.
 integration_event make_event(std::string service, std::string type, std::string trace_id,

@@ -311,15 +311,7 @@ struct http_api::impl {
     }});
     server.set_exception_handler(
       [this](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
-        std::string what = "unknown error";
-        try {
-          if (ep)
-            std::rethrow_exception(ep);
-        } catch (const std::exception& e) {
-          what = e.what();
-        } catch (...) {
-        }
-        deps.log->error("request failed", {{"path", req.path}, {"error", what}});
+        deps.log->error("request failed", {{"path", req.path}, {"error", exception_message(ep)}});
         call_ctx c{req, res, trace_context::make_new(), "unmatched"};
         fail(c, 500, "internal", "Internal error", "an unexpected error occurred");
       });
@@ -467,9 +459,7 @@ struct http_api::impl {
     why.retry_after = refusing;
     why.detail = "the payment circuit is open";
     auto reply = record_unpaid_order(deps, std::move(o), std::move(why), "order_created");
-    deps.board->count(service_kind::payment, integration_board::counter::rejected);
-    deps.stats->add("coffeeshop_integration_calls_total",
-                    {{"service", "payment"}, {"outcome", "rejected"}});
+    count_rejected_call(deps, service_kind::payment);
     deps.events->emit(make_event(service_kind::payment, "call_rejected", cmd.trace_id, id, 1,
                                  {{"reason", "circuit open"},
                                   {"retryAfterMs", refusing.count()},
