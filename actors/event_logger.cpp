@@ -8,13 +8,13 @@
 
 namespace coffeeshop {
 
-caf::behavior event_logger(caf::event_based_actor* self, runtime_deps deps) {
+event_logger_actor::behavior_type event_logger(event_logger_actor::pointer self,
+                                               runtime_deps deps) {
   report_uncaught_exceptions(self, deps.log, "event-logger");
   return {
     [deps](event_atom) {
       for (auto& ev : deps.events->take()) {
-        deps.stats->add("coffeeshop_integration_events_total",
-                        {{"service", ev.service}, {"type", ev.type}});
+        deps.stats->integration_events.add({{"service", ev.service}, {"type", ev.type}});
         if (deps.log->enabled(log_level::info))
           deps.log->info("integration_event", render_event(ev));
         deps.journal->append(std::move(ev));

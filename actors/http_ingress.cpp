@@ -1,6 +1,6 @@
 #include "http_ingress.hpp"
 
-#include "http_api.hpp"
+#include "actor_interfaces.hpp"
 
 #include <caf/all.hpp>
 
@@ -8,7 +8,7 @@ namespace coffeeshop {
 
 namespace {
 
-caf::behavior http_ingress(caf::event_based_actor* self, std::shared_ptr<http_api> api) {
+caf::behavior http_ingress(caf::event_based_actor* self, std::shared_ptr<background_server> api) {
   if (!api->start()) {
     // The listening socket is gone with the predecessor: failing here makes the
     // supervisor's intensity run out and the daemon exit 1 for its service
@@ -26,7 +26,7 @@ caf::behavior http_ingress(caf::event_based_actor* self, std::shared_ptr<http_ap
 
 } // namespace
 
-caf::actor spawn_http_ingress(caf::local_actor* parent, std::shared_ptr<http_api> api) {
+caf::actor spawn_http_ingress(caf::local_actor* parent, std::shared_ptr<background_server> api) {
   return parent->spawn<caf::detached>(http_ingress, std::move(api));
 }
 

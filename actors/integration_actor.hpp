@@ -1,24 +1,40 @@
 #pragma once
 
-// The engine shared by the payment and notification actors: one logical call
-// is a retry loop of attempts through the transport, guarded by the circuit
-// breaker, a bulkhead and the total deadline. All state lives in the actor.
+// The shell shared by the payment and notification actors: it feeds the call
+// engine (coffeeshop/resilience/call_engine.hpp) its inputs with clock
+// readings and executes the commands it answers with. Attempts go straight to
+// the actor's own transport workers; a worker replies to this actor directly.
 
+#include "actor_interfaces.hpp"
 #include "runtime.hpp"
 
 #include "coffeeshop/config.hpp"
-#include "coffeeshop/messages.hpp"
-#include "coffeeshop/resilience/circuit_breaker.hpp"
-#include "coffeeshop/resilience/retry_policy.hpp"
+#include "coffeeshop/resilience/call_engine.hpp"
 
-#include <caf/all.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 
+#include <cassert>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace coffeeshop {
+
+/// Where an integration actor gets its transport workers. It keeps
+/// max_connections of them, one per attempt in flight.
+struct transport_workers {
+  /// Spawns a worker for `owner` (in the daemon: detached and linked to it,
+  /// so it ends with its owner).
+  std::function<transport_actor(caf::local_actor* owner)> spawn;
+  /// Lets go of a worker still blocked in a call its owner gave up on; it
+  /// ends when that call returns, and a fresh one takes its place.
+  std::function<void(caf::local_actor* owner, const transport_actor& worker)> retire;
+};
 
 /// Everything an integration actor is built from.
 struct integration_spec {
@@ -26,76 +42,204 @@ struct integration_spec {
   service_settings settings;
   /// Final URL of every call (the service URL, the simulator's, or the Dapr form).
   std::string url;
-  caf::actor transport;
+  transport_workers workers;
   runtime_deps deps;
   uint64_t jitter_seed = 0;
 };
 
-/// One logical call as the engine executes it.
-struct outbound_call {
-  std::string order_id;
-  std::string trace_id;
-  std::string body;
-  /// Payments carry `Idempotency-Key: <orderId>` on every attempt.
-  bool idempotent = false;
-  /// Extra event payload members (status announced, masked e-mail, ...).
-  boost::json::object context;
-};
-
+/// The actor-side state around the engine: who waits for which call, and
+/// which workers are free.
 struct integration_state {
-  struct pending {
-    outbound_call call;
-    caf::typed_response_promise<call_outcome> promise;
-    deadline budget;
-    int attempt = 0;
-    bool in_flight = false;
-    time_point attempt_started{};
-  };
-
   integration_spec spec;
-  circuit_breaker breaker;
-  retry_policy retry;
-  std::unordered_map<uint64_t, pending> calls;
+  std::unique_ptr<call_hooks> hooks;
+  std::optional<call_engine> engine;
+  std::unordered_map<uint64_t, caf::typed_response_promise<call_outcome>> callers;
   uint64_t next_call_id = 1;
-  int attempts_in_flight = 0;
-  /// What the board last heard, to report only changes.
-  circuit_state reported_state = circuit_state::closed;
-  int reported_failures = 0;
-  bool reported_isolated = false;
-  std::optional<int64_t> opened_at_ms;
+  /// A worker per attempt the engine may admit: idle ones, and busy ones by
+  /// the call whose attempt they carry.
+  struct busy_worker {
+    transport_actor worker;
+    int attempt = 0;
+  };
+  std::vector<transport_actor> idle_workers;
+  std::unordered_map<uint64_t, busy_worker> busy_workers;
+  /// The commands of the step being executed (kept to reuse its capacity).
+  call_commands scratch;
 
   static inline const char* name = "integration";
 };
 
-using integration_actor = caf::stateful_actor<integration_state>;
+/// The messages an integration actor sends itself besides its interface.
+template <class Call>
+using integration_actor_impl = typename integration_interface<Call>::template extend<
+  caf::reacts_to<retry_atom, uint64_t>, caf::reacts_to<expire_atom, uint64_t, int>>;
 
-/// Loads the spec and the breaker its predecessor last reported to the board.
-void init_integration(integration_actor* self, integration_spec spec);
+template <class Call>
+using integration_self =
+  typename integration_actor_impl<Call>::template stateful_pointer<integration_state>;
 
-/// Starts a logical call; the promise is fulfilled when it ends.
-caf::result<call_outcome> start_call(integration_actor* self, outbound_call call);
+/// Non-template part of the shell (integration_actor.cpp).
+namespace integration_shell {
 
-/// Runs the next attempt of call `id` (a retry timer fired).
-void on_retry_timer(integration_actor* self, uint64_t id);
+/// Loads the spec, the hooks and the breaker its predecessor last reported.
+void init(integration_state& st, std::unique_ptr<call_hooks> hooks, integration_spec spec,
+          time_point now);
 
-/// Applies an operator's isolate/reset.
-void apply_circuit_action(integration_actor* self, circuit_action action);
+/// Reading of both clocks for an engine input.
+call_clock clock_of(time_point now);
 
-/// The behaviour of an integration actor: `request_handler` accepts its
-/// request type; retry timers, circuit admin and crash rehearsal are common.
-template <class RequestHandler>
-caf::behavior make_integration_behavior(integration_actor* self, RequestHandler request_handler) {
+/// Executes the telemetry commands (events, tallies, breaker reports); the
+/// ones that need the actor (send, retry, finish) are left to `execute`.
+void record(integration_state& st, const call_command& cmd);
+
+/// The integration's state as /api/v1/integrations shows it.
+integration_view view(const integration_state& st, time_point now);
+
+} // namespace integration_shell
+
+/// Extra time the actor waits beyond the transport's own timeout, so the
+/// transport's answer (with its precise error) normally arrives first.
+constexpr millis transport_grace{2000};
+
+/// Runs the commands the engine left in the state's scratch list.
+template <class Call>
+void execute(integration_self<Call> self);
+
+/// Feeds the engine the outcome of attempt `attempt` of call `id`.
+template <class Call>
+void attempt_ended(integration_self<Call> self, uint64_t id, const http_reply& reply) {
+  auto& st = self->state;
+  st.engine->on_reply(id, reply, integration_shell::clock_of(self->clock().now()), st.scratch);
+  execute<Call>(self);
+}
+
+template <class Call>
+void dispatch(integration_self<Call> self, send_attempt send) {
+  auto& st = self->state;
+  // The engine admits at most max_connections attempts, and every attempt
+  // holds one worker until it ends (a stuck worker is replaced when its
+  // attempt expires), so a worker is always free here.
+  assert(!st.idle_workers.empty());
+  auto worker = std::move(st.idle_workers.back());
+  st.idle_workers.pop_back();
+  auto id = send.call;
+  auto attempt = send.attempt;
+  st.busy_workers[id] = {worker, attempt};
+  self->delayed_send(self, send.request.timeout + transport_grace, expire_atom::value, id,
+                     attempt);
+  // True (and the worker idle again) when the reply is for the attempt it carries.
+  auto release = [self, id, attempt] {
+    auto& st = self->state;
+    auto i = st.busy_workers.find(id);
+    if (i == st.busy_workers.end() || i->second.attempt != attempt)
+      return false; // expired before: its worker was retired
+    st.idle_workers.push_back(std::move(i->second.worker));
+    st.busy_workers.erase(i);
+    return true;
+  };
+  self->request(worker, caf::infinite, call_atom::value, std::move(send.request))
+    .then(
+      [self, id, release](http_reply& reply) {
+        if (release())
+          attempt_ended<Call>(self, id, reply);
+      },
+      [self, id, attempt](caf::error& err) {
+        // The worker died (it never fails a call on I/O errors): a fresh
+        // one takes its place and the attempt failed.
+        auto& st = self->state;
+        auto i = st.busy_workers.find(id);
+        if (i == st.busy_workers.end() || i->second.attempt != attempt)
+          return;
+        st.busy_workers.erase(i);
+        st.idle_workers.push_back(st.spec.workers.spawn(self));
+        http_reply reply;
+        reply.error = transport_error::other;
+        reply.error_message = self->system().render(err);
+        attempt_ended<Call>(self, id, reply);
+      });
+}
+
+/// Attempt `attempt` of `id` got no reply within its timeout and the grace:
+/// its worker is retired and replaced, and the attempt timed out.
+template <class Call>
+void expire(integration_self<Call> self, uint64_t id, int attempt) {
+  auto& st = self->state;
+  auto i = st.busy_workers.find(id);
+  if (i == st.busy_workers.end() || i->second.attempt != attempt)
+    return; // answered in time
+  st.spec.workers.retire(self, i->second.worker);
+  st.busy_workers.erase(i);
+  st.idle_workers.push_back(st.spec.workers.spawn(self));
+  http_reply reply;
+  reply.error = transport_error::timeout;
+  reply.error_message = "no reply from the transport within its timeout";
+  attempt_ended<Call>(self, id, reply);
+}
+
+template <class Call>
+void execute(integration_self<Call> self) {
+  auto& st = self->state;
+  // Executing never feeds the engine again synchronously (replies and timers
+  // arrive as later messages), so the list is not appended to meanwhile.
+  for (auto& cmd : st.scratch) {
+    if (auto* send = std::get_if<send_attempt>(&cmd)) {
+      dispatch<Call>(self, std::move(*send));
+    } else if (auto* retry = std::get_if<schedule_retry>(&cmd)) {
+      self->delayed_send(self, retry->delay, retry_atom::value, retry->call);
+    } else if (auto* done = std::get_if<finish_call>(&cmd)) {
+      if (auto i = st.callers.find(done->call); i != st.callers.end()) {
+        auto promise = std::move(i->second);
+        st.callers.erase(i);
+        promise.deliver(std::move(done->outcome));
+      }
+    } else {
+      integration_shell::record(st, cmd);
+    }
+  }
+  st.scratch.clear();
+}
+
+/// The behaviour of an integration actor. `to_call` turns the service's
+/// request into the engine's outbound call.
+template <class Call, class ToCall>
+typename integration_actor_impl<Call>::behavior_type
+make_integration_behavior(integration_self<Call> self, std::unique_ptr<call_hooks> hooks,
+                          integration_spec spec, ToCall to_call) {
+  report_uncaught_exceptions(self, spec.deps.log, to_string(spec.kind));
+  integration_shell::init(self->state, std::move(hooks), std::move(spec), self->clock().now());
+  for (int i = 0; i < self->state.spec.settings.max_connections; ++i)
+    self->state.idle_workers.push_back(self->state.spec.workers.spawn(self));
+  auto step = [self](auto input) {
+    auto& st = self->state;
+    input(*st.engine, integration_shell::clock_of(self->clock().now()), st.scratch);
+    execute<Call>(self);
+  };
   return {
-    std::move(request_handler),
-    [self](retry_atom, uint64_t id) { on_retry_timer(self, id); },
-    [self](circuit_atom, circuit_action action) {
-      apply_circuit_action(self, action);
-      return integration_view{
-        self->state.spec.deps.board->to_json(self->state.spec.kind, self->clock().now())};
+    [self, step, to_call](call_atom, const Call& req) -> caf::result<call_outcome> {
+      auto& st = self->state;
+      auto id = st.next_call_id++;
+      auto rp = self->template make_response_promise<call_outcome>();
+      st.callers.emplace(id, rp);
+      step([&](call_engine& e, const call_clock& c, call_commands& out) {
+        e.start(id, to_call(st.spec, req), c, out);
+      });
+      return rp;
+    },
+    [self, step](circuit_atom, circuit_action action) {
+      step([action](call_engine& e, const call_clock& c, call_commands& out) {
+        e.apply(action, c, out);
+      });
+      return integration_shell::view(self->state, self->clock().now());
     },
     [](crash_atom) {
       throw std::runtime_error("crash rehearsal requested through the admin API");
     },
+    [step](retry_atom, uint64_t id) {
+      step([id](call_engine& e, const call_clock& c, call_commands& out) {
+        e.on_retry_timer(id, c, out);
+      });
+    },
+    [self](expire_atom, uint64_t id, int attempt) { expire<Call>(self, id, attempt); },
   };
 }
 

@@ -7,8 +7,9 @@ namespace coffeeshop {
 /// Builds the notification body in the configured wire format (CONTRACT §4).
 std::string notification_body(wire_format format, const notify_request& req);
 
-/// The notification actor: answers `(call_atom, notify_request) -> call_outcome`
-/// and reports `notification_sent` / `notification_failed` for each call.
-caf::behavior notification_actor(integration_actor* self, integration_spec spec);
+/// Spawns the notification actor. Each call ends with a `notification_sent`
+/// or `notification_failed` event.
+notification_actor spawn_notification(caf::local_actor* parent, integration_spec spec);
+notification_actor spawn_notification(caf::actor_system& sys, integration_spec spec);
 
 } // namespace coffeeshop

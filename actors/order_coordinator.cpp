@@ -3,7 +3,6 @@
 #include "notification.hpp"
 #include "payment.hpp"
 #include "supervisor.hpp"
-#include "unpaid_orders.hpp"
 
 #include "coffeeshop/util/clock.hpp"
 #include "coffeeshop/util/ids.hpp"
@@ -46,26 +45,79 @@ struct coordinator_state {
   static inline const char* name = "order_coordinator";
 };
 
-using coordinator_actor = caf::stateful_actor<coordinator_state>;
+/// The interface plus the timers the coordinator's supervisor sends it.
+using coordinator_impl = coordinator_actor::extend_with<supervisor_timers>;
+using coordinator_self = coordinator_impl::stateful_pointer<coordinator_state>;
 
-void emit_order_event(coordinator_actor* self, const order& o, const char* type,
+void emit_order_event(coordinator_self self, const order& o, const char* type,
                       boost::json::object payload) {
   payload["status"] = to_string(o.status);
   self->state.spec.deps.events->emit(
     make_event("orders", type, o.trace_id, o.id, 0, std::move(payload)));
 }
 
-void record_status(coordinator_actor* self, const order& o) {
-  self->state.spec.deps.stats->add("coffeeshop_orders_total",
-                                   {{"status", to_string(o.status)}});
+void record_status(coordinator_self self, const order& o) {
+  self->state.spec.deps.stats->orders.add({{"status", to_string(o.status)}});
+}
+
+/// A new order from a validated create command, status pending_payment.
+order open_order(create_order_command& cmd) {
+  order o;
+  o.id = make_order_id();
+  o.items = std::move(cmd.request.items);
+  o.total = cmd.request.total;
+  o.currency = std::move(cmd.request.currency);
+  o.customer_email = std::move(cmd.request.customer_email);
+  o.payment_method = std::move(cmd.request.payment_method);
+  o.created_at_ms = o.updated_at_ms = now_ms();
+  o.trace_id = cmd.trace_id;
+  o.idempotency_key = cmd.idempotency_key;
+  o.request_fingerprint = std::move(cmd.fingerprint);
+  return o;
+}
+
+/// Stores an order whose payment is never attempted as payment_failed and
+/// answers with `why` (which the ingress maps onto 503).
+create_order_reply record_unpaid_order(coordinator_self self, order o, call_outcome why,
+                                       const char* event_type) {
+  o.status = order_status::payment_failed;
+  o.payment.status = "failed";
+  o.updated_at_ms = now_ms();
+  self->state.spec.deps.store->put(o);
+  record_status(self, o);
+  emit_order_event(self, o, event_type, {{"reason", why.detail}});
+  create_order_reply reply;
+  reply.result = create_result::payment_failed;
+  reply.payment = std::move(why);
+  reply.placed = std::move(o);
+  return reply;
+}
+
+/// Fail fast: while the payment breaker (as its actor last reported it) is
+/// open, a new order is recorded unpaid without a hop to the payment actor.
+/// Keyed requests still go through it, with the keys in progress tracked.
+create_order_reply refuse_at_once(coordinator_self self, order o, millis refusing) {
+  call_outcome why;
+  why.result = call_result::circuit_open;
+  why.retry_after = refusing;
+  why.detail = "the payment circuit is open";
+  auto reply = record_unpaid_order(self, std::move(o), std::move(why), "order_created");
+  auto& deps = self->state.spec.deps;
+  count_rejected_call(deps, service_kind::payment);
+  deps.events->emit(make_event(service_kind::payment, "call_rejected", reply.placed.trace_id,
+                               reply.placed.id, 1,
+                               {{"reason", "circuit open"},
+                                {"retryAfterMs", refusing.count()},
+                                {"where", "coordinator"}}));
+  return reply;
 }
 
 /// Sends work to a child and routes its outcome to `complete`, unless the work
 /// was re-issued meanwhile (a newer issue number) or the child died holding it
 /// (its successor gets it again). No timeout, so no timer per call: the
 /// integration actors end every call within their own budget.
-template <class Map, class Request, class Complete>
-void ask_child(coordinator_actor* self, const caf::actor& child, Map coordinator_state::*pending,
+template <class Child, class Map, class Request, class Complete>
+void ask_child(coordinator_self self, const Child& child, Map coordinator_state::*pending,
                typename Map::key_type key, uint64_t issue, Request req, Complete complete) {
   auto current = [self, pending, key, issue] {
     auto& m = self->state.*pending;
@@ -88,9 +140,9 @@ void ask_child(coordinator_actor* self, const caf::actor& child, Map coordinator
       });
 }
 
-void issue_notification(coordinator_actor* self, uint64_t id);
+void issue_notification(coordinator_self self, uint64_t id);
 
-void queue_notification(coordinator_actor* self, const order& o) {
+void queue_notification(coordinator_self self, const order& o) {
   auto& st = self->state;
   auto id = st.next_notification++;
   coordinator_state::pending_notification pn;
@@ -100,7 +152,7 @@ void queue_notification(coordinator_actor* self, const order& o) {
   issue_notification(self, id);
 }
 
-void complete_notification(coordinator_actor* self, uint64_t id, const call_outcome& out) {
+void complete_notification(coordinator_self self, uint64_t id, const call_outcome& out) {
   auto& st = self->state;
   auto i = st.notifications.find(id);
   if (i == st.notifications.end())
@@ -117,12 +169,12 @@ void complete_notification(coordinator_actor* self, uint64_t id, const call_outc
   st.spec.deps.store->put(*o);
 }
 
-void issue_notification(coordinator_actor* self, uint64_t id) {
+void issue_notification(coordinator_self self, uint64_t id) {
   auto& st = self->state;
   auto i = st.notifications.find(id);
   if (i == st.notifications.end())
     return;
-  auto child = st.supervisor->child(notification_child);
+  auto child = caf::actor_cast<notification_actor>(st.supervisor->child(notification_child));
   if (!child)
     return; // re-issued when the successor starts
   auto issue = i->second.issue = st.next_issue++;
@@ -130,7 +182,7 @@ void issue_notification(coordinator_actor* self, uint64_t id) {
             complete_notification);
 }
 
-void complete_payment(coordinator_actor* self, const std::string& order_id,
+void complete_payment(coordinator_self self, const std::string& order_id,
                       const call_outcome& out) {
   auto& st = self->state;
   auto i = st.payments.find(order_id);
@@ -161,12 +213,12 @@ void complete_payment(coordinator_actor* self, const std::string& order_id,
   pending.promise.deliver(std::move(reply));
 }
 
-void issue_payment(coordinator_actor* self, const std::string& order_id) {
+void issue_payment(coordinator_self self, const std::string& order_id) {
   auto& st = self->state;
   auto i = st.payments.find(order_id);
   if (i == st.payments.end())
     return;
-  auto child = st.supervisor->child(payment_child);
+  auto child = caf::actor_cast<payment_actor>(st.supervisor->child(payment_child));
   if (!child)
     return; // re-issued when the successor starts
   const auto& o = i->second.placed;
@@ -178,7 +230,7 @@ void issue_payment(coordinator_actor* self, const std::string& order_id) {
 
 /// Re-issues every payment or notification the crashed child may have held.
 /// Payments keep their Idempotency-Key (the order id), so none is charged twice.
-void reissue(coordinator_actor* self, const std::string& child) {
+void reissue(coordinator_self self, const std::string& child) {
   auto& st = self->state;
   if (child == payment_child) {
     std::vector<std::string> ids;
@@ -195,7 +247,7 @@ void reissue(coordinator_actor* self, const std::string& child) {
   }
 }
 
-caf::result<create_order_reply> create_order(coordinator_actor* self,
+caf::result<create_order_reply> create_order(coordinator_self self,
                                              create_order_command& cmd) {
   auto& st = self->state;
   auto& store = *st.spec.deps.store;
@@ -231,12 +283,15 @@ caf::result<create_order_reply> create_order(coordinator_actor* self,
   } else {
     o = open_order(cmd);
   }
+  if (!retrying && !cmd.idempotency_key)
+    if (auto refusing = st.spec.deps.board->refusing_for(service_kind::payment, self->clock().now()))
+      return refuse_at_once(self, std::move(o), *refusing);
   if (cmd.shed) {
     call_outcome why;
     why.result = call_result::overloaded;
     why.retry_after = millis{1000};
     why.detail = "too many orders in flight (http.max_inflight_orders); retry later";
-    return record_unpaid_order(st.spec.deps, std::move(o), std::move(why),
+    return record_unpaid_order(self, std::move(o), std::move(why),
                                retrying ? "order_status_changed" : "order_created");
   }
   store.put(o);
@@ -258,7 +313,7 @@ caf::result<create_order_reply> create_order(coordinator_actor* self,
   return rp;
 }
 
-change_status_reply change_status(coordinator_actor* self, const change_status_command& cmd) {
+change_status_reply change_status(coordinator_self self, const change_status_command& cmd) {
   auto& store = *self->state.spec.deps.store;
   change_status_reply reply;
   auto o = store.get(cmd.order_id);
@@ -284,28 +339,34 @@ change_status_reply change_status(coordinator_actor* self, const change_status_c
   return reply;
 }
 
-caf::behavior coordinator_behavior(coordinator_actor* self, coordinator_spec spec);
+coordinator_impl::behavior_type coordinator_behavior(coordinator_self self, coordinator_spec spec);
+
+/// Forwards an operator's circuit action to the integration actor of `kind`.
+template <class Child>
+caf::result<integration_view> forward_circuit(coordinator_self self, const Child& child,
+                                              circuit_action action) {
+  if (!child)
+    return caf::make_error(caf::sec::request_receiver_down, "integration actor restarting");
+  auto rp = self->make_response_promise<integration_view>();
+  self->request(child, std::chrono::seconds{5}, circuit_atom::value, action)
+    .then([rp](integration_view& v) mutable { rp.deliver(std::move(v)); },
+          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  return rp;
+}
 
 } // namespace
 
-caf::actor spawn_order_coordinator(caf::local_actor* parent, coordinator_spec spec) {
+coordinator_actor spawn_order_coordinator(caf::local_actor* parent, coordinator_spec spec) {
   return parent->spawn(coordinator_behavior, std::move(spec));
 }
 
-caf::actor spawn_order_coordinator(caf::actor_system& sys, coordinator_spec spec) {
+coordinator_actor spawn_order_coordinator(caf::actor_system& sys, coordinator_spec spec) {
   return sys.spawn(coordinator_behavior, std::move(spec));
-}
-
-caf::actor spawn_integration(caf::local_actor* parent, integration_spec spec) {
-  auto kind = spec.kind;
-  if (kind == service_kind::payment)
-    return parent->spawn(payment_actor, std::move(spec));
-  return parent->spawn(notification_actor, std::move(spec));
 }
 
 namespace {
 
-caf::behavior coordinator_behavior(coordinator_actor* self, coordinator_spec spec) {
+coordinator_impl::behavior_type coordinator_behavior(coordinator_self self, coordinator_spec spec) {
   auto& st = self->state;
   st.spec = std::move(spec);
   st.supervisor = std::make_shared<supervisor_core>(self, "order_coordinator",
@@ -314,8 +375,14 @@ caf::behavior coordinator_behavior(coordinator_actor* self, coordinator_spec spe
     child_spec cs;
     cs.name = name;
     cs.restart = restart_type::permanent;
-    cs.start = name == std::string{payment_child} ? st.spec.start_payment
-                                                   : st.spec.start_notification;
+    if (name == std::string{payment_child})
+      cs.start = [start = st.spec.start_payment](caf::local_actor* parent) {
+        return caf::actor_cast<caf::actor>(start(parent));
+      };
+    else
+      cs.start = [start = st.spec.start_notification](caf::local_actor* parent) {
+        return caf::actor_cast<caf::actor>(start(parent));
+      };
     cs.on_started = [self, child = std::string{name}](const caf::actor&, bool restarted) {
       if (restarted)
         reissue(self, child);
@@ -330,21 +397,21 @@ caf::behavior coordinator_behavior(coordinator_actor* self, coordinator_spec spe
     [self](circuit_atom, service_kind kind,
            circuit_action action) -> caf::result<integration_view> {
       auto child = self->state.supervisor->child(to_string(kind));
-      if (!child)
-        return caf::make_error(caf::sec::request_receiver_down, "integration actor restarting");
-      auto rp = self->make_response_promise<integration_view>();
-      self->request(child, std::chrono::seconds{5}, circuit_atom::value, action)
-        .then([rp](integration_view& v) mutable { rp.deliver(std::move(v)); },
-              [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
-      return rp;
+      if (kind == service_kind::payment)
+        return forward_circuit(self, caf::actor_cast<payment_actor>(child), action);
+      return forward_circuit(self, caf::actor_cast<notification_actor>(child), action);
     },
     [self](crash_atom, const std::string& name) {
-      if (auto child = self->state.supervisor->child(name))
-        self->send(child, crash_atom::value);
+      auto child = self->state.supervisor->child(name);
+      if (name == payment_child)
+        self->send(caf::actor_cast<payment_actor>(child), crash_atom::value);
+      else if (name == notification_child)
+        self->send(caf::actor_cast<notification_actor>(child), crash_atom::value);
     },
     [self](restart_atom, uint64_t generation) {
       self->state.supervisor->handle_restart_timer(generation);
     },
+    [self](shutdown_atom, uint64_t step) { self->state.supervisor->handle_shutdown_timer(step); },
   };
 }
 

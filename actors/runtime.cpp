@@ -9,7 +9,7 @@
 
 namespace coffeeshop {
 
-void event_sink::bind(caf::actor logger) {
+void event_sink::bind(event_logger_actor logger) {
   bool waiting;
   {
     std::lock_guard guard{mtx_};
@@ -21,7 +21,7 @@ void event_sink::bind(caf::actor logger) {
     caf::anon_send(logger, event_atom::value);
 }
 
-caf::actor event_sink::current() const {
+event_logger_actor event_sink::current() const {
   std::lock_guard guard{mtx_};
   return logger_;
 }
@@ -31,7 +31,7 @@ void event_sink::emit(integration_event ev) {
     ev.event_id = make_uuid();
   if (ev.timestamp_ms == 0)
     ev.timestamp_ms = now_ms();
-  caf::actor wake;
+  event_logger_actor wake;
   {
     std::lock_guard guard{mtx_};
     if (pending_.empty())
@@ -50,17 +50,6 @@ std::vector<integration_event> event_sink::take() {
   return out;
 }
 
-std::string exception_message(std::exception_ptr ep) {
-  try {
-    if (ep)
-      std::rethrow_exception(ep);
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-  }
-  return "unknown exception";
-}
-
 void report_uncaught_exceptions(caf::scheduled_actor* self, std::shared_ptr<logger> log,
                                 std::string actor_name) {
   self->set_exception_handler(
@@ -73,20 +62,7 @@ void report_uncaught_exceptions(caf::scheduled_actor* self, std::shared_ptr<logg
 
 void count_rejected_call(const runtime_deps& deps, service_kind kind) {
   deps.board->count(kind, integration_board::counter::rejected);
-  deps.stats->add("coffeeshop_integration_calls_total",
-                  {{"service", to_string(kind)}, {"outcome", "rejected"}});
-}
-
-integration_event make_event(std::string service, std::string type, std::string trace_id,
-                             std::string order_id, int attempt, boost::json::object payload) {
-  integration_event ev;
-  ev.service = std::move(service);
-  ev.type = std::move(type);
-  ev.trace_id = std::move(trace_id);
-  ev.order_id = std::move(order_id);
-  ev.attempt = attempt;
-  ev.payload = std::move(payload);
-  return ev;
+  deps.stats->integration(kind).rejected();
 }
 
 } // namespace coffeeshop

@@ -6,7 +6,7 @@
 
 namespace coffeeshop {
 
-supervisor_core::supervisor_core(caf::event_based_actor* self, std::string name,
+supervisor_core::supervisor_core(caf::scheduled_actor* self, std::string name,
                                  supervision_settings settings, runtime_deps deps)
   : self_(self),
     name_(std::move(name)),
@@ -103,7 +103,8 @@ bool supervisor_core::handle_down(const caf::down_msg& dm) {
   deps_.log->warn("actor_down", {{"supervisor", name_}, {"actor", e->spec.name},
                                  {"reason", reason}, {"restartInMs", d.delay.count()},
                                  {"restartsInWindow", d.restarts_in_window}});
-  self_->delayed_send(self_, d.delay, restart_atom::value, generation_);
+  caf::delayed_anon_send(caf::actor_cast<caf::actor>(self_), d.delay, restart_atom::value,
+                         generation_);
   return true;
 }
 
@@ -119,7 +120,7 @@ void supervisor_core::handle_restart_timer(uint64_t generation) {
     // A child stopped by the strategy may still be alive for a moment; its
     // down message is ignored because its handle is replaced here.
     start(e, true);
-    deps_.stats->add("coffeeshop_actor_restarts_total", {{"actor", e.spec.name}});
+    deps_.stats->actor_restarts.add({{"actor", e.spec.name}});
     if (auto kind = parse_service_kind(e.spec.name))
       deps_.board->record_restart(*kind, now_ms());
     boost::json::object payload{{"actor", e.spec.name},
@@ -148,7 +149,8 @@ void supervisor_core::stop_next() {
     if (!e.handle)
       continue;
     self_->send_exit(e.handle, caf::exit_reason::user_shutdown);
-    self_->delayed_send(self_, shutdown_timeout_, shutdown_atom::value, ++shutdown_step_);
+    caf::delayed_anon_send(caf::actor_cast<caf::actor>(self_), shutdown_timeout_,
+                           shutdown_atom::value, ++shutdown_step_);
     return; // the child's down message (or the timer) continues the walk
   }
   if (shutdown_done_) {

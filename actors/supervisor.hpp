@@ -4,6 +4,7 @@
 // child specs, restart types, strategies, restart intensity with backoff, and
 // escalation to the parent (Erlang/OTP supervisor semantics).
 
+#include "actor_interfaces.hpp"
 #include "runtime.hpp"
 
 #include "coffeeshop/resilience/supervision.hpp"
@@ -16,9 +17,6 @@
 
 namespace coffeeshop {
 
-using restart_atom = caf::atom_constant<caf::atom("restart")>;
-using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
-
 /// How to start, and when to restart, one child.
 struct child_spec {
   std::string name;
@@ -30,12 +28,13 @@ struct child_spec {
   std::function<void(const caf::actor& child, bool restarted)> on_started;
 };
 
-/// Supervision embedded in an event-based actor. The owner forwards its
-/// down messages (`handle_down`) and `(restart_atom, uint64_t)` timers
-/// (`handle_restart_timer`) and calls `stop_all` when it stops.
+/// Supervision embedded in an event-based actor (typed or not). The owner
+/// forwards its down messages (`handle_down`) and the `supervisor_timers`
+/// it receives (`handle_restart_timer`, `handle_shutdown_timer`), and calls
+/// `stop_all` when it stops.
 class supervisor_core {
 public:
-  supervisor_core(caf::event_based_actor* self, std::string name, supervision_settings settings,
+  supervisor_core(caf::scheduled_actor* self, std::string name, supervision_settings settings,
                   runtime_deps deps);
 
   /// Adds and starts a child (children start in the order added).
@@ -79,7 +78,7 @@ private:
   entry* find(const caf::actor_addr& addr);
   void stop_next();
 
-  caf::event_based_actor* self_;
+  caf::scheduled_actor* self_;
   std::string name_;
   restart_strategy strategy_;
   restart_intensity intensity_;

@@ -1,6 +1,8 @@
 #pragma once
 
-// Every message type and atom the actors exchange, in one place.
+// Every message type the HTTP layer, the order gateway and the actors
+// exchange, in one place. Plain values: the atoms and the typed actor
+// interfaces that carry them live in actors/actor_interfaces.hpp.
 
 #include "coffeeshop/domain/order.hpp"
 #include "coffeeshop/domain/order_request.hpp"
@@ -10,8 +12,6 @@
 #include "coffeeshop/telemetry/integration_event.hpp"
 
 #include <boost/json/object.hpp>
-#include <caf/allowed_unsafe_message_type.hpp>
-#include <caf/atom.hpp>
 
 #include <cstdint>
 #include <optional>
@@ -20,40 +20,6 @@
 #include <vector>
 
 namespace coffeeshop {
-
-// -- atoms ----------------------------------------------------------------------
-
-using call_atom = caf::atom_constant<caf::atom("call")>;
-using retry_atom = caf::atom_constant<caf::atom("retry")>;
-using create_atom = caf::atom_constant<caf::atom("create")>;
-using status_atom = caf::atom_constant<caf::atom("status")>;
-using circuit_atom = caf::atom_constant<caf::atom("circuit")>;
-using crash_atom = caf::atom_constant<caf::atom("crash")>;
-using event_atom = caf::atom_constant<caf::atom("event")>;
-using stop_atom = caf::atom_constant<caf::atom("stop")>;
-
-// -- transport --------------------------------------------------------------------
-
-/// One HTTP request to an upstream, as the transport executes it.
-struct http_call {
-  std::string method = "POST";
-  std::string url; // absolute: scheme://host:port/path?query
-  std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;
-  millis timeout{10000};
-};
-
-/// What came back from one http_call.
-struct http_reply {
-  transport_error error = transport_error::none;
-  /// True when the transport refused the call because max_connections calls
-  /// are already in flight (bulkhead full); nothing was sent.
-  bool rejected = false;
-  int status = 0;
-  std::string body;
-  std::optional<std::string> retry_after; // raw Retry-After header
-  std::string error_message;
-};
 
 // -- integration calls --------------------------------------------------------------
 
@@ -72,6 +38,17 @@ struct notify_request {
   std::string status;
   std::string customer_email;
   std::string trace_id;
+};
+
+/// One logical call as the integration engine executes it.
+struct outbound_call {
+  std::string order_id;
+  std::string trace_id;
+  std::string body;
+  /// Payments carry `Idempotency-Key: <orderId>` on every attempt.
+  bool idempotent = false;
+  /// Extra event payload members (status announced, masked e-mail, ...).
+  boost::json::object context;
 };
 
 /// How a whole integration call (all attempts) ended.
@@ -147,17 +124,3 @@ struct integration_view {
 
 } // namespace coffeeshop
 
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coffeeshop::http_call)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coffeeshop::http_reply)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coffeeshop::service_kind)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coffeeshop::charge_request)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coffeeshop::notify_request)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coffeeshop::call_outcome)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coffeeshop::create_order_command)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coffeeshop::create_order_reply)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coffeeshop::change_status_command)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coffeeshop::change_status_reply)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coffeeshop::circuit_action)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coffeeshop::integration_event)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coffeeshop::circuit_breaker)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coffeeshop::integration_view)

@@ -21,4 +21,16 @@ boost::json::object render_event(const integration_event& ev) {
   return out;
 }
 
+integration_event make_event(std::string service, std::string type, std::string trace_id,
+                             std::string order_id, int attempt, boost::json::object payload) {
+  integration_event ev;
+  ev.service = std::move(service);
+  ev.type = std::move(type);
+  ev.trace_id = std::move(trace_id);
+  ev.order_id = std::move(order_id);
+  ev.attempt = attempt;
+  ev.payload = std::move(payload);
+  return ev;
+}
+
 } // namespace coffeeshop

@@ -1,7 +1,7 @@
 #include "coffeeshop/telemetry/metrics.hpp"
 
+#include <algorithm>
 #include <array>
-#include <cassert>
 #include <cmath>
 #include <cstdio>
 
@@ -58,59 +58,23 @@ std::string series(const std::string& name, const std::string& labels) {
 
 } // namespace
 
-metrics::metrics() {
-  declare("coffeeshop_http_requests_total", kind::counter, "HTTP requests served, by route and code.");
-  declare("coffeeshop_http_request_duration_seconds", kind::histogram,
-          "HTTP request latency by route.");
-  declare("coffeeshop_integration_calls_total", kind::counter,
-          "Upstream call attempts by service and outcome.");
-  declare("coffeeshop_integration_call_duration_seconds", kind::histogram,
-          "Upstream call attempt latency by service.");
-  declare("coffeeshop_integration_retries_total", kind::counter, "Retries scheduled by service.");
-  declare("coffeeshop_circuit_state", kind::gauge,
-          "Circuit breaker state: 0 closed, 1 half-open, 2 open.");
-  declare("coffeeshop_circuit_transitions_total", kind::counter,
-          "Circuit breaker transitions by target state.");
-  declare("coffeeshop_actor_restarts_total", kind::counter, "Supervisor restarts by actor.");
-  declare("coffeeshop_orders_total", kind::counter, "Orders by the status they reached.");
-  declare("coffeeshop_inflight_orders", kind::gauge, "Create-order requests in flight.");
-  declare("coffeeshop_integration_events_total", kind::counter,
-          "Integration events by service and type.");
+// -- metric_family ----------------------------------------------------------------
+
+metric_family::metric_family(std::string name, kind type, std::string help)
+  : name_(std::move(name)), type_(type), help_(std::move(help)) {}
+
+double& metric_family::value_slot(std::string_view label_text) {
+  return slot(values_, label_text);
 }
 
-void metrics::declare(std::string name, kind type, std::string help) {
-  auto& fam = families_[std::move(name)];
-  fam.type = type;
-  fam.help = std::move(help);
-}
-
-metrics::family& metrics::find(std::string_view name) {
-  auto i = families_.find(name);
-  assert(i != families_.end() && "metric family must be declared");
-  return i->second;
-}
-
-void metrics::add(std::string_view name, const metric_labels& labels, double value) {
-  auto key = label_text(labels);
-  auto& fam = find(name);
-  std::lock_guard guard{fam.mtx};
-  slot(fam.values, key) += value;
-}
-
-void metrics::set(std::string_view name, const metric_labels& labels, double value) {
-  auto key = label_text(labels);
-  auto& fam = find(name);
-  std::lock_guard guard{fam.mtx};
-  slot(fam.values, key) = value;
-}
-
-void metrics::observe(std::string_view name, const metric_labels& labels, double seconds) {
-  auto key = label_text(labels);
-  auto& fam = find(name);
-  std::lock_guard guard{fam.mtx};
-  auto& h = slot(fam.histograms, key);
+metric_family::histogram_data& metric_family::histogram_slot(std::string_view label_text) {
+  auto& h = slot(histograms_, label_text);
   if (h.buckets.empty())
     h.buckets.resize(bucket_bounds.size());
+  return h;
+}
+
+void metric_family::record(histogram_data& h, double seconds) {
   for (size_t i = 0; i < bucket_bounds.size(); ++i)
     if (seconds <= bucket_bounds[i]) {
       ++h.buckets[i];
@@ -120,31 +84,100 @@ void metrics::observe(std::string_view name, const metric_labels& labels, double
   h.sum += seconds;
 }
 
+void metric_family::render(std::string& out) const {
+  std::lock_guard guard{mtx_};
+  out += "# HELP " + name_ + ' ' + help_ + '\n';
+  const char* type = type_ == kind::counter ? "counter"
+                     : type_ == kind::gauge ? "gauge"
+                                            : "histogram";
+  out += "# TYPE " + name_ + ' ' + type + '\n';
+  for (const auto& [labels, value] : values_)
+    out += series(name_, labels) + ' ' + number(value) + '\n';
+  for (const auto& [labels, h] : histograms_) {
+    uint64_t cumulative = 0;
+    auto prefix = labels.empty() ? std::string{} : labels + ',';
+    for (size_t i = 0; i < bucket_bounds.size(); ++i) {
+      cumulative += h.buckets[i];
+      out += name_ + "_bucket{" + prefix + "le=\"" + number(bucket_bounds[i]) + "\"} "
+             + std::to_string(cumulative) + '\n';
+    }
+    out += name_ + "_bucket{" + prefix + "le=\"+Inf\"} " + std::to_string(h.count) + '\n';
+    out += series(name_ + "_sum", labels) + ' ' + number(h.sum) + '\n';
+    out += series(name_ + "_count", labels) + ' ' + std::to_string(h.count) + '\n';
+  }
+}
+
+counter_family::counter_family(std::string name, std::string help)
+  : metric_family(std::move(name), kind::counter, std::move(help)) {}
+
+void counter_family::add(const metric_labels& labels, double value) {
+  auto key = label_text(labels);
+  std::lock_guard guard{mtx_};
+  value_slot(key) += value;
+}
+
+gauge_family::gauge_family(std::string name, std::string help)
+  : metric_family(std::move(name), kind::gauge, std::move(help)) {}
+
+void gauge_family::set(const metric_labels& labels, double value) {
+  auto key = label_text(labels);
+  std::lock_guard guard{mtx_};
+  value_slot(key) = value;
+}
+
+histogram_family::histogram_family(std::string name, std::string help)
+  : metric_family(std::move(name), kind::histogram, std::move(help)) {}
+
+void histogram_family::observe(const metric_labels& labels, double seconds) {
+  auto key = label_text(labels);
+  std::lock_guard guard{mtx_};
+  record(histogram_slot(key), seconds);
+}
+
+// -- integration_metrics ------------------------------------------------------------
+
+integration_metrics::integration_metrics(metrics& m, service_kind kind)
+  : m_(m), service_(to_string(kind)) {}
+
+void integration_metrics::attempt_finished(std::string_view outcome, double seconds) {
+  m_.integration_call_duration.observe({{"service", service_}}, seconds);
+  m_.integration_calls.add({{"service", service_}, {"outcome", outcome}});
+}
+
+void integration_metrics::retried() {
+  m_.integration_retries.add({{"service", service_}});
+}
+
+void integration_metrics::rejected() {
+  m_.integration_calls.add({{"service", service_}, {"outcome", "rejected"}});
+}
+
+void integration_metrics::transition(circuit_state to) {
+  m_.circuit_transitions.add({{"service", service_}, {"to", to_string(to)}});
+}
+
+void integration_metrics::state(circuit_state now) {
+  m_.circuit_state.set({{"service", service_}}, gauge_value(now));
+}
+
+// -- metrics ------------------------------------------------------------------------
+
+metrics::metrics() {
+  sorted_ = {&http_requests,       &http_request_duration, &integration_calls,
+             &integration_call_duration, &integration_retries, &circuit_state,
+             &circuit_transitions, &actor_restarts,        &orders,
+             &inflight_orders,     &integration_events};
+  std::sort(sorted_.begin(), sorted_.end(),
+            [](const metric_family* a, const metric_family* b) { return a->name() < b->name(); });
+  integrations_[0] = std::make_unique<integration_metrics>(*this, service_kind::payment);
+  integrations_[1] = std::make_unique<integration_metrics>(*this, service_kind::notification);
+}
+
 std::string metrics::render() const {
   std::string out;
   out.reserve(8192);
-  for (const auto& [name, fam] : families_) {
-    std::lock_guard guard{fam.mtx};
-    out += "# HELP " + name + ' ' + fam.help + '\n';
-    const char* type = fam.type == kind::counter ? "counter"
-                       : fam.type == kind::gauge ? "gauge"
-                                                 : "histogram";
-    out += "# TYPE " + name + ' ' + type + '\n';
-    for (const auto& [labels, value] : fam.values)
-      out += series(name, labels) + ' ' + number(value) + '\n';
-    for (const auto& [labels, h] : fam.histograms) {
-      uint64_t cumulative = 0;
-      auto prefix = labels.empty() ? std::string{} : labels + ',';
-      for (size_t i = 0; i < bucket_bounds.size(); ++i) {
-        cumulative += h.buckets[i];
-        out += name + "_bucket{" + prefix + "le=\"" + number(bucket_bounds[i]) + "\"} "
-               + std::to_string(cumulative) + '\n';
-      }
-      out += name + "_bucket{" + prefix + "le=\"+Inf\"} " + std::to_string(h.count) + '\n';
-      out += series(name + "_sum", labels) + ' ' + number(h.sum) + '\n';
-      out += series(name + "_count", labels) + ' ' + std::to_string(h.count) + '\n';
-    }
-  }
+  for (const auto* fam : sorted_)
+    fam->render(out);
   return out;
 }
 

@@ -27,14 +27,13 @@ struct coord_fixture : fixture {
     cs.deps = deps;
     cs.supervision = supervision;
     cs.start_payment = [this](caf::local_actor* parent) {
-      return parent->spawn(payment_actor, spec_for(service_kind::payment, pay_settings, pay_fake));
+      return coffeeshop::spawn_payment(parent, spec_for(service_kind::payment, pay_settings, pay_fake));
     };
     cs.start_notification = [this](caf::local_actor* parent) {
-      return parent->spawn(notification_actor,
-                           spec_for(service_kind::notification, notif_settings, notif_fake,
-                                    "http://upstream.test/notify"));
+      return coffeeshop::spawn_notification(parent, spec_for(service_kind::notification, notif_settings,
+                                                 notif_fake, "http://upstream.test/notify"));
     };
-    coord = keep(spawn_order_coordinator(sys, std::move(cs)));
+    coord = keep(caf::actor_cast<caf::actor>(spawn_order_coordinator(sys, std::move(cs))));
     run();
   }
 

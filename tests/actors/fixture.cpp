@@ -114,8 +114,9 @@ fixture::fixture()
   deps.events = std::make_shared<event_sink>();
   deps.store = make_memory_order_store();
   reset_board(payment_settings().circuit_breaker, payment_settings().circuit_breaker);
-  logger_actor = keep(sys.spawn(event_logger, deps));
-  deps.events->bind(logger_actor);
+  auto logger = sys.spawn(event_logger, deps);
+  logger_actor = keep(caf::actor_cast<caf::actor>(logger));
+  deps.events->bind(logger);
   sched.run();
 }
 
@@ -154,21 +155,26 @@ integration_spec fixture::spec_for(service_kind kind, const service_settings& s,
   spec.kind = kind;
   spec.settings = s;
   spec.url = std::move(url);
-  spec.transport = std::move(transport);
+  // The scripted fake answers any number of calls at once: it stands in for
+  // every worker, and a retired one simply stays in service.
+  auto fake = caf::actor_cast<transport_actor>(transport);
+  spec.workers.spawn = [fake](caf::local_actor*) { return fake; };
+  spec.workers.retire = [](caf::local_actor*, const transport_actor&) {};
   spec.deps = deps;
   spec.jitter_seed = 42;
   return spec;
 }
 
 caf::actor fixture::spawn_payment(const service_settings& s, caf::actor transport) {
-  auto a = keep(sys.spawn(payment_actor, spec_for(service_kind::payment, s, transport)));
+  auto a = keep(caf::actor_cast<caf::actor>(
+    coffeeshop::spawn_payment(sys, spec_for(service_kind::payment, s, transport))));
   sched.run();
   return a;
 }
 
 caf::actor fixture::spawn_notification(const service_settings& s, caf::actor transport) {
-  auto a = keep(sys.spawn(notification_actor, spec_for(service_kind::notification, s, transport,
-                                                       "http://upstream.test/notify")));
+  auto a = keep(caf::actor_cast<caf::actor>(coffeeshop::spawn_notification(
+    sys, spec_for(service_kind::notification, s, transport, "http://upstream.test/notify"))));
   sched.run();
   return a;
 }

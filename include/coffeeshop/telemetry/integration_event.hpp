@@ -1,5 +1,7 @@
 #pragma once
 
+#include "coffeeshop/resilience/service_kind.hpp"
+
 #include <boost/json/object.hpp>
 
 #include <cstdint>
@@ -21,5 +23,18 @@ struct integration_event {
 
 /// Renders an event as its CONTRACT §5 JSON (e-mail addresses are masked by emitters).
 boost::json::object render_event(const integration_event& ev);
+
+/// Builds an event with the fields every emitter sets (id and time are filled
+/// when it is queued).
+integration_event make_event(std::string service, std::string type, std::string trace_id,
+                             std::string order_id, int attempt = 0,
+                             boost::json::object payload = {});
+
+inline integration_event make_event(service_kind service, std::string type, std::string trace_id,
+                                    std::string order_id, int attempt = 0,
+                                    boost::json::object payload = {}) {
+  return make_event(std::string{to_string(service)}, std::move(type), std::move(trace_id),
+                    std::move(order_id), attempt, std::move(payload));
+}
 
 } // namespace coffeeshop

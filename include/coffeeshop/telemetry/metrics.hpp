@@ -1,7 +1,12 @@
 #pragma once
 
+#include "coffeeshop/resilience/circuit_breaker.hpp"
+#include "coffeeshop/resilience/service_kind.hpp"
+
+#include <array>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -13,44 +18,118 @@ namespace coffeeshop {
 /// Label set of one series, in the order given: {{"service","payment"}}.
 using metric_labels = std::vector<std::pair<std::string_view, std::string_view>>;
 
-/// Counters, gauges and histograms rendered as Prometheus text format 0.0.4.
-/// Families are declared up front so every HELP/TYPE line is present even
-/// before a series has a value. Safe to call from any thread.
-class metrics {
+/// One metric family of the Prometheus text format 0.0.4. Its series are
+/// created on first use, so a label set nobody used is not rendered.
+/// Safe to use from any thread.
+class metric_family {
 public:
   enum class kind { counter, gauge, histogram };
 
-  /// Declares the coffeeshop_* families of CONTRACT §3.5.
-  metrics();
+  metric_family(std::string name, kind type, std::string help);
+  metric_family(const metric_family&) = delete;
+  metric_family& operator=(const metric_family&) = delete;
 
-  void add(std::string_view family, const metric_labels& labels, double value = 1.0);
-  void set(std::string_view family, const metric_labels& labels, double value);
-  void observe(std::string_view family, const metric_labels& labels, double seconds);
+  const std::string& name() const { return name_; }
 
-  /// The /metrics body.
-  std::string render() const;
+  /// Appends the HELP, TYPE and series lines of this family.
+  void render(std::string& out) const;
 
-private:
+protected:
   struct histogram_data {
     std::vector<uint64_t> buckets; // cumulative counts are computed at render
     uint64_t count = 0;
     double sum = 0;
   };
-  struct family {
-    std::string help;
-    kind type = kind::counter;
-    // One lock per family: HTTP threads and actors update different families
-    // at the same time without queueing on one global lock.
-    mutable std::mutex mtx;
-    std::map<std::string, double, std::less<>> values;            // label text -> value
-    std::map<std::string, histogram_data, std::less<>> histograms; // label text -> data
-  };
 
-  void declare(std::string name, kind type, std::string help);
-  family& find(std::string_view name);
+  double& value_slot(std::string_view label_text);
+  histogram_data& histogram_slot(std::string_view label_text);
+  static void record(histogram_data& h, double seconds);
 
-  // Filled by the constructor and never changed after: looked up without a lock.
-  std::map<std::string, family, std::less<>> families_;
+  std::string name_;
+  kind type_;
+  std::string help_;
+  // One lock per family: HTTP threads and actors update different families
+  // at the same time without queueing on one global lock.
+  mutable std::mutex mtx_;
+  std::map<std::string, double, std::less<>> values_;               // label text -> value
+  std::map<std::string, histogram_data, std::less<>> histograms_; // label text -> data
+};
+
+class counter_family : public metric_family {
+public:
+  counter_family(std::string name, std::string help);
+  void add(const metric_labels& labels, double value = 1.0);
+};
+
+class gauge_family : public metric_family {
+public:
+  gauge_family(std::string name, std::string help);
+  void set(const metric_labels& labels, double value);
+};
+
+class histogram_family : public metric_family {
+public:
+  histogram_family(std::string name, std::string help);
+  void observe(const metric_labels& labels, double seconds);
+};
+
+/// The series one integration updates, labelled with its service.
+class integration_metrics {
+public:
+  integration_metrics(class metrics& m, service_kind kind);
+
+  void attempt_finished(std::string_view outcome, double seconds);
+  void retried();
+  void rejected();
+  void transition(circuit_state to);
+  void state(circuit_state now);
+
+private:
+  class metrics& m_;
+  std::string service_;
+};
+
+/// The coffeeshop_* families of CONTRACT §3.5, declared up front so every
+/// HELP/TYPE line is present before a series has a value. Callers update
+/// them through these typed members; nothing is looked up by name.
+class metrics {
+public:
+  metrics();
+  metrics(const metrics&) = delete;
+  metrics& operator=(const metrics&) = delete;
+
+  counter_family http_requests{"coffeeshop_http_requests_total",
+                               "HTTP requests served, by route and code."};
+  histogram_family http_request_duration{"coffeeshop_http_request_duration_seconds",
+                                         "HTTP request latency by route."};
+  counter_family integration_calls{"coffeeshop_integration_calls_total",
+                                   "Upstream call attempts by service and outcome."};
+  histogram_family integration_call_duration{"coffeeshop_integration_call_duration_seconds",
+                                             "Upstream call attempt latency by service."};
+  counter_family integration_retries{"coffeeshop_integration_retries_total",
+                                     "Retries scheduled by service."};
+  gauge_family circuit_state{"coffeeshop_circuit_state",
+                             "Circuit breaker state: 0 closed, 1 half-open, 2 open."};
+  counter_family circuit_transitions{"coffeeshop_circuit_transitions_total",
+                                     "Circuit breaker transitions by target state."};
+  counter_family actor_restarts{"coffeeshop_actor_restarts_total",
+                                "Supervisor restarts by actor."};
+  counter_family orders{"coffeeshop_orders_total", "Orders by the status they reached."};
+  gauge_family inflight_orders{"coffeeshop_inflight_orders", "Create-order requests in flight."};
+  counter_family integration_events{"coffeeshop_integration_events_total",
+                                    "Integration events by service and type."};
+
+  /// The per-integration series (payment, notification).
+  integration_metrics& integration(service_kind kind) {
+    return *integrations_[kind == service_kind::payment ? 0 : 1];
+  }
+
+  /// The /metrics body, families sorted by name.
+  std::string render() const;
+
+private:
+  std::vector<const metric_family*> sorted_;
+  std::array<std::unique_ptr<integration_metrics>, 2> integrations_;
 };
 
 } // namespace coffeeshop

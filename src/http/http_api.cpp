@@ -4,14 +4,14 @@
 #include "coffeeshop/domain/order_request.hpp"
 #include "coffeeshop/messages.hpp"
 #include "coffeeshop/util/clock.hpp"
+#include "coffeeshop/util/bounded_gate.hpp"
+#include "coffeeshop/util/exception_message.hpp"
 #include "coffeeshop/util/ids.hpp"
 #include "problem.hpp"
-#include "unpaid_orders.hpp"
 
 #include "coffeeshop/net/interruptible_server.hpp"
 
 #include <boost/json.hpp>
-#include <caf/all.hpp>
 #include <httplib.h>
 
 #include <algorithm>
@@ -133,15 +133,16 @@ long ceil_seconds(millis ms) {
 // -- implementation ---------------------------------------------------------------
 
 struct http_api::impl {
-  caf::actor_system& sys;
   config cfg;
   menu catalogue;
   std::string menu_body;
-  runtime_deps deps;
+  shared_services deps;
+  order_gateway& gateway;
   std::shared_ptr<lifecycle> life;
   net::interruptible_server server;
   std::thread serving;
-  std::atomic<int> inflight_orders{0};
+  /// Waiting orders may hold at most max_inflight_orders server threads.
+  bounded_gate inflight_orders;
   millis create_wait;
 
   struct route {
@@ -152,9 +153,13 @@ struct http_api::impl {
   };
   std::vector<route> routes;
 
-  impl(caf::actor_system& s, const config& c, menu m, runtime_deps d,
-       std::shared_ptr<lifecycle> l)
-    : sys(s), cfg(c), catalogue(std::move(m)), deps(std::move(d)), life(std::move(l)) {
+  impl(const config& c, menu m, shared_services d, order_gateway& g, std::shared_ptr<lifecycle> l)
+    : cfg(c),
+      catalogue(std::move(m)),
+      deps(std::move(d)),
+      gateway(g),
+      life(std::move(l)),
+      inflight_orders(c.http.max_inflight_orders) {
     menu_body = to_json_text(catalogue.to_json());
     // The ingress waits for the whole payment budget, never less.
     create_wait = std::max(millis{cfg.http.request_timeout_ms},
@@ -163,42 +168,9 @@ struct http_api::impl {
     configure_server();
   }
 
-  caf::actor coordinator() {
-    return caf::actor_cast<caf::actor>(sys.registry().get(caf::atom("coord")));
-  }
-
-  /// Asks an actor from a server thread and waits for the reply.
-  template <class Reply, class... Ts>
-  std::optional<Reply> ask(const caf::actor& dest, millis timeout, caf::error& err, Ts&&... xs) {
-    std::optional<Reply> out;
-    if (!dest) {
-      err = caf::make_error(caf::sec::invalid_argument, "actor not running");
-      return out;
-    }
-    // One blocking actor per server thread, reused: creating one per request
-    // costs a registry update and a broadcast on every call.
-    thread_local std::unique_ptr<caf::scoped_actor> self;
-    if (!self)
-      self = std::make_unique<caf::scoped_actor>(sys);
-    // The timeout is a timed wait on this actor's own mailbox, not a request
-    // timeout: those go through CAF's clock thread, waking it twice per call.
-    auto handle = (*self)->request(dest, caf::infinite, std::forward<Ts>(xs)...);
-    caf::blocking_actor::accept_one_cond once;
-    bool timed_out = false;
-    (*self)->varargs_receive(
-      once, handle.id(), [&](Reply& r) { out = std::move(r); }, [&](caf::error& e) { err = e; },
-      caf::after(timeout) >> [&] { timed_out = true; });
-    if (timed_out) {
-      err = caf::make_error(caf::sec::request_timeout, "no reply in time");
-      // A reply that comes after its timeout would sit in the mailbox forever.
-      self.reset();
-    }
-    return out;
-  }
-
-  void unavailable(call_ctx& c, const caf::error& err) {
+  void unavailable(call_ctx& c, const std::string& why) {
     fail(c, 503, "overloaded", "Service unavailable",
-         "the daemon could not handle the request: " + sys.render(err), {}, 1);
+         "the daemon could not handle the request: " + why, {}, 1);
   }
 
   // -- routing --------------------------------------------------------------------
@@ -260,9 +232,8 @@ struct http_api::impl {
     }
     auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     auto code = std::to_string(res.status);
-    deps.stats->add("coffeeshop_http_requests_total",
-                    {{"method", req.method}, {"route", c.route}, {"code", code}});
-    deps.stats->observe("coffeeshop_http_request_duration_seconds", {{"route", c.route}}, secs);
+    deps.stats->http_requests.add({{"method", req.method}, {"route", c.route}, {"code", code}});
+    deps.stats->http_request_duration.observe({{"route", c.route}}, secs);
   }
 
   void configure_server() {
@@ -345,7 +316,7 @@ struct http_api::impl {
              self.life->draining ? "the daemon is draining" : "the daemon is starting", {}, 1);
     });
     add("GET", "/metrics", [](impl& self, call_ctx& c, const route_params&) {
-      self.deps.stats->set("coffeeshop_inflight_orders", {}, self.inflight_orders.load());
+      self.deps.stats->inflight_orders.set({}, self.inflight_orders.inside());
       c.res.status = 200;
       c.res.set_content(self.deps.stats->render(), "text/plain; version=0.0.4; charset=utf-8");
     });
@@ -388,37 +359,14 @@ struct http_api::impl {
     cmd.fingerprint = fingerprint(cmd.request);
     cmd.idempotency_key = key;
     cmd.trace_id = c.trace.trace_id;
-    // Fail fast at the edge: while the payment breaker (as its actor last
-    // reported it) is open, the order is recorded as payment_failed right here,
-    // with no hop through the actors. Keyed requests still go to the
-    // coordinator, which tracks the keys in progress.
-    if (!key) {
-      auto now = std::chrono::steady_clock::now();
-      if (auto refusing = deps.board->refusing_for(service_kind::payment, now)) {
-        reject_at_edge(c, cmd, *refusing);
-        return;
-      }
-    }
-    // Bulkhead: waiting orders may hold at most max_inflight_orders server threads.
-    // Over it the order is still recorded (as payment_failed, never paid) so the
-    // client can retry it under its Idempotency-Key; only the payment is shed.
-    bool admitted = inflight_orders.fetch_add(1) < cfg.http.max_inflight_orders;
-    if (!admitted) {
-      inflight_orders.fetch_sub(1);
-      cmd.shed = true;
-    }
-    struct release {
-      std::atomic<int>* n;
-      ~release() {
-        if (n)
-          n->fetch_sub(1);
-      }
-    } guard{admitted ? &inflight_orders : nullptr};
-    caf::error err;
-    auto reply = ask<create_order_reply>(coordinator(), create_wait, err, create_atom::value,
-                                         std::move(cmd));
+    // Over the bulkhead the order is still recorded (as payment_failed, never
+    // paid) so the client can retry it under its Idempotency-Key; only the
+    // payment is shed.
+    auto pass = inflight_orders.try_enter();
+    cmd.shed = !pass.admitted();
+    auto reply = gateway.create_order(std::move(cmd), create_wait);
     if (!reply) {
-      unavailable(c, err);
+      unavailable(c, reply.error);
       return;
     }
     auto& r = *reply;
@@ -449,22 +397,6 @@ struct http_api::impl {
         payment_failed(c, r);
         return;
     }
-  }
-
-  void reject_at_edge(call_ctx& c, create_order_command& cmd, millis refusing) {
-    auto o = open_order(cmd);
-    auto id = o.id;
-    call_outcome why;
-    why.result = call_result::circuit_open;
-    why.retry_after = refusing;
-    why.detail = "the payment circuit is open";
-    auto reply = record_unpaid_order(deps, std::move(o), std::move(why), "order_created");
-    count_rejected_call(deps, service_kind::payment);
-    deps.events->emit(make_event(service_kind::payment, "call_rejected", cmd.trace_id, id, 1,
-                                 {{"reason", "circuit open"},
-                                  {"retryAfterMs", refusing.count()},
-                                  {"where", "ingress"}}));
-    payment_failed(c, reply);
   }
 
   void payment_failed(call_ctx& c, const create_order_reply& r) {
@@ -548,11 +480,9 @@ struct http_api::impl {
       return;
     }
     change_status_command cmd{p[0], std::get<order_status>(checked), c.trace.trace_id};
-    caf::error err;
-    auto reply = ask<change_status_reply>(coordinator(), millis{cfg.http.request_timeout_ms},
-                                          err, status_atom::value, std::move(cmd));
+    auto reply = gateway.change_status(std::move(cmd), millis{cfg.http.request_timeout_ms});
     if (!reply) {
-      unavailable(c, err);
+      unavailable(c, reply.error);
       return;
     }
     switch (reply->result) {
@@ -641,11 +571,9 @@ struct http_api::impl {
       fail_validation(c, {{"action", "must be \"isolate\" or \"reset\""}});
       return;
     }
-    caf::error err;
-    auto reply = ask<integration_view>(coordinator(), millis{5000}, err, circuit_atom::value,
-                                       *kind, *action);
+    auto reply = gateway.circuit(*kind, *action, millis{5000});
     if (!reply) {
-      unavailable(c, err);
+      unavailable(c, reply.error);
       return;
     }
     write_json(c.res, 200, reply->json);
@@ -654,13 +582,8 @@ struct http_api::impl {
   void crash_admin(call_ctx& c, const route_params& p) {
     if (!authorized(c))
       return;
-    auto name = p[0];
-    if (name == "event-logger") {
-      if (auto logger = deps.events->current())
-        caf::anon_send(logger, crash_atom::value);
-    } else if (name == "payment" || name == "notification") {
-      caf::anon_send(coordinator(), crash_atom::value, name);
-    } else {
+    const auto& name = p[0];
+    if (!gateway.crash(name)) {
       fail(c, 404, "not_found", "Unknown actor",
            "no actor named '" + name + "'; expected payment, notification or event-logger");
       return;
@@ -672,10 +595,10 @@ struct http_api::impl {
 
 // -- http_api ---------------------------------------------------------------------
 
-http_api::http_api(caf::actor_system& sys, const config& cfg, menu m, runtime_deps deps,
+http_api::http_api(const config& cfg, menu m, shared_services services, order_gateway& gateway,
                    std::shared_ptr<lifecycle> life)
-  : impl_(std::make_unique<impl>(sys, cfg, std::move(m), std::move(deps), std::move(life))) {
-}
+  : impl_(std::make_unique<impl>(cfg, std::move(m), std::move(services), gateway,
+                                 std::move(life))) {}
 
 http_api::~http_api() {
   stop();

@@ -1,11 +1,9 @@
 #pragma once
 
-#include "runtime.hpp"
-
 #include "coffeeshop/config.hpp"
 #include "coffeeshop/domain/menu.hpp"
-
-#include <caf/fwd.hpp>
+#include "coffeeshop/order_gateway.hpp"
+#include "coffeeshop/services.hpp"
 
 #include <atomic>
 #include <memory>
@@ -27,13 +25,12 @@ struct lifecycle {
 
 /// The HTTP API of CONTRACT §3 on a cpp-httplib server. Handlers run on the
 /// server's threads: reads go straight to the thread-safe store and boards,
-/// writes become messages to the order coordinator (found by name, so a
-/// restarted coordinator is picked up).
-class http_api {
+/// everything that changes state goes through the order gateway.
+class http_api final : public background_server {
 public:
-  http_api(caf::actor_system& sys, const config& cfg, menu m, runtime_deps deps,
+  http_api(const config& cfg, menu m, shared_services services, order_gateway& gateway,
            std::shared_ptr<lifecycle> life);
-  ~http_api();
+  ~http_api() override;
 
   http_api(const http_api&) = delete;
   http_api& operator=(const http_api&) = delete;
@@ -43,10 +40,10 @@ public:
 
   /// Serves on a background thread until stop(). False when the server was
   /// stopped before: its socket is closed and it cannot serve again.
-  bool start();
+  bool start() override;
 
   /// Stops accepting; requests in flight finish; waits for the serving thread.
-  void stop();
+  void stop() override;
 
   int port() const { return port_; }
 

@@ -1,0 +1,36 @@
+#pragma once
+
+#include "coffeeshop/domain/order_store.hpp"
+#include "coffeeshop/telemetry/event_journal.hpp"
+#include "coffeeshop/telemetry/integration_board.hpp"
+#include "coffeeshop/telemetry/logger.hpp"
+#include "coffeeshop/telemetry/metrics.hpp"
+
+#include <memory>
+
+namespace coffeeshop {
+
+/// The thread-safe services the HTTP layer and the actors share, built once
+/// by the daemon and handed to both (no singletons).
+struct shared_services {
+  std::shared_ptr<logger> log;
+  std::shared_ptr<metrics> stats;
+  std::shared_ptr<integration_board> board;
+  std::shared_ptr<event_journal> journal;
+  std::shared_ptr<order_store> store;
+};
+
+/// Something that serves in the background between start() and stop(): the
+/// HTTP server, as the ingress actor controls it.
+class background_server {
+public:
+  virtual ~background_server() = default;
+
+  /// Starts serving; false when it cannot (it was stopped before).
+  virtual bool start() = 0;
+
+  /// Stops serving; requests in flight are answered first.
+  virtual void stop() = 0;
+};
+
+} // namespace coffeeshop

@@ -1,0 +1,298 @@
+#include "coffeeshop/resilience/call_engine.hpp"
+
+#include "coffeeshop/util/ids.hpp"
+
+#include <chrono>
+
+namespace coffeeshop {
+
+namespace {
+
+const char* outcome_label(const attempt_result& r, attempt_class c) {
+  if (c == attempt_class::success)
+    return "success";
+  if (r.error == transport_error::timeout)
+    return "timeout";
+  if (r.error != transport_error::none)
+    return "connection_error";
+  return c == attempt_class::retryable ? "retryable_failure" : "final_failure";
+}
+
+const char* to_string(transport_error e) {
+  switch (e) {
+    case transport_error::none: return "none";
+    case transport_error::connect_failed: return "connect_failed";
+    case transport_error::timeout: return "timeout";
+    case transport_error::connection_reset: return "connection_reset";
+    case transport_error::other: return "other";
+  }
+  return "other";
+}
+
+const char* transition_event(circuit_state to) {
+  switch (to) {
+    case circuit_state::open: return "circuit_opened";
+    case circuit_state::half_open: return "circuit_half_opened";
+    case circuit_state::closed: return "circuit_closed";
+  }
+  return "circuit_closed";
+}
+
+std::string total_timeout_text(const service_settings& s) {
+  return "total timeout of " + std::to_string(s.total_timeout_ms) + " ms";
+}
+
+} // namespace
+
+// -- default hooks ----------------------------------------------------------------
+
+bool call_hooks::reply_reports_failure(const http_reply&) const {
+  return false;
+}
+
+std::optional<std::string> call_hooks::reference(const http_reply&) const {
+  return std::nullopt;
+}
+
+void call_hooks::on_finished(const outbound_call&, const call_outcome&,
+                             std::vector<integration_event>&) const {
+}
+
+// -- call_engine ------------------------------------------------------------------
+
+call_engine::call_engine(service_kind kind, service_settings settings, std::string url,
+                         const call_hooks& hooks, circuit_breaker breaker,
+                         std::optional<int64_t> opened_at_ms, uint64_t jitter_seed,
+                         const call_clock& clock)
+  : kind_(kind),
+    settings_(std::move(settings)),
+    url_(std::move(url)),
+    hooks_(hooks),
+    breaker_(std::move(breaker)),
+    retry_(settings_.retry, jitter_seed),
+    opened_at_ms_(opened_at_ms) {
+  // Probes the predecessor had in flight died with it; their callers re-issue them.
+  breaker_.forget_probes();
+  reported_state_ = breaker_.state(clock.now);
+  reported_failures_ = breaker_.consecutive_failures();
+  reported_isolated_ = breaker_.isolated();
+}
+
+void call_engine::start(uint64_t id, outbound_call call, const call_clock& clock,
+                        call_commands& out) {
+  auto [i, inserted] = calls_.try_emplace(
+    id, active_call{std::move(call), deadline{clock.now, millis{settings_.total_timeout_ms}}});
+  if (!inserted)
+    return; // an id already running: the shell's bug, and the running call keeps it
+  attempt(id, i->second, clock, out);
+}
+
+void call_engine::on_retry_timer(uint64_t id, const call_clock& clock, call_commands& out) {
+  auto i = calls_.find(id);
+  if (i == calls_.end() || i->second.in_flight)
+    return;
+  attempt(id, i->second, clock, out);
+}
+
+void call_engine::apply(circuit_action action, const call_clock& clock, call_commands& out) {
+  auto tr = action == circuit_action::isolate ? breaker_.isolate(clock.now)
+                                              : breaker_.reset(clock.now);
+  note_breaker(tr, nullptr, clock, out);
+}
+
+void call_engine::attempt(uint64_t id, active_call& c, const call_clock& clock,
+                          call_commands& out) {
+  auto now = clock.now;
+  if (!c.budget.allows_attempt_at(now)) {
+    call_outcome o;
+    o.result = call_result::timed_out;
+    o.detail = total_timeout_text(settings_) + " spent after " + std::to_string(c.attempt)
+               + " attempt(s)";
+    finish(id, std::move(o), out);
+    return;
+  }
+  if (attempts_in_flight_ >= settings_.max_connections) {
+    reject(id, c, call_result::overloaded, millis{1000},
+           "max_connections (" + std::to_string(settings_.max_connections)
+             + ") calls already in flight",
+           {{"reason", "bulkhead full"}, {"maxConnections", settings_.max_connections}}, out);
+    return;
+  }
+  auto adm = breaker_.try_acquire(now);
+  note_breaker(adm.transition, &c.call, clock, out);
+  if (!adm.allowed) {
+    reject(id, c, call_result::circuit_open, adm.retry_after,
+           std::string{"the "} + to_string(kind_) + " circuit is open",
+           {{"reason", "circuit open"}, {"retryAfterMs", adm.retry_after.count()}}, out);
+    return;
+  }
+  ++c.attempt;
+  c.in_flight = true;
+  c.attempt_started = now;
+  ++attempts_in_flight_;
+  send_attempt send;
+  send.call = id;
+  send.attempt = c.attempt;
+  auto& req = send.request;
+  req.url = url_;
+  req.body = c.call.body;
+  req.timeout = c.budget.attempt_timeout(now, millis{settings_.timeout_ms});
+  req.headers.emplace_back("Content-Type", "application/json");
+  trace_context parent{c.call.trace_id, "", "01"};
+  req.headers.emplace_back("traceparent", parent.child().to_header());
+  if (c.call.idempotent)
+    req.headers.emplace_back("Idempotency-Key", c.call.order_id);
+  emit(&c.call, "request_started", c.attempt,
+       {{"url", url_}, {"timeoutMs", req.timeout.count()}}, out);
+  out.emplace_back(std::move(send));
+}
+
+void call_engine::on_reply(uint64_t id, const http_reply& reply, const call_clock& clock,
+                           call_commands& out) {
+  auto i = calls_.find(id);
+  if (i == calls_.end() || !i->second.in_flight)
+    return;
+  auto& c = i->second;
+  c.in_flight = false;
+  --attempts_in_flight_;
+  auto now = clock.now;
+  attempt_result ar;
+  ar.error = reply.error;
+  ar.http_status = reply.status;
+  if (reply.error == transport_error::none && reply.status >= 200 && reply.status < 300)
+    ar.reported_failure = hooks_.reply_reports_failure(reply);
+  if (reply.retry_after)
+    ar.retry_after = parse_retry_after(*reply.retry_after, clock.epoch_ms);
+  auto cls = classify(ar);
+  auto elapsed = now - c.attempt_started;
+  auto elapsed_ms = std::chrono::duration_cast<millis>(elapsed).count();
+  bool ok = cls == attempt_class::success;
+  out.emplace_back(tally_call{ok ? tally_call::kind::succeeded : tally_call::kind::failed,
+                              outcome_label(ar, cls),
+                              std::chrono::duration<double>(elapsed).count()});
+  auto tr = is_breaker_failure(ar) ? breaker_.on_failure(now, ar.retry_after)
+                                   : breaker_.on_success(now);
+  note_breaker(tr, &c.call, clock, out);
+  if (ok) {
+    emit(&c.call, "request_succeeded", c.attempt,
+         {{"status", reply.status}, {"durationMs", elapsed_ms}}, out);
+    call_outcome o;
+    o.result = call_result::succeeded;
+    o.last_status = reply.status;
+    o.reference = hooks_.reference(reply);
+    finish(id, std::move(o), out);
+    return;
+  }
+  boost::json::object failed;
+  failed["status"] = reply.status;
+  failed["error"] = to_string(reply.error);
+  if (!reply.error_message.empty())
+    failed["message"] = reply.error_message;
+  failed["durationMs"] = elapsed_ms;
+  failed["retryable"] = cls == attempt_class::retryable;
+  emit(&c.call, "request_failed", c.attempt, std::move(failed), out);
+  std::string why = reply.error != transport_error::none
+                      ? std::string{to_string(reply.error)}
+                      : "HTTP " + std::to_string(reply.status)
+                          + (ar.reported_failure ? " with success:false" : "");
+  call_outcome o;
+  o.last_status = reply.status;
+  if (cls == attempt_class::final_failure) {
+    o.result = call_result::declined;
+    o.detail = std::string{to_string(kind_)} + " service answered " + why;
+    finish(id, std::move(o), out);
+    return;
+  }
+  int retries_done = c.attempt - 1;
+  if (retries_done >= retry_.max_retries()) {
+    o.result = call_result::exhausted;
+    o.detail = std::to_string(c.attempt) + " attempt(s) failed, last: " + why;
+    finish(id, std::move(o), out);
+    return;
+  }
+  auto delay = retry_.next_delay(retries_done + 1, ar.retry_after);
+  if (!c.budget.allows_attempt_at(now + delay)) {
+    o.result = call_result::timed_out;
+    o.detail = total_timeout_text(settings_) + " would be exceeded by the next retry; last: "
+               + why;
+    finish(id, std::move(o), out);
+    return;
+  }
+  out.emplace_back(tally_call{tally_call::kind::retried});
+  emit(&c.call, "retry_scheduled", c.attempt + 1, {{"delayMs", delay.count()}, {"reason", why}},
+       out);
+  out.emplace_back(schedule_retry{id, delay});
+}
+
+void call_engine::reject(uint64_t id, active_call& c, call_result result, millis retry_after,
+                         std::string detail, boost::json::object event_payload,
+                         call_commands& out) {
+  out.emplace_back(tally_call{tally_call::kind::rejected});
+  emit(&c.call, "call_rejected", c.attempt + 1, std::move(event_payload), out);
+  call_outcome o;
+  o.result = result;
+  o.retry_after = retry_after;
+  o.detail = std::move(detail);
+  finish(id, std::move(o), out);
+}
+
+void call_engine::finish(uint64_t id, call_outcome outcome, call_commands& out) {
+  auto i = calls_.find(id);
+  if (i == calls_.end())
+    return;
+  outcome.attempts = i->second.attempt;
+  std::vector<integration_event> extra;
+  hooks_.on_finished(i->second.call, outcome, extra);
+  for (auto& ev : extra)
+    out.emplace_back(emit_event{std::move(ev)});
+  out.emplace_back(finish_call{id, std::move(outcome)});
+  calls_.erase(i);
+}
+
+void call_engine::emit(const outbound_call* about, const char* type, int attempt,
+                       boost::json::object payload, call_commands& out) const {
+  if (about)
+    for (const auto& kv : about->context)
+      payload.emplace(kv.key(), kv.value());
+  out.emplace_back(emit_event{make_event(kind_, type, about ? about->trace_id : "",
+                                         about ? about->order_id : "", attempt,
+                                         std::move(payload))});
+}
+
+void call_engine::note_breaker(const std::optional<circuit_transition>& tr,
+                               const outbound_call* about, const call_clock& clock,
+                               call_commands& out) {
+  auto now = clock.now;
+  if (tr) {
+    if (tr->to == circuit_state::open)
+      opened_at_ms_ = clock.epoch_ms;
+    else if (tr->to == circuit_state::closed)
+      opened_at_ms_.reset();
+    boost::json::object payload;
+    payload["from"] = to_string(tr->from);
+    payload["to"] = to_string(tr->to);
+    payload["reason"] = tr->reason;
+    payload["consecutiveFailures"] = breaker_.consecutive_failures();
+    if (tr->to == circuit_state::open)
+      payload["breakDurationMs"] = breaker_.remaining_open(now).count();
+    // Breaker events carry the call that moved it, not that call's context.
+    out.emplace_back(emit_event{make_event(kind_, transition_event(tr->to),
+                                           about ? about->trace_id : "",
+                                           about ? about->order_id : "", 0, std::move(payload))});
+  }
+  auto state = breaker_.state(now);
+  // In ratio mode every outcome moves the sampling window, which a successor
+  // must resume from; otherwise only visible changes are worth the copy.
+  bool ratio_mode = breaker_.settings().failure_ratio.has_value();
+  if (tr || ratio_mode || state != reported_state_
+      || breaker_.consecutive_failures() != reported_failures_
+      || breaker_.isolated() != reported_isolated_) {
+    reported_state_ = state;
+    reported_state_ = breaker_.state(clock.now);
+  reported_failures_ = breaker_.consecutive_failures();
+    reported_isolated_ = breaker_.isolated();
+    out.emplace_back(report_breaker{tr, state});
+  }
+}
+
+} // namespace coffeeshop
