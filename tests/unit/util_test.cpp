@@ -42,6 +42,21 @@ TEST_CASE("util: parse_http_date", "[util]") {
   }
 }
 
+TEST_CASE("util: parse_http_date edge cases the retry policy relies on", "[util]") {
+  // RFC 7231's time-of-day admits a leap second.
+  CHECK(parse_http_date("Wed, 31 Dec 2025 23:59:60 GMT") == std::optional<int64_t>(1767225600000));
+  CHECK(parse_http_date("\tThu, 29 Feb 2024 00:00:00 GMT\t") == std::optional<int64_t>(1709164800000));
+  // Spelling only: a weekday that does not match the date is not checked.
+  CHECK(parse_http_date("Mon, 06 Nov 1994 08:49:37 GMT") == std::optional<int64_t>(784111777000));
+  for (const char* bad : {"Fri, 29 Feb 2026 10:15:30 GMT", "Tue, 24 Nov 2026 10:15:3 GMT",
+                          "Tue, 24 Nov 26 10:15:30 GMT", "Tue, 24 Nov 2026 10:15:30 GMT x",
+                          "Tue,  24 Nov 2026 10:15:30 GMT", "tue, 24 Nov 2026 10:15:30 GMT",
+                          "Tue, 24 nov 2026 10:15:30 GMT", "Tue, 24 Nov 2026 10:15:30  GMT"}) {
+    INFO(bad);
+    CHECK_FALSE(parse_http_date(bad).has_value());
+  }
+}
+
 TEST_CASE("util: make_uuid is a v4 uuid", "[util]") {
   const std::regex shape("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$");
   std::set<std::string> seen;
