@@ -8,6 +8,7 @@
 
 #include "coffeeshop/domain/order_json.hpp"
 #include "coffeeshop/util/clock.hpp"
+#include "coffeeshop/util/exception_message.hpp"
 
 #include <boost/json.hpp>
 #include <httplib.h>
@@ -302,14 +303,7 @@ void simulator::impl::install_routes() {
     return httplib::Server::HandlerResponse::Handled;
   }));
   server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-    std::string what = "internal error";
-    try {
-      if (ep) std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    reply_failure(res, 500, what);
+    reply_failure(res, 500, exception_message(ep));
   });
 }
 

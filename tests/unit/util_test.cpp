@@ -1,4 +1,5 @@
 #include "coffeeshop/util/clock.hpp"
+#include "coffeeshop/util/exception_message.hpp"
 #include "coffeeshop/util/ids.hpp"
 
 #include <catch2/catch.hpp>
@@ -6,6 +7,7 @@
 #include <chrono>
 #include <regex>
 #include <set>
+#include <stdexcept>
 #include <thread>
 
 using namespace coffeeshop;
@@ -149,4 +151,14 @@ TEST_CASE("util: mask_email", "[util]") {
   CHECK(mask_email("") == "***");
   CHECK(mask_email("x@y@example.com") == "x***@example.com");
   CHECK(mask_email("\xc3\xa9lodie@example.com") == "\xc3\xa9***@example.com"); // whole UTF-8 char
+}
+
+TEST_CASE("util: exception_message", "[util]") {
+  CHECK(exception_message(std::make_exception_ptr(std::runtime_error("disk full"))) == "disk full");
+  // Derived types report their own what(), not a sliced copy's.
+  CHECK(exception_message(std::make_exception_ptr(std::out_of_range("index 7"))) == "index 7");
+  CHECK(exception_message(std::make_exception_ptr(42)) == "unknown exception");
+  CHECK(exception_message(std::make_exception_ptr(std::string("not an exception"))) ==
+        "unknown exception");
+  CHECK(exception_message(nullptr) == "unknown exception");
 }
