@@ -1,11 +1,14 @@
 #include "coffeeshop/domain/menu.hpp"
 
+#include "coffeeshop/util/json_fields.hpp"
+
 #include <boost/json.hpp>
 
 #include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <initializer_list>
 #include <sstream>
 #include <utility>
 
@@ -46,6 +49,16 @@ bool to_cents(const boost::json::value& v, cents& out) {
   return true;
 }
 
+/// False, with `error` naming the first member of `obj` that is not in `allowed`.
+bool only_known_fields(const boost::json::object& obj, std::string_view path,
+                       std::initializer_list<std::string_view> allowed, std::string& error) {
+  const auto unknown = unknown_fields(obj, path, allowed);
+  if (unknown.empty())
+    return true;
+  error = unknown.front() + ": unknown field";
+  return false;
+}
+
 /// Validates one parsed menu document; on failure `error` is "<json path>: <problem>".
 std::optional<menu> menu_from_json(const boost::json::value& doc, std::string& error) {
   const auto* root = doc.if_object();
@@ -53,12 +66,8 @@ std::optional<menu> menu_from_json(const boost::json::value& doc, std::string& e
     error = "(root): must be a JSON object";
     return std::nullopt;
   }
-  for (const auto& member : *root) {
-    if (member.key() != "currency" && member.key() != "products") {
-      error = std::string(member.key()) + ": unknown field";
-      return std::nullopt;
-    }
-  }
+  if (!only_known_fields(*root, "", {"currency", "products"}, error))
+    return std::nullopt;
 
   const auto* currency = root->if_contains("currency");
   const auto* currency_text = currency ? currency->if_string() : nullptr;
@@ -87,12 +96,8 @@ std::optional<menu> menu_from_json(const boost::json::value& doc, std::string& e
       error = path + ": must be an object";
       return std::nullopt;
     }
-    for (const auto& member : *obj) {
-      if (member.key() != "name" && member.key() != "price" && member.key() != "variations") {
-        error = path + "." + std::string(member.key()) + ": unknown field";
-        return std::nullopt;
-      }
-    }
+    if (!only_known_fields(*obj, path, {"name", "price", "variations"}, error))
+      return std::nullopt;
     product p;
     const auto* name = obj->if_contains("name");
     if (!name || !name->is_string() || name->get_string().empty()) {
@@ -126,12 +131,8 @@ std::optional<menu> menu_from_json(const boost::json::value& doc, std::string& e
           error = vpath + ": must be an object";
           return std::nullopt;
         }
-        for (const auto& member : *vobj) {
-          if (member.key() != "name" && member.key() != "priceDelta") {
-            error = vpath + "." + std::string(member.key()) + ": unknown field";
-            return std::nullopt;
-          }
-        }
+        if (!only_known_fields(*vobj, vpath, {"name", "priceDelta"}, error))
+          return std::nullopt;
         variation var;
         const auto* vname = vobj->if_contains("name");
         if (!vname || !vname->is_string() || vname->get_string().empty()) {
