@@ -1,11 +1,14 @@
 #include "coffeeshop/domain/menu.hpp"
 
+#include "coffeeshop/util/json_fields.hpp"
+
 #include <boost/json.hpp>
 
 #include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <initializer_list>
 #include <sstream>
 #include <utility>
 
@@ -46,6 +49,144 @@ bool to_cents(const boost::json::value& v, cents& out) {
   return true;
 }
 
+/// False, with `error` naming the first member of `obj` that is not in `allowed`.
+bool only_known_fields(const boost::json::object& obj, std::string_view path,
+                       std::initializer_list<std::string_view> allowed, std::string& error) {
+  const auto unknown = unknown_fields(obj, path, allowed);
+  if (unknown.empty())
+    return true;
+  error = unknown.front() + ": unknown field";
+  return false;
+}
+
+/// The non-empty string member "name" of the object at `path`, or nullopt with `error` set.
+std::optional<std::string> required_name(const boost::json::object& obj, const std::string& path,
+                                         std::string& error) {
+  const auto* name = obj.if_contains("name");
+  if (!name || !name->is_string() || name->get_string().empty()) {
+    error = path + ".name: must be a non-empty string";
+    return std::nullopt;
+  }
+  return std::string(name->get_string());
+}
+
+std::optional<std::string> parse_currency(const boost::json::object& root, std::string& error) {
+  const auto* currency = root.if_contains("currency");
+  const auto* text = currency ? currency->if_string() : nullptr;
+  bool ok = text && text->size() == 3;
+  if (ok)
+    for (char c : *text)
+      ok = ok && c >= 'A' && c <= 'Z';
+  if (!ok) {
+    error = "currency: must be a three-letter upper-case ISO 4217 code such as \"USD\"";
+    return std::nullopt;
+  }
+  return std::string(text->c_str());
+}
+
+/// Parses products[i].variations[j] of `p`, whose earlier variations are already in place
+/// (duplicates are checked against them).
+std::optional<variation> parse_variation(const boost::json::value& value, const std::string& vpath,
+                                         const product& p, std::string& error) {
+  const auto* vobj = value.if_object();
+  if (!vobj) {
+    error = vpath + ": must be an object";
+    return std::nullopt;
+  }
+  if (!only_known_fields(*vobj, vpath, {"name", "priceDelta"}, error))
+    return std::nullopt;
+  variation var;
+  auto name = required_name(*vobj, vpath, error);
+  if (!name)
+    return std::nullopt;
+  var.name = std::move(*name);
+  if (p.find_variation(var.name)) {
+    error = vpath + ".name: duplicate variation '" + var.name + "' (names are case-insensitive)";
+    return std::nullopt;
+  }
+  // A delta may be negative (a cheaper variation) but never below zero in total.
+  const auto* delta = vobj->if_contains("priceDelta");
+  if (!delta || !to_cents(*delta, var.price_delta)) {
+    error = vpath + ".priceDelta: must be an amount with at most 2 decimals";
+    return std::nullopt;
+  }
+  if (p.price + var.price_delta < 0) {
+    error = vpath + ".priceDelta: makes the price of '" + p.name + "' negative";
+    return std::nullopt;
+  }
+  return var;
+}
+
+/// Appends the "variations" member of `obj` (absent or null: none) to `p`.
+bool parse_variations(const boost::json::object& obj, const std::string& path, product& p,
+                      std::string& error) {
+  const auto* variations = obj.if_contains("variations");
+  if (!variations || variations->is_null())
+    return true;
+  const auto* arr = variations->if_array();
+  if (!arr) {
+    error = path + ".variations: must be an array";
+    return false;
+  }
+  for (std::size_t j = 0; j < arr->size(); ++j) {
+    auto var = parse_variation((*arr)[j], path + ".variations[" + std::to_string(j) + "]", p, error);
+    if (!var)
+      return false;
+    p.variations.push_back(std::move(*var));
+  }
+  return true;
+}
+
+/// Parses products[i]; `earlier` are products[0..i) (names must differ from theirs).
+std::optional<product> parse_product(const boost::json::value& value, const std::string& path,
+                                     const std::vector<product>& earlier, std::string& error) {
+  const auto* obj = value.if_object();
+  if (!obj) {
+    error = path + ": must be an object";
+    return std::nullopt;
+  }
+  if (!only_known_fields(*obj, path, {"name", "price", "variations"}, error))
+    return std::nullopt;
+  product p;
+  auto name = required_name(*obj, path, error);
+  if (!name)
+    return std::nullopt;
+  p.name = std::move(*name);
+  for (const auto& other : earlier) {
+    if (iequals(other.name, p.name)) {
+      error = path + ".name: duplicate product '" + p.name + "' (names are case-insensitive)";
+      return std::nullopt;
+    }
+  }
+  const auto* price = obj->if_contains("price");
+  if (!price || !to_cents(*price, p.price) || p.price < 0) {
+    error = path + ".price: must be a non-negative amount with at most 2 decimals";
+    return std::nullopt;
+  }
+  if (!parse_variations(*obj, path, p, error))
+    return std::nullopt;
+  return p;
+}
+
+std::optional<std::vector<product>> parse_products(const boost::json::object& root,
+                                                   std::string& error) {
+  const auto* value = root.if_contains("products");
+  const auto* arr = value ? value->if_array() : nullptr;
+  if (!arr || arr->empty()) {
+    error = "products: must be a non-empty array";
+    return std::nullopt;
+  }
+  std::vector<product> products;
+  products.reserve(arr->size());
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    auto p = parse_product((*arr)[i], "products[" + std::to_string(i) + "]", products, error);
+    if (!p)
+      return std::nullopt;
+    products.push_back(std::move(*p));
+  }
+  return products;
+}
+
 /// Validates one parsed menu document; on failure `error` is "<json path>: <problem>".
 std::optional<menu> menu_from_json(const boost::json::value& doc, std::string& error) {
   const auto* root = doc.if_object();
@@ -53,113 +194,15 @@ std::optional<menu> menu_from_json(const boost::json::value& doc, std::string& e
     error = "(root): must be a JSON object";
     return std::nullopt;
   }
-  for (const auto& member : *root) {
-    if (member.key() != "currency" && member.key() != "products") {
-      error = std::string(member.key()) + ": unknown field";
-      return std::nullopt;
-    }
-  }
-
-  const auto* currency = root->if_contains("currency");
-  const auto* currency_text = currency ? currency->if_string() : nullptr;
-  bool currency_ok = currency_text && currency_text->size() == 3;
-  if (currency_ok)
-    for (char c : *currency_text)
-      currency_ok = currency_ok && c >= 'A' && c <= 'Z';
-  if (!currency_ok) {
-    error = "currency: must be a three-letter upper-case ISO 4217 code such as \"USD\"";
+  if (!only_known_fields(*root, "", {"currency", "products"}, error))
     return std::nullopt;
-  }
-
-  const auto* products_value = root->if_contains("products");
-  const auto* products_array = products_value ? products_value->if_array() : nullptr;
-  if (!products_array || products_array->empty()) {
-    error = "products: must be a non-empty array";
+  auto currency = parse_currency(*root, error);
+  if (!currency)
     return std::nullopt;
-  }
-
-  std::vector<product> products;
-  products.reserve(products_array->size());
-  for (std::size_t i = 0; i < products_array->size(); ++i) {
-    const std::string path = "products[" + std::to_string(i) + "]";
-    const auto* obj = (*products_array)[i].if_object();
-    if (!obj) {
-      error = path + ": must be an object";
-      return std::nullopt;
-    }
-    for (const auto& member : *obj) {
-      if (member.key() != "name" && member.key() != "price" && member.key() != "variations") {
-        error = path + "." + std::string(member.key()) + ": unknown field";
-        return std::nullopt;
-      }
-    }
-    product p;
-    const auto* name = obj->if_contains("name");
-    if (!name || !name->is_string() || name->get_string().empty()) {
-      error = path + ".name: must be a non-empty string";
-      return std::nullopt;
-    }
-    p.name = std::string(name->get_string());
-    for (const auto& earlier : products) {
-      if (iequals(earlier.name, p.name)) {
-        error = path + ".name: duplicate product '" + p.name + "' (names are case-insensitive)";
-        return std::nullopt;
-      }
-    }
-    const auto* price = obj->if_contains("price");
-    if (!price || !to_cents(*price, p.price) || p.price < 0) {
-      error = path + ".price: must be a non-negative amount with at most 2 decimals";
-      return std::nullopt;
-    }
-
-    const auto* variations = obj->if_contains("variations");
-    if (variations && !variations->is_null()) {
-      const auto* arr = variations->if_array();
-      if (!arr) {
-        error = path + ".variations: must be an array";
-        return std::nullopt;
-      }
-      for (std::size_t j = 0; j < arr->size(); ++j) {
-        const std::string vpath = path + ".variations[" + std::to_string(j) + "]";
-        const auto* vobj = (*arr)[j].if_object();
-        if (!vobj) {
-          error = vpath + ": must be an object";
-          return std::nullopt;
-        }
-        for (const auto& member : *vobj) {
-          if (member.key() != "name" && member.key() != "priceDelta") {
-            error = vpath + "." + std::string(member.key()) + ": unknown field";
-            return std::nullopt;
-          }
-        }
-        variation var;
-        const auto* vname = vobj->if_contains("name");
-        if (!vname || !vname->is_string() || vname->get_string().empty()) {
-          error = vpath + ".name: must be a non-empty string";
-          return std::nullopt;
-        }
-        var.name = std::string(vname->get_string());
-        if (p.find_variation(var.name)) {
-          error = vpath + ".name: duplicate variation '" + var.name +
-                  "' (names are case-insensitive)";
-          return std::nullopt;
-        }
-        // A delta may be negative (a cheaper variation) but never below zero in total.
-        const auto* delta = vobj->if_contains("priceDelta");
-        if (!delta || !to_cents(*delta, var.price_delta)) {
-          error = vpath + ".priceDelta: must be an amount with at most 2 decimals";
-          return std::nullopt;
-        }
-        if (p.price + var.price_delta < 0) {
-          error = vpath + ".priceDelta: makes the price of '" + p.name + "' negative";
-          return std::nullopt;
-        }
-        p.variations.push_back(std::move(var));
-      }
-    }
-    products.push_back(std::move(p));
-  }
-  return menu(std::string(currency_text->c_str()), std::move(products));
+  auto products = parse_products(*root, error);
+  if (!products)
+    return std::nullopt;
+  return menu(std::move(*currency), std::move(*products));
 }
 
 } // namespace

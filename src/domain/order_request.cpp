@@ -1,8 +1,11 @@
 #include "coffeeshop/domain/order_request.hpp"
 
+#include "coffeeshop/util/json_fields.hpp"
+
 #include <boost/json.hpp>
 
 #include <cmath>
+#include <initializer_list>
 #include <limits>
 
 namespace coffeeshop {
@@ -80,6 +83,13 @@ std::string quoted(std::string_view s) {
   return "'" + std::string(s.substr(0, cut)) + "...'";
 }
 
+void report_unknown_fields(const boost::json::object& obj, std::string_view path,
+                           std::initializer_list<std::string_view> allowed,
+                           std::vector<field_error>& errors) {
+  for (auto& field : unknown_fields(obj, path, allowed))
+    errors.push_back({std::move(field), "unknown field"});
+}
+
 void validate_item(const boost::json::value& value, const std::string& path, const menu& m,
                    std::vector<field_error>& errors, order_line& line) {
   const auto* item = value.if_object();
@@ -87,11 +97,7 @@ void validate_item(const boost::json::value& value, const std::string& path, con
     errors.push_back({path, "must be an object"});
     return;
   }
-  for (const auto& member : *item) {
-    const auto key = member.key();
-    if (key != "product" && key != "variation" && key != "quantity")
-      errors.push_back({path + "." + std::string(key), "unknown field"});
-  }
+  report_unknown_fields(*item, path, {"product", "variation", "quantity"}, errors);
 
   const product* prod = nullptr;
   const auto* product_value = item->if_contains("product");
@@ -165,11 +171,7 @@ validate_order_request(const boost::json::value& body, const menu& m) {
   if (!root)
     return std::vector<field_error>{{"", "must be a JSON object"}};
 
-  for (const auto& member : *root) {
-    const auto key = member.key();
-    if (key != "customerEmail" && key != "items" && key != "paymentMethod" && key != "currency")
-      errors.push_back({std::string(key), "unknown field"});
-  }
+  report_unknown_fields(*root, "", {"customerEmail", "items", "paymentMethod", "currency"}, errors);
 
   priced_order result;
 
@@ -238,9 +240,7 @@ validate_status_request(const boost::json::value& body) {
   if (!root)
     return std::vector<field_error>{{"", "must be a JSON object"}};
   std::vector<field_error> errors;
-  for (const auto& member : *root)
-    if (member.key() != "status")
-      errors.push_back({std::string(member.key()), "unknown field"});
+  report_unknown_fields(*root, "", {"status"}, errors);
 
   std::optional<order_status> status;
   const auto* value = root->if_contains("status");

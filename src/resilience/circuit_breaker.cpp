@@ -92,11 +92,6 @@ admission circuit_breaker::try_acquire(time_point now) {
   return result;
 }
 
-void circuit_breaker::release(time_point) {
-  if (state_ == circuit_state::half_open && probes_in_flight_ > 0)
-    --probes_in_flight_;
-}
-
 std::optional<circuit_transition> circuit_breaker::on_success(time_point now) {
   if (settings_.failure_ratio) {
     prune(now);

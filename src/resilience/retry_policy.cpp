@@ -1,7 +1,8 @@
 #include "coffeeshop/resilience/retry_policy.hpp"
 
+#include "coffeeshop/util/clock.hpp"
+
 #include <algorithm>
-#include <cstddef>
 #include <limits>
 
 namespace coffeeshop {
@@ -32,77 +33,6 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
     s.remove_suffix(1);
   return s;
-}
-
-/// Parses exactly `width` decimal digits at `pos`.
-bool parse_fixed(std::string_view s, size_t pos, size_t width, int& out) {
-  if (pos + width > s.size())
-    return false;
-  int v = 0;
-  for (size_t i = pos; i < pos + width; ++i) {
-    if (!is_digit(s[i]))
-      return false;
-    v = v * 10 + (s[i] - '0');
-  }
-  out = v;
-  return true;
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// days_from_civil); done by hand because timegm/strptime are not standard C++
-/// and strptime's %a/%b follow the locale.
-int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
-
-bool is_leap(int y) {
-  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-int days_in_month(int y, int m) {
-  static constexpr int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  return m == 2 && is_leap(y) ? 29 : days[m - 1];
-}
-
-/// Parses an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT", RFC 7231 §7.1.1.1)
-/// to epoch milliseconds. The obsolete RFC 850 and asctime forms are not
-/// accepted: every upstream we talk to sends IMF-fixdate. The weekday name is
-/// checked for spelling only, not against the date.
-std::optional<int64_t> parse_imf_fixdate(std::string_view s) {
-  static constexpr std::string_view week_days[] = {"Mon", "Tue", "Wed", "Thu",
-                                                   "Fri", "Sat", "Sun"};
-  static constexpr std::string_view months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                                "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  // "Sun, 06 Nov 1994 08:49:37 GMT"
-  //  0123456789012345678901234567890
-  if (s.size() != 29)
-    return std::nullopt;
-  if (std::find(std::begin(week_days), std::end(week_days), s.substr(0, 3)) ==
-      std::end(week_days))
-    return std::nullopt;
-  if (s.substr(3, 2) != ", " || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' || s[19] != ':' ||
-      s[22] != ':' || s.substr(25) != " GMT")
-    return std::nullopt;
-  auto month_it = std::find(std::begin(months), std::end(months), s.substr(8, 3));
-  if (month_it == std::end(months))
-    return std::nullopt;
-  int month = static_cast<int>(month_it - std::begin(months)) + 1;
-  int day = 0, year = 0, hour = 0, minute = 0, second = 0;
-  if (!parse_fixed(s, 5, 2, day) || !parse_fixed(s, 12, 4, year) ||
-      !parse_fixed(s, 17, 2, hour) || !parse_fixed(s, 20, 2, minute) ||
-      !parse_fixed(s, 23, 2, second))
-    return std::nullopt;
-  // 60 admits a leap second, as RFC 7231's time-of-day grammar does.
-  if (day < 1 || day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 60)
-    return std::nullopt;
-  int64_t days = days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
-  int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second;
-  return secs * 1000;
 }
 
 } // namespace
@@ -149,7 +79,7 @@ std::optional<millis> parse_retry_after(std::string_view header, int64_t now_epo
     }
     return millis{secs * 1000};
   }
-  auto at = parse_imf_fixdate(header);
+  auto at = parse_http_date(header);
   if (!at)
     return std::nullopt;
   // A date already past means "retry now", not "unparsable".

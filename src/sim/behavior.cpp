@@ -1,6 +1,7 @@
 #include "behavior.hpp"
 
 #include "coffeeshop/sim/simulator.hpp"
+#include "coffeeshop/util/json_fields.hpp"
 
 #include <array>
 #include <cmath>
@@ -94,11 +95,18 @@ std::variant<behavior_update, behavior_error> parse_behavior_update(std::string_
   json::value doc = json::parse(body, ec);
   if (ec || !doc.is_object()) return behavior_error{"body", "expected a JSON object"};
 
+  const json::object& members = doc.as_object();
+  // The first problem in document order is the one reported, so an unknown member wins
+  // only over the members after it, as if the walk below met it in its place.
+  const auto unknown = unknown_fields(members, "", {"service", "profile", "failureRate", "latencyMs",
+                                                    "fixedStatus", "retryAfter", "hang", "failStatus"});
   behavior_update u;
-  for (const auto& kv : doc.as_object()) {
+  for (const auto& kv : members) {
     const std::string key(kv.key());
     const json::value& v = kv.value();
-    if (key == "service") {
+    if (!unknown.empty() && key == unknown.front()) {
+      return behavior_error{key, "unknown member"};
+    } else if (key == "service") {
       if (!v.is_string()) return behavior_error{key, R"(expected "payment", "notification" or "all")"};
       std::string_view s = v.as_string();
       if (s == "all") {
@@ -152,8 +160,6 @@ std::variant<behavior_update, behavior_error> parse_behavior_update(std::string_
       auto n = as_integer(v);
       if (!n || *n < 400 || *n > 599) return behavior_error{key, "expected an HTTP status 400..599"};
       u.fail_status = static_cast<int>(*n);
-    } else {
-      return behavior_error{key, "unknown member"};
     }
   }
   return u;

@@ -8,6 +8,7 @@
 
 #include "coffeeshop/domain/order_json.hpp"
 #include "coffeeshop/util/clock.hpp"
+#include "coffeeshop/util/exception_message.hpp"
 
 #include <boost/json.hpp>
 #include <httplib.h>
@@ -63,6 +64,95 @@ std::optional<std::string> param(const httplib::Request& req, const char* name) 
   return req.get_param_value(name);
 }
 
+/// A call as read from its request. Everything that allocates happens here, before the
+/// simulator's lock is taken.
+struct incoming_call {
+  recorded_request record;
+  std::optional<std::string> idempotency_key;
+  /// Why the payload is rejected; answered 400 only after hang, latency and fixedStatus,
+  /// as the behaviour model orders them.
+  std::optional<call_error> invalid;
+  double amount = 0.0; // of a valid payment call
+};
+
+recorded_request record_of(const httplib::Request& req, service svc) {
+  recorded_request rec;
+  rec.method = req.method;
+  rec.path = req.path;
+  if (auto q = req.target.find('?'); q != std::string::npos) rec.query = req.target.substr(q + 1);
+  rec.headers.reserve(req.headers.size());
+  for (const auto& [name, value] : req.headers) {
+    // cpp-httplib adds these itself; they were not sent by the client.
+    if (name == "REMOTE_ADDR" || name == "REMOTE_PORT" || name == "LOCAL_ADDR" || name == "LOCAL_PORT")
+      continue;
+    rec.headers.emplace_back(name, value);
+  }
+  rec.body = req.body;
+  rec.svc = svc;
+  rec.received_at_ms = now_ms();
+  return rec;
+}
+
+incoming_call read_call(const httplib::Request& req, service svc) {
+  incoming_call call;
+  call.record = record_of(req, svc);
+  if (svc == service::payment) {
+    auto parsed = parse_payment(req.body, param(req, "value"));
+    if (auto* e = std::get_if<call_error>(&parsed)) call.invalid = std::move(*e);
+    else call.amount = std::get<payment_call>(parsed).amount;
+  } else {
+    auto parsed = parse_notification(req.body, param(req, "status"));
+    if (auto* e = std::get_if<call_error>(&parsed)) call.invalid = std::move(*e);
+  }
+  if (auto k = req.get_header_value("Idempotency-Key"); !k.empty()) call.idempotency_key = std::move(k);
+  return call;
+}
+
+/// What a successful payment is answered with.
+struct payment_result {
+  std::string reference;
+  double amount = 0.0;
+};
+
+/// How a call is answered: decided under the lock, written to the response after it, so
+/// that building the reply never holds up the other handler threads.
+struct call_outcome {
+  enum class kind { caller_gone, stopping, fixed_status, invalid, failure, success };
+  explicit call_outcome(kind k, int http_status = 200, std::optional<int> retry_after = std::nullopt)
+      : what(k), status(http_status), retry_after_s(retry_after) {}
+  kind what;
+  int status;
+  std::optional<int> retry_after_s;
+  std::optional<payment_result> payment; // set for a successful payment call
+};
+
+void send(httplib::Response& res, const call_outcome& outcome, const incoming_call& call) {
+  using kind = call_outcome::kind;
+  switch (outcome.what) {
+    case kind::caller_gone:
+      res.status = 499; // nginx's "client closed request"; nobody reads it
+      return;
+    case kind::stopping:
+      return reply_failure(res, 503, "simulator stopping");
+    case kind::fixed_status:
+      return reply_failure(res, outcome.status, "simulated status " + std::to_string(outcome.status),
+                           outcome.retry_after_s);
+    case kind::invalid:
+      return reply_failure(res, 400, call.invalid->message);
+    case kind::failure:
+      return reply_failure(res, outcome.status, "simulated failure", outcome.retry_after_s);
+    case kind::success:
+      break;
+  }
+  json::object body;
+  body["success"] = true;
+  if (outcome.payment) {
+    body["reference"] = outcome.payment->reference;
+    body["amount"] = outcome.payment->amount;
+  }
+  reply(res, 200, body);
+}
+
 } // namespace
 
 uint64_t random_seed() {
@@ -96,6 +186,14 @@ struct simulator::impl {
 
   void install_routes();
   void handle_call(const httplib::Request& req, httplib::Response& res, service svc);
+  // The steps of handle_call. decide() holds `mu` throughout and the others expect it held
+  // (the waits release it while they sleep): a replayed key and its first charge, or two
+  // draws from `rng`, must not interleave with another call.
+  call_outcome decide(incoming_call& call, service svc);
+  std::optional<call_outcome> wait_while_hung(std::unique_lock<std::mutex>& lk, std::size_t i);
+  std::optional<call_outcome> wait_latency(std::unique_lock<std::mutex>& lk, const service_behavior& b);
+  call_outcome answer(const incoming_call& call, service svc, const service_behavior& b);
+  payment_result settle_payment(const incoming_call& call);
   json::object behaviors_json() const {
     json::object o;
     o["payment"] = to_json(behaviors[0]);
@@ -110,114 +208,74 @@ struct simulator::impl {
 };
 
 void simulator::impl::handle_call(const httplib::Request& req, httplib::Response& res, service svc) {
-  // Everything that allocates happens before taking the lock.
-  recorded_request rec;
-  rec.method = req.method;
-  rec.path = req.path;
-  if (auto q = req.target.find('?'); q != std::string::npos) rec.query = req.target.substr(q + 1);
-  rec.headers.reserve(req.headers.size());
-  for (const auto& [name, value] : req.headers) {
-    // cpp-httplib adds these itself; they were not sent by the client.
-    if (name == "REMOTE_ADDR" || name == "REMOTE_PORT" || name == "LOCAL_ADDR" || name == "LOCAL_PORT")
-      continue;
-    rec.headers.emplace_back(name, value);
-  }
-  rec.body = req.body;
-  rec.svc = svc;
-  rec.received_at_ms = now_ms();
+  incoming_call call = read_call(req, svc);
+  const call_outcome outcome = decide(call, svc);
+  send(res, outcome, call);
+}
 
-  std::optional<payment_call> payment;
-  std::optional<notification_call> notification;
-  std::optional<call_error> invalid;
-  if (svc == service::payment) {
-    auto parsed = parse_payment(req.body, param(req, "value"));
-    if (auto* e = std::get_if<call_error>(&parsed)) invalid = std::move(*e);
-    else payment = std::move(std::get<payment_call>(parsed));
-  } else {
-    auto parsed = parse_notification(req.body, param(req, "status"));
-    if (auto* e = std::get_if<call_error>(&parsed)) invalid = std::move(*e);
-    else notification = std::move(std::get<notification_call>(parsed));
-  }
-  std::optional<std::string> key;
-  if (auto k = req.get_header_value("Idempotency-Key"); !k.empty()) key = std::move(k);
-
-  const std::size_t i = index_of(svc);
+call_outcome simulator::impl::decide(incoming_call& call, service svc) {
   std::unique_lock<std::mutex> lk(mu);
-  log.add(std::move(rec));
+  log.add(std::move(call.record));
+  const std::size_t i = index_of(svc);
+  if (auto cut_short = wait_while_hung(lk, i)) return *cut_short;
+  // The behaviour as it stood when the hang ended governs the rest of the call, even if it
+  // changes during the latency wait.
+  const service_behavior b = behaviors[i];
+  if (auto cut_short = wait_latency(lk, b)) return *cut_short;
+  return answer(call, svc, b);
+}
 
-  // Held calls wait on the condition variable (woken by stop() and behaviour changes) in
-  // slices, and give up when the caller has hung up: otherwise every timed-out attempt of a
-  // retrying client would keep a worker thread until none is left for the control API.
-  const auto held_too_long = [&] {
-    if (!net::interruptible_server::peer_closed()) return false;
-    lk.unlock();
-    res.status = 499; // nginx's "client closed request"; nobody reads it
-    return true;
-  };
+// Held calls wait on the condition variable (woken by stop() and behaviour changes) in
+// slices, and give up when the caller has hung up: otherwise every timed-out attempt of a
+// retrying client would keep a worker thread until none is left for the control API.
+std::optional<call_outcome> simulator::impl::wait_while_hung(std::unique_lock<std::mutex>& lk,
+                                                              std::size_t i) {
   while (!stopping && behaviors[i].hang) {
     cv.wait_for(lk, peer_check_interval);
-    if (held_too_long()) return;
+    if (net::interruptible_server::peer_closed()) return call_outcome{call_outcome::kind::caller_gone};
   }
-  if (stopping) {
-    lk.unlock();
-    return reply_failure(res, 503, "simulator stopping");
-  }
-  const service_behavior b = behaviors[i];
+  if (stopping) return call_outcome{call_outcome::kind::stopping};
+  return std::nullopt;
+}
 
+std::optional<call_outcome> simulator::impl::wait_latency(std::unique_lock<std::mutex>& lk,
+                                                           const service_behavior& b) {
   int delay_ms = b.latency_min_ms;
   if (b.latency_max_ms > b.latency_min_ms)
     delay_ms = std::uniform_int_distribution<int>(b.latency_min_ms, b.latency_max_ms)(rng);
-  if (delay_ms > 0) {
-    // A timed wait rather than sleep_for, so that stop() cuts the delay short.
-    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(delay_ms);
-    while (!stopping && std::chrono::steady_clock::now() < until) {
-      cv.wait_until(lk, std::min(until, std::chrono::steady_clock::now() + peer_check_interval));
-      if (held_too_long()) return;
-    }
-    if (stopping) {
-      lk.unlock();
-      return reply_failure(res, 503, "simulator stopping");
-    }
+  if (delay_ms <= 0) return std::nullopt;
+  // A timed wait rather than sleep_for, so that stop() cuts the delay short.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(delay_ms);
+  while (!stopping && std::chrono::steady_clock::now() < until) {
+    cv.wait_until(lk, std::min(until, std::chrono::steady_clock::now() + peer_check_interval));
+    if (net::interruptible_server::peer_closed()) return call_outcome{call_outcome::kind::caller_gone};
   }
+  if (stopping) return call_outcome{call_outcome::kind::stopping};
+  return std::nullopt;
+}
 
-  if (b.fixed_status) {
-    lk.unlock();
-    return reply_failure(res, *b.fixed_status, "simulated status " + std::to_string(*b.fixed_status),
-                         b.retry_after_s);
-  }
-  if (invalid) {
-    lk.unlock();
-    return reply_failure(res, 400, invalid->message);
-  }
+call_outcome simulator::impl::answer(const incoming_call& call, service svc, const service_behavior& b) {
+  using kind = call_outcome::kind;
+  if (b.fixed_status) return call_outcome{kind::fixed_status, *b.fixed_status, b.retry_after_s};
+  if (call.invalid) return call_outcome{kind::invalid};
   if (b.failure_rate > 0.0 && std::uniform_real_distribution<double>(0.0, 1.0)(rng) < b.failure_rate) {
-    lk.unlock();
     const bool says_retry = b.fail_status == 429 || b.fail_status == 503;
-    return reply_failure(res, b.fail_status, "simulated failure",
-                         says_retry ? b.retry_after_s : std::nullopt);
+    return call_outcome{kind::failure, b.fail_status, says_retry ? b.retry_after_s : std::nullopt};
   }
+  call_outcome ok{kind::success};
+  if (svc == service::payment) ok.payment = settle_payment(call);
+  return ok;
+}
 
-  json::object body;
-  body["success"] = true;
-  if (svc == service::payment) {
-    // An idempotent provider answers a replayed key with the first result instead of
-    // charging again; the ledger counts the replay so tests can see retries happened.
-    std::optional<payment_ledger::entry> first;
-    if (key) first = ledger.replay(*key);
-    if (first) {
-      lk.unlock();
-      body["reference"] = first->reference;
-      body["amount"] = first->amount;
-    } else {
-      std::string reference = make_reference();
-      ledger.charge(key, payment->amount, reference);
-      lk.unlock();
-      body["reference"] = std::move(reference);
-      body["amount"] = payment->amount;
-    }
-  } else {
-    lk.unlock();
-  }
-  reply(res, 200, body);
+payment_result simulator::impl::settle_payment(const incoming_call& call) {
+  // An idempotent provider answers a replayed key with the first result instead of
+  // charging again; the ledger counts the replay so tests can see retries happened.
+  if (call.idempotency_key)
+    if (auto first = ledger.replay(*call.idempotency_key))
+      return payment_result{std::move(first->reference), first->amount};
+  std::string reference = make_reference();
+  ledger.charge(call.idempotency_key, call.amount, reference);
+  return payment_result{std::move(reference), call.amount};
 }
 
 void simulator::impl::install_routes() {
@@ -302,14 +360,7 @@ void simulator::impl::install_routes() {
     return httplib::Server::HandlerResponse::Handled;
   }));
   server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-    std::string what = "internal error";
-    try {
-      if (ep) std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    reply_failure(res, 500, what);
+    reply_failure(res, 500, exception_message(ep));
   });
 }
 

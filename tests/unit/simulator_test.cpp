@@ -251,6 +251,17 @@ TEST_CASE("simulator: bad behaviour body is 400 naming the member", "[sim]") {
   CHECK(get_json(c, "/_sim/behavior") == before);
 }
 
+TEST_CASE("simulator: the first bad behaviour member in document order is reported", "[sim]") {
+  running_sim s;
+  auto c = s.client();
+  auto unknown_first = put_behavior(c, R"({"hang":false,"bogus":1,"failureRate":1.5})", 400);
+  CHECK(unknown_first.at("member") == "bogus");
+  CHECK(unknown_first.at("error") == "bogus: unknown member");
+  auto invalid_first = put_behavior(c, R"({"failureRate":1.5,"bogus":1})", 400);
+  CHECK(invalid_first.at("member") == "failureRate");
+  CHECK(invalid_first.at("error") == "failureRate: expected a number between 0 and 1");
+}
+
 TEST_CASE("simulator: ledger counts a charge once and a repeated Idempotency-Key as duplicate", "[sim]") {
   running_sim s;
   auto c = s.client();

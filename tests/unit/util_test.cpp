@@ -1,4 +1,5 @@
 #include "coffeeshop/util/clock.hpp"
+#include "coffeeshop/util/exception_message.hpp"
 #include "coffeeshop/util/ids.hpp"
 
 #include <catch2/catch.hpp>
@@ -6,6 +7,7 @@
 #include <chrono>
 #include <regex>
 #include <set>
+#include <stdexcept>
 #include <thread>
 
 using namespace coffeeshop;
@@ -37,6 +39,21 @@ TEST_CASE("util: parse_http_date", "[util]") {
                           "Mon, 29 Feb 1900 08:49:37 GMT", "Sun, 06 Nov 1994 24:00:00 GMT",
                           "Sun, 06 Nov 1994 08:60:00 GMT", "Sun, 06 Nov 1994 08:49:61 GMT",
                           "Sun, 00 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 19x4 08:49:37 GMT"}) {
+    INFO(bad);
+    CHECK_FALSE(parse_http_date(bad).has_value());
+  }
+}
+
+TEST_CASE("util: parse_http_date edge cases the retry policy relies on", "[util]") {
+  // RFC 7231's time-of-day admits a leap second.
+  CHECK(parse_http_date("Wed, 31 Dec 2025 23:59:60 GMT") == std::optional<int64_t>(1767225600000));
+  CHECK(parse_http_date("\tThu, 29 Feb 2024 00:00:00 GMT\t") == std::optional<int64_t>(1709164800000));
+  // Spelling only: a weekday that does not match the date is not checked.
+  CHECK(parse_http_date("Mon, 06 Nov 1994 08:49:37 GMT") == std::optional<int64_t>(784111777000));
+  for (const char* bad : {"Fri, 29 Feb 2026 10:15:30 GMT", "Tue, 24 Nov 2026 10:15:3 GMT",
+                          "Tue, 24 Nov 26 10:15:30 GMT", "Tue, 24 Nov 2026 10:15:30 GMT x",
+                          "Tue,  24 Nov 2026 10:15:30 GMT", "tue, 24 Nov 2026 10:15:30 GMT",
+                          "Tue, 24 nov 2026 10:15:30 GMT", "Tue, 24 Nov 2026 10:15:30  GMT"}) {
     INFO(bad);
     CHECK_FALSE(parse_http_date(bad).has_value());
   }
@@ -134,4 +151,14 @@ TEST_CASE("util: mask_email", "[util]") {
   CHECK(mask_email("") == "***");
   CHECK(mask_email("x@y@example.com") == "x***@example.com");
   CHECK(mask_email("\xc3\xa9lodie@example.com") == "\xc3\xa9***@example.com"); // whole UTF-8 char
+}
+
+TEST_CASE("util: exception_message", "[util]") {
+  CHECK(exception_message(std::make_exception_ptr(std::runtime_error("disk full"))) == "disk full");
+  // Derived types report their own what(), not a sliced copy's.
+  CHECK(exception_message(std::make_exception_ptr(std::out_of_range("index 7"))) == "index 7");
+  CHECK(exception_message(std::make_exception_ptr(42)) == "unknown exception");
+  CHECK(exception_message(std::make_exception_ptr(std::string("not an exception"))) ==
+        "unknown exception");
+  CHECK(exception_message(nullptr) == "unknown exception");
 }

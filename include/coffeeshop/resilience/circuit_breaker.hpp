@@ -48,10 +48,6 @@ public:
   /// presumed lost (at most break_duration), never 0, so callers cannot spin.
   admission try_acquire(time_point now);
 
-  /// Gives back an admission whose call was never made or whose outcome must not
-  /// count (cancelled, shutting down), so a half-open probe slot is not leaked.
-  void release(time_point now);
-
   /// Records a call that succeeded (or was a non-retryable 4xx: the service is up).
   std::optional<circuit_transition> on_success(time_point now);
 

@@ -5,8 +5,8 @@
 
 namespace coffeeshop {
 
-/// The message of a caught exception ("unknown exception" when it is not a
-/// std::exception or there is none).
+/// The message of a caught exception: what() of a std::exception, otherwise
+/// "unknown exception" (also for a null pointer).
 std::string exception_message(std::exception_ptr ep);
 
 } // namespace coffeeshop
