@@ -4,6 +4,7 @@
 
 #include "coffeeshop/domain/order.hpp"
 #include "coffeeshop/domain/order_request.hpp"
+#include "coffeeshop/net/http_call.hpp"
 #include "coffeeshop/resilience/circuit_breaker.hpp"
 #include "coffeeshop/resilience/retry_policy.hpp"
 #include "coffeeshop/resilience/service_kind.hpp"
@@ -31,29 +32,6 @@ using circuit_atom = caf::atom_constant<caf::atom("circuit")>;
 using crash_atom = caf::atom_constant<caf::atom("crash")>;
 using event_atom = caf::atom_constant<caf::atom("event")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
-
-// -- transport --------------------------------------------------------------------
-
-/// One HTTP request to an upstream, as the transport executes it.
-struct http_call {
-  std::string method = "POST";
-  std::string url; // absolute: scheme://host:port/path?query
-  std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;
-  millis timeout{10000};
-};
-
-/// What came back from one http_call.
-struct http_reply {
-  transport_error error = transport_error::none;
-  /// True when the transport refused the call because max_connections calls
-  /// are already in flight (bulkhead full); nothing was sent.
-  bool rejected = false;
-  int status = 0;
-  std::string body;
-  std::optional<std::string> retry_after; // raw Retry-After header
-  std::string error_message;
-};
 
 // -- integration calls --------------------------------------------------------------
 
