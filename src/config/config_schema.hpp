@@ -17,7 +17,7 @@
 
 #include "coffeeshop/config.hpp"
 
-#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 
@@ -58,17 +58,27 @@ inline order_rule below(const char* other_key, int64_t other_value) {
   return {order_rule::relation::below, other_key, other_value};
 }
 
-// The spellings of choice keys. For an enum they are in declaration order, because the
-// enumerator is the index into its list.
-inline constexpr std::array<const char*, 2> wire_format_names{"seed", "trio"};
-inline constexpr std::array<const char*, 3> jitter_names{"none", "full", "equal"};
-inline constexpr std::array<const char*, 3> strategy_names{"one_for_one", "one_for_all",
-                                                           "rest_for_one"};
-inline constexpr std::array<const char*, 5> log_level_names{"trace", "debug", "info", "warn",
-                                                            "error"};
-inline constexpr std::array<const char*, 2> log_format_names{"json", "text"};
-inline constexpr std::array<const char*, 5> profile_names{"trio", "fast", "down", "hang",
-                                                          "flaky"};
+/// The spellings of a choice key. For an enum they are in declaration order, because the
+/// enumerator is the index into its list.
+class name_list {
+public:
+  template <std::size_t N>
+  constexpr name_list(const char* const (&names)[N]) : names_(names), size_(N) {}
+
+  constexpr std::size_t size() const { return size_; }
+  constexpr const char* operator[](std::size_t i) const { return names_[i]; }
+
+private:
+  const char* const* names_;
+  std::size_t size_;
+};
+
+inline constexpr const char* wire_format_names[] = {"seed", "trio"};
+inline constexpr const char* jitter_names[] = {"none", "full", "equal"};
+inline constexpr const char* strategy_names[] = {"one_for_one", "one_for_all", "rest_for_one"};
+inline constexpr const char* log_level_names[] = {"trace", "debug", "info", "warn", "error"};
+inline constexpr const char* log_format_names[] = {"json", "text"};
+inline constexpr const char* profile_names[] = {"trio", "fast", "down", "hang", "flaky"};
 
 /// The rows of one `services.<name>` section; payment and notification share them.
 template <class Visitor, class Service>

@@ -93,16 +93,15 @@ public:
     out = std::string(v.get_string());
   }
 
-  template <class Enum, std::size_t N>
-  void choice(const char* key, Enum& out, const std::array<const char*, N>& names) {
+  template <class Enum>
+  void choice(const char* key, Enum& out, name_list names) {
     std::size_t i = 0;
-    if (read_choice(key, names.data(), N, i)) out = static_cast<Enum>(i);
+    if (read_choice(key, names, i)) out = static_cast<Enum>(i);
   }
 
-  template <std::size_t N>
-  void choice(const char* key, std::string& out, const std::array<const char*, N>& names) {
+  void choice(const char* key, std::string& out, name_list names) {
     std::size_t i = 0;
-    if (read_choice(key, names.data(), N, i)) out = names[i];
+    if (read_choice(key, names, i)) out = names[i];
   }
 
   void url(const char* key, std::string& out) {
@@ -198,11 +197,10 @@ private:
   }
 
   /// One of `names`; `out` receives its index.
-  bool read_choice(const char* key, const char* const* names, std::size_t count,
-                   std::size_t& out) {
+  bool read_choice(const char* key, name_list names, std::size_t& out) {
     const json::value& v = member(*section_, key);
     if (v.is_string()) {
-      for (std::size_t i = 0; i < count; ++i) {
+      for (std::size_t i = 0; i < names.size(); ++i) {
         if (v.get_string() == names[i]) {
           out = i;
           return true;
@@ -210,7 +208,7 @@ private:
       }
     }
     std::string reason = "expected one of ";
-    for (std::size_t i = 0; i < count; ++i) {
+    for (std::size_t i = 0; i < names.size(); ++i) {
       if (i > 0) reason += ", ";
       reason += '"';
       reason += names[i];
