@@ -34,6 +34,7 @@ struct int_range {
 inline constexpr int64_t max_duration_ms = 86'400'000;
 inline constexpr int64_t int_max = std::numeric_limits<int>::max();
 
+// The common ranges: counts up to INT_MAX, durations up to a day.
 inline constexpr int_range positive{1, int_max};
 inline constexpr int_range non_negative{0, int_max};
 inline constexpr int_range positive_ms{1, max_duration_ms};
@@ -62,6 +63,7 @@ inline order_rule below(const char* other_key, int64_t other_value) {
 /// enumerator is the index into its list.
 class name_list {
 public:
+  /// Implicit, so that a row passes one of the arrays below as it is.
   template <std::size_t N>
   constexpr name_list(const char* const (&names)[N]) : names_(names), size_(N) {}
 
