@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace coffeeshop {
@@ -52,6 +53,14 @@ struct service_settings {
   std::string dapr_method;
 };
 
+/// A service's defaults: the services differ only in their Dapr target (CONTRACT §2).
+inline service_settings service_defaults(std::string dapr_app_id, std::string dapr_method) {
+  service_settings s;
+  s.dapr_app_id = std::move(dapr_app_id);
+  s.dapr_method = std::move(dapr_method);
+  return s;
+}
+
 struct http_settings {
   std::string listen_host = "127.0.0.1";
   uint16_t listen_port = 8080;
@@ -89,11 +98,12 @@ struct simulator_settings {
   std::string profile = "trio"; // trio, fast, down, hang, flaky
 };
 
-/// The whole effective configuration of the daemon.
+/// The whole effective configuration of the daemon. The member initializers here and in the
+/// settings structs above are the built-in defaults (CONTRACT §2, config/coffeeshop.json).
 struct config {
   http_settings http;
-  service_settings payment;
-  service_settings notification;
+  service_settings payment = service_defaults("payment-service", "process-payment");
+  service_settings notification = service_defaults("notification-service", "send-notification");
   dapr_settings dapr;
   supervision_settings supervision;
   std::string store_path = "coffeeshop.db";
@@ -104,7 +114,8 @@ struct config {
   /// "built-in" or a path to a JSON menu file.
   std::string menu = "built-in";
 
-  /// Built-in defaults, identical to config/coffeeshop.json.
+  /// The built-in defaults (identical to config/coffeeshop.json), checked by the same
+  /// validation as a loaded file.
   static config defaults();
 };
 

@@ -14,7 +14,8 @@
 
 namespace coffeeshop::config_detail {
 
-/// The built-in defaults as a JSON tree (the same content as config/coffeeshop.json).
+/// The built-in defaults as a JSON tree (the same content as config/coffeeshop.json). Its keys
+/// are the known keys: merge_tree reports any other as unknown.
 boost::json::object default_config_tree();
 
 /// Merges `patch` into `base` (both rooted at `prefix`, "" for the root). Keys absent from
@@ -29,8 +30,11 @@ bool apply_override(boost::json::object& root, std::string_view spec,
 /// Validates a merged tree (shape of the defaults) into a config, collecting every error.
 config_result validate_tree(const boost::json::object& root);
 
-/// The config as a JSON tree in the shape of config/coffeeshop.json; secrets masked.
-boost::json::object config_to_tree(const config& cfg);
+/// How config_to_tree renders secrets (admin.token).
+enum class secrets { masked, shown };
+
+/// The config as a JSON tree in the shape of config/coffeeshop.json; masked secrets read "***".
+boost::json::object config_to_tree(const config& cfg, secrets how);
 
 /// A short rendering of an offending value for an error message.
 std::string describe_value(const boost::json::value& v);

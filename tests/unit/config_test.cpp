@@ -169,6 +169,63 @@ TEST_CASE("config: defaults equal config/coffeeshop.json") {
   CHECK(d.menu == "built-in");
 }
 
+TEST_CASE("config: a default-constructed config is the built-in defaults") {
+  // The member initializers in config.hpp are the one place a default is written.
+  CHECK(same_config(config{}, config::defaults()));
+}
+
+TEST_CASE("config: every key of the defaults is validated and takes its own default") {
+  // Walks the leaves of the defaults, i.e. every row of the key table.
+  std::vector<std::pair<std::string, boost::json::value>> leaves;
+  auto walk = [&leaves](const boost::json::object& o, const std::string& prefix, auto& self) -> void {
+    for (const auto& m : o) {
+      const std::string path = prefix.empty() ? std::string(m.key()) : prefix + "." + std::string(m.key());
+      if (m.value().is_object()) self(m.value().get_object(), path, self);
+      else leaves.emplace_back(path, m.value());
+    }
+  };
+  walk(boost::json::parse(print_config(config::defaults())).as_object(), "", walk);
+  REQUIRE_FALSE(leaves.empty());
+
+  for (const auto& [path, value] : leaves) {
+    INFO(path);
+    config_result same = load(std::nullopt, {path + "=" + boost::json::serialize(value)});
+    INFO(joined(same));
+    REQUIRE(same.value);
+    CHECK(same_config(*same.value, config::defaults()));
+
+    // No key accepts an array, so each one must report exactly its own error.
+    config_result wrong = load(std::nullopt, {path + "=[]"});
+    CHECK_FALSE(wrong.value);
+    REQUIRE(wrong.errors.size() == 1);
+    CHECK(wrong.errors[0].rfind("config: " + path + ": expected ", 0) == 0);
+  }
+}
+
+TEST_CASE("config: every spelling of a choice key round-trips") {
+  const std::pair<const char*, std::vector<const char*>> keys[] = {
+      {"services.payment.format", {"seed", "trio"}},
+      {"services.notification.retry.jitter", {"none", "full", "equal"}},
+      {"supervision.strategy", {"one_for_one", "one_for_all", "rest_for_one"}},
+      {"logging.level", {"trace", "debug", "info", "warn", "error"}},
+      {"logging.format", {"json", "text"}},
+      {"simulator.profile", {"trio", "fast", "down", "hang", "flaky"}},
+  };
+  for (const auto& [key, spellings] : keys) {
+    for (const char* spelling : spellings) {
+      const std::string set = std::string(key) + "=" + spelling;
+      INFO(set);
+      config_result r = load(std::nullopt, {set});
+      REQUIRE(r.value);
+      temp_file f(print_config(*r.value));
+      config_result again = load(f.path());
+      REQUIRE(again.value);
+      CHECK(same_config(*again.value, *r.value));
+      CHECK(print_config(*r.value).find(std::string("\"") + spelling + "\"") != std::string::npos);
+    }
+  }
+}
+
 TEST_CASE("config: no file and no $COFFEESHOP_CONFIG gives the defaults") {
   config_result r = load(std::nullopt);
   INFO(joined(r));
