@@ -2,6 +2,7 @@
 
 #include "coffeeshop/domain/order_json.hpp"
 #include "coffeeshop/domain/order_request.hpp"
+#include "coffeeshop/domain/request_fingerprint.hpp"
 #include "coffeeshop/messages.hpp"
 #include "coffeeshop/util/clock.hpp"
 #include "coffeeshop/util/bounded_gate.hpp"
@@ -112,16 +113,6 @@ std::optional<int> parse_int(const std::string& text) {
   if (ec != std::errc{} || p != text.data() + text.size())
     return std::nullopt;
   return v;
-}
-
-/// A stable fingerprint of the priced request, to tell "same body" under one key.
-std::string fingerprint(const priced_order& o) {
-  std::string canon = o.customer_email + '\n' + o.payment_method + '\n' + o.currency;
-  for (const auto& l : o.items)
-    canon += '\n' + l.product + '\t' + l.variation + '\t' + std::to_string(l.quantity);
-  char buf[17];
-  std::snprintf(buf, sizeof(buf), "%016zx", std::hash<std::string>{}(canon));
-  return buf;
 }
 
 long ceil_seconds(millis ms) {
@@ -356,7 +347,7 @@ struct http_api::impl {
     }
     create_order_command cmd;
     cmd.request = std::move(std::get<priced_order>(checked));
-    cmd.fingerprint = fingerprint(cmd.request);
+    cmd.fingerprint = request_fingerprint(cmd.request);
     cmd.idempotency_key = key;
     cmd.trace_id = c.trace.trace_id;
     // Over the bulkhead the order is still recorded (as payment_failed, never
