@@ -155,23 +155,16 @@ void call_engine::on_reply(uint64_t id, const http_reply& reply, const call_cloc
   auto& c = i->second;
   c.in_flight = false;
   --attempts_in_flight_;
-  auto now = clock.now;
-  attempt_result ar;
-  ar.error = reply.error;
-  ar.http_status = reply.status;
-  if (reply.error == transport_error::none && reply.status >= 200 && reply.status < 300)
-    ar.reported_failure = hooks_.reply_reports_failure(reply);
-  if (reply.retry_after)
-    ar.retry_after = parse_retry_after(*reply.retry_after, clock.epoch_ms);
+  auto ar = observe(reply, clock);
   auto cls = classify(ar);
-  auto elapsed = now - c.attempt_started;
+  auto elapsed = clock.now - c.attempt_started;
   auto elapsed_ms = std::chrono::duration_cast<millis>(elapsed).count();
   bool ok = cls == attempt_class::success;
   out.emplace_back(tally_call{ok ? tally_call::kind::succeeded : tally_call::kind::failed,
                               outcome_label(ar, cls),
                               std::chrono::duration<double>(elapsed).count()});
-  auto tr = is_breaker_failure(ar) ? breaker_.on_failure(now, ar.retry_after)
-                                   : breaker_.on_success(now);
+  auto tr = is_breaker_failure(ar) ? breaker_.on_failure(clock.now, ar.retry_after)
+                                   : breaker_.on_success(clock.now);
   note_breaker(tr, &c.call, clock, out);
   if (ok) {
     emit(&c.call, "request_succeeded", c.attempt,
@@ -191,6 +184,23 @@ void call_engine::on_reply(uint64_t id, const http_reply& reply, const call_cloc
   failed["durationMs"] = elapsed_ms;
   failed["retryable"] = cls == attempt_class::retryable;
   emit(&c.call, "request_failed", c.attempt, std::move(failed), out);
+  after_failure(id, c, reply, ar, cls, clock, out);
+}
+
+attempt_result call_engine::observe(const http_reply& reply, const call_clock& clock) const {
+  attempt_result ar;
+  ar.error = reply.error;
+  ar.http_status = reply.status;
+  if (reply.error == transport_error::none && reply.status >= 200 && reply.status < 300)
+    ar.reported_failure = hooks_.reply_reports_failure(reply);
+  if (reply.retry_after)
+    ar.retry_after = parse_retry_after(*reply.retry_after, clock.epoch_ms);
+  return ar;
+}
+
+void call_engine::after_failure(uint64_t id, active_call& c, const http_reply& reply,
+                                const attempt_result& ar, attempt_class cls,
+                                const call_clock& clock, call_commands& out) {
   std::string why = reply.error != transport_error::none
                       ? std::string{to_string(reply.error)}
                       : "HTTP " + std::to_string(reply.status)
@@ -211,7 +221,7 @@ void call_engine::on_reply(uint64_t id, const http_reply& reply, const call_cloc
     return;
   }
   auto delay = retry_.next_delay(retries_done + 1, ar.retry_after);
-  if (!c.budget.allows_attempt_at(now + delay)) {
+  if (!c.budget.allows_attempt_at(clock.now + delay)) {
     o.result = call_result::timed_out;
     o.detail = total_timeout_text(settings_) + " would be exceeded by the next retry; last: "
                + why;

@@ -145,6 +145,12 @@ private:
   };
 
   void attempt(uint64_t id, active_call& c, const call_clock& clock, call_commands& out);
+  /// What the policies need to know of a reply.
+  attempt_result observe(const http_reply& reply, const call_clock& clock) const;
+  /// A failed attempt ends the call (declined, exhausted, out of budget) or schedules a retry.
+  void after_failure(uint64_t id, active_call& c, const http_reply& reply,
+                     const attempt_result& ar, attempt_class cls, const call_clock& clock,
+                     call_commands& out);
   void finish(uint64_t id, call_outcome outcome, call_commands& out);
   /// Ends the call before an attempt was sent: counted and announced as rejected.
   void reject(uint64_t id, active_call& c, call_result result, millis retry_after,
