@@ -19,6 +19,8 @@ caf::behavior http_ingress(caf::event_based_actor* self, std::shared_ptr<backgro
   // Stopping joins the server's threads (this actor is detached, so that blocks
   // no scheduler thread); requests in flight are answered first.
   self->attach_functor([api](const caf::error&) { api->stop(); });
+  // It lives until its supervisor's exit message. CAF ends an actor whose
+  // behaviour is empty at once, so it keeps the one handler a stop needs.
   return {
     [self](stop_atom) { self->quit(); },
   };

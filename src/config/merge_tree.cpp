@@ -4,14 +4,12 @@
 
 #include "config_tree.hpp"
 
+#include "coffeeshop/util/json_fields.hpp"
+
 namespace coffeeshop::config_detail {
 namespace json = boost::json;
 
 namespace {
-
-std::string join_path(const std::string& prefix, std::string_view key) {
-  return prefix.empty() ? std::string(key) : prefix + "." + std::string(key);
-}
 
 /// Splits "a.b.c" into its segments; false if any segment is empty.
 bool split_path(std::string_view path, std::vector<std::string_view>& out) {
@@ -31,7 +29,7 @@ bool split_path(std::string_view path, std::vector<std::string_view>& out) {
 void merge_tree(json::object& base, const json::object& patch, const std::string& prefix,
                 std::vector<std::string>& errors) {
   for (const auto& member : patch) {
-    const std::string path = join_path(prefix, member.key());
+    const std::string path = field_path(prefix, member.key());
     json::value* target = base.if_contains(member.key());
     if (target == nullptr) {
       errors.push_back("config: " + path + ": unknown key");
@@ -76,7 +74,7 @@ bool apply_override(json::object& root, std::string_view spec, std::vector<std::
   std::string path;
   for (std::size_t i = 0; i < segments.size(); ++i) {
     const std::string_view seg = segments[i];
-    path = join_path(path, seg);
+    path = field_path(path, seg);
     json::value* target = section->if_contains(json::string_view(seg.data(), seg.size()));
     if (target == nullptr) {
       errors.push_back("config: " + path + ": unknown key");
@@ -85,7 +83,7 @@ bool apply_override(json::object& root, std::string_view spec, std::vector<std::
     const bool last = i + 1 == segments.size();
     if (!last) {
       if (!target->is_object()) { // e.g. http.threads.x: threads has no sub-keys
-        errors.push_back("config: " + join_path(path, segments[i + 1]) + ": unknown key");
+        errors.push_back("config: " + field_path(path, segments[i + 1]) + ": unknown key");
         return false;
       }
       section = &target->get_object();
