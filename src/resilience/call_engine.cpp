@@ -298,8 +298,7 @@ void call_engine::note_breaker(const std::optional<circuit_transition>& tr,
       || breaker_.consecutive_failures() != reported_failures_
       || breaker_.isolated() != reported_isolated_) {
     reported_state_ = state;
-    reported_state_ = breaker_.state(clock.now);
-  reported_failures_ = breaker_.consecutive_failures();
+    reported_failures_ = breaker_.consecutive_failures();
     reported_isolated_ = breaker_.isolated();
     out.emplace_back(report_breaker{tr, state});
   }
