@@ -83,7 +83,7 @@ create_order_reply record_unpaid_order(coordinator_self self, order o, call_outc
   o.status = order_status::payment_failed;
   o.payment.status = "failed";
   o.updated_at_ms = now_ms();
-  self->state.spec.deps.store->put(o);
+  put_order(*self->state.spec.deps.store, o);
   record_status(self, o);
   emit_order_event(self, o, event_type, {{"reason", why.detail}});
   create_order_reply reply;
@@ -166,7 +166,7 @@ void complete_notification(coordinator_self self, uint64_t id, const call_outcom
   rec.state = out.result == call_result::succeeded ? "sent" : "failed";
   rec.attempts += out.attempts;
   o->updated_at_ms = now_ms();
-  st.spec.deps.store->put(*o);
+  put_order(*st.spec.deps.store, *o);
 }
 
 void issue_notification(coordinator_self self, uint64_t id) {
@@ -202,7 +202,7 @@ void complete_payment(coordinator_self self, const std::string& order_id,
   if (out.reference)
     o->payment.reference = out.reference;
   o->updated_at_ms = now_ms();
-  st.spec.deps.store->put(*o);
+  put_order(*st.spec.deps.store, *o);
   record_status(self, *o);
   boost::json::object payload{{"from", "pending_payment"}, {"attempts", out.attempts}};
   if (!paid)
@@ -294,7 +294,7 @@ caf::result<create_order_reply> create_order(coordinator_self self,
     return record_unpaid_order(self, std::move(o), std::move(why),
                                retrying ? "order_status_changed" : "order_created");
   }
-  store.put(o);
+  put_order(store, o);
   record_status(self, o);
   if (!retrying)
     emit_order_event(self, o, "order_created",
@@ -330,7 +330,7 @@ change_status_reply change_status(coordinator_self self, const change_status_com
   o->status = cmd.target;
   o->notifications.push_back(notification_record{std::string{to_string(cmd.target)}});
   o->updated_at_ms = now_ms();
-  store.put(*o);
+  put_order(store, *o);
   record_status(self, *o);
   emit_order_event(self, *o, "order_status_changed", {{"from", to_string(from)}});
   queue_notification(self, *o);

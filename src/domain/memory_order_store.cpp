@@ -24,10 +24,72 @@ std::size_t status_index(order_status s) { return static_cast<std::size_t>(s); }
 /// Orders are never removed, so a position is a stable handle.
 class memory_order_store final : public order_store {
 public:
-  void put(const order& o) override {
+  commit_result commit(const std::vector<const store_write*>& batch) override {
+    std::unique_lock lock(mutex_);
+    for (const auto* w : batch) {
+      for (const auto& o : w->orders)
+        put_locked(o);
+      for (const auto& e : w->outbox)
+        put_entry_locked(e);
+      for (const auto& [service, snap] : w->breakers)
+        breakers_[service == service_kind::payment ? 0 : 1] = snap;
+    }
+    return {};
+  }
+
+  std::optional<outbox_entry> outbox_get(const std::string& id) const override {
+    std::shared_lock lock(mutex_);
+    auto found = entry_by_id_.find(id);
+    if (found == entry_by_id_.end())
+      return std::nullopt;
+    return entries_[found->second];
+  }
+
+  std::vector<outbox_entry> outbox_list(const std::optional<outbox_state>& state,
+                                        std::size_t limit) const override {
+    std::vector<outbox_entry> out;
+    std::shared_lock lock(mutex_);
+    for (const auto& e : entries_) {
+      if (out.size() >= limit)
+        break;
+      if (!state || e.state == *state)
+        out.push_back(e);
+    }
+    return out;
+  }
+
+  std::pair<std::size_t, std::optional<int64_t>> outbox_count(outbox_state state) const override {
+    std::shared_lock lock(mutex_);
+    std::size_t n = 0;
+    std::optional<int64_t> oldest;
+    for (const auto& e : entries_)
+      if (e.state == state) {
+        ++n;
+        if (!oldest || e.created_at_ms < *oldest)
+          oldest = e.created_at_ms;
+      }
+    return {n, oldest};
+  }
+
+  std::optional<breaker_snapshot> breaker(service_kind service) const override {
+    std::shared_lock lock(mutex_);
+    return breakers_[service == service_kind::payment ? 0 : 1];
+  }
+
+private:
+  void put_entry_locked(const outbox_entry& e) {
+    auto found = entry_by_id_.find(e.id);
+    if (found != entry_by_id_.end()) {
+      entries_[found->second] = e;
+      return;
+    }
+    entry_by_id_.emplace(e.id, entries_.size());
+    entries_.push_back(e);
+  }
+
+  void put_locked(const order& o) {
     // Copy before touching any index: if the copy throws, nothing has changed.
     order copy = o;
-    std::unique_lock lock(mutex_);
     auto found = by_id_.find(copy.id);
     if (found == by_id_.end()) {
       const std::size_t pos = orders_.size();
@@ -71,6 +133,7 @@ public:
     }
   }
 
+public:
   std::optional<order> get(const std::string& id) const override {
     std::shared_lock lock(mutex_);
     auto found = by_id_.find(id);
@@ -135,9 +198,27 @@ private:
   std::unordered_map<std::string_view, std::size_t> by_id_;  // views into orders_[i].id
   std::unordered_map<std::string_view, std::size_t> by_key_; // views into idempotency keys
   std::array<std::set<std::size_t>, status_count> by_status_;
+  std::deque<outbox_entry> entries_; // creation order
+  std::unordered_map<std::string, std::size_t> entry_by_id_;
+  std::array<std::optional<breaker_snapshot>, 2> breakers_;
 };
 
 } // namespace
+
+const char* to_string(outbox_state s) {
+  switch (s) {
+    case outbox_state::pending: return "pending";
+    case outbox_state::sent: return "sent";
+    case outbox_state::failed: return "failed";
+  }
+  return "pending";
+}
+
+commit_result put_order(order_store& store, const order& o) {
+  store_write w;
+  w.orders.push_back(o);
+  return store.commit({&w});
+}
 
 std::unique_ptr<order_store> make_memory_order_store() {
   return std::make_unique<memory_order_store>();

@@ -37,8 +37,8 @@ TEST_CASE("store: put and get", "[store]") {
   auto store = make_memory_order_store();
   CHECK(store->size() == 0);
   CHECK_FALSE(store->get("a").has_value());
-  store->put(make("a"));
-  store->put(make("b", order_status::ready));
+  put_order(*store, make("a"));
+  put_order(*store, make("b", order_status::ready));
   CHECK(store->size() == 2);
   auto b = store->get("b");
   REQUIRE(b.has_value());
@@ -50,12 +50,12 @@ TEST_CASE("store: put and get", "[store]") {
 
 TEST_CASE("store: replacing keeps creation position", "[store]") {
   auto store = make_memory_order_store();
-  store->put(make("a"));
-  store->put(make("b"));
-  store->put(make("c"));
+  put_order(*store, make("a"));
+  put_order(*store, make("b"));
+  put_order(*store, make("c"));
   auto changed = make("a", order_status::preparation);
   changed.total = 999;
-  store->put(changed);
+  put_order(*store, changed);
   CHECK(store->size() == 3);
   CHECK(store->get("a")->status == order_status::preparation);
   CHECK(store->get("a")->total == 999);
@@ -64,41 +64,41 @@ TEST_CASE("store: replacing keeps creation position", "[store]") {
   CHECK(ids_of(store->list(order_status::waiting, 10, std::nullopt)) == ids{"b", "c"});
   CHECK(ids_of(store->list(order_status::preparation, 10, std::nullopt)) == ids{"a"});
   // The id index still works after the replacement (it holds views into the order).
-  store->put(make("a", order_status::ready));
+  put_order(*store, make("a", order_status::ready));
   CHECK(store->get("a")->status == order_status::ready);
   CHECK(store->list(order_status::preparation, 10, std::nullopt).orders.empty());
 }
 
 TEST_CASE("store: idempotency lookup", "[store]") {
   auto store = make_memory_order_store();
-  store->put(make("a", order_status::pending_payment, "key-1"));
-  store->put(make("b"));
+  put_order(*store, make("a", order_status::pending_payment, "key-1"));
+  put_order(*store, make("b"));
   CHECK(store->find_by_idempotency_key("key-1")->id == "a");
   CHECK_FALSE(store->find_by_idempotency_key("key-2").has_value());
 
   // Still found after the order is replaced, and it reflects the new state.
-  store->put(make("a", order_status::payment_failed, "key-1"));
+  put_order(*store, make("a", order_status::payment_failed, "key-1"));
   auto found = store->find_by_idempotency_key("key-1");
   REQUIRE(found.has_value());
   CHECK(found->status == order_status::payment_failed);
 
   // A key added later to an existing order is indexed.
-  store->put(make("b", order_status::waiting, "key-2"));
+  put_order(*store, make("b", order_status::waiting, "key-2"));
   CHECK(store->find_by_idempotency_key("key-2")->id == "b");
 
   // The first order created with a key keeps it.
-  store->put(make("c", order_status::waiting, "key-1"));
+  put_order(*store, make("c", order_status::waiting, "key-1"));
   CHECK(store->find_by_idempotency_key("key-1")->id == "a");
 
   // A key removed from an order is no longer found.
-  store->put(make("b"));
+  put_order(*store, make("b"));
   CHECK_FALSE(store->find_by_idempotency_key("key-2").has_value());
 }
 
 TEST_CASE("store: list pages with next", "[store]") {
   auto store = make_memory_order_store();
   for (int i = 0; i < 7; ++i)
-    store->put(make("o" + std::to_string(i), i % 2 ? order_status::ready : order_status::waiting));
+    put_order(*store, make("o" + std::to_string(i), i % 2 ? order_status::ready : order_status::waiting));
 
   SECTION("unfiltered paging") {
     auto p1 = store->list(std::nullopt, 3, std::nullopt);
@@ -176,8 +176,8 @@ TEST_CASE("store: concurrent readers and a writer", "[store]") {
     });
   }
   for (int i = 0; i < writes; ++i) {
-    store->put(make("o" + std::to_string(i), order_status::waiting, "k" + std::to_string(i)));
-    store->put(make("o" + std::to_string(i / 2), order_status::preparation, "k" + std::to_string(i / 2)));
+    put_order(*store, make("o" + std::to_string(i), order_status::waiting, "k" + std::to_string(i)));
+    put_order(*store, make("o" + std::to_string(i / 2), order_status::preparation, "k" + std::to_string(i / 2)));
   }
   done = true;
   for (auto& t : readers)

@@ -1,11 +1,15 @@
 #pragma once
 
 #include "coffeeshop/domain/order.hpp"
+#include "coffeeshop/resilience/circuit_breaker.hpp"
+#include "coffeeshop/resilience/service_kind.hpp"
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace coffeeshop {
@@ -16,14 +20,66 @@ struct order_page {
   std::optional<std::string> next;
 };
 
-/// Where orders live. Implementations are safe to call from any thread: the
-/// coordinator writes, HTTP threads read without an actor hop.
+/// Where a notification is in the outbox.
+enum class outbox_state { pending, sent, failed };
+
+/// "pending", "sent", "failed".
+const char* to_string(outbox_state s);
+
+/// One notification to deliver: an order's status change, written in the
+/// same transaction as that change (CONTRACT §7).
+struct outbox_entry {
+  std::string id;       // chosen by the writer; also the notification's id in the order JSON
+  std::string order_id;
+  std::string status;   // the order status announced
+  outbox_state state = outbox_state::pending;
+  int attempts = 0;
+  std::string last_error;
+  int64_t next_attempt_at_ms = 0; // Unix epoch ms; 0: at once
+  int64_t created_at_ms = 0;
+};
+
+/// A breaker as it must survive a restart: wall-clock times, since the
+/// monotonic clock of one process means nothing to the next.
+struct breaker_snapshot {
+  circuit_state state = circuit_state::closed;
+  bool isolated = false;
+  int consecutive_failures = 0;
+  std::optional<int64_t> opened_at_ms;   // Unix epoch ms, while open
+  std::optional<int64_t> open_until_ms;  // Unix epoch ms, while open
+};
+
+/// One atomic unit of writes: all of it is committed, or none.
+struct store_write {
+  /// Inserted, or replacing the order with the same id.
+  std::vector<order> orders;
+  /// Inserted, or replacing the entry with the same id.
+  std::vector<outbox_entry> outbox;
+  std::vector<std::pair<service_kind, breaker_snapshot>> breakers;
+
+  bool empty() const { return orders.empty() && outbox.empty() && breakers.empty(); }
+};
+
+/// How a commit ended; `error` names the cause when it failed (nothing of
+/// the batch is then visible).
+struct commit_result {
+  bool ok = true;
+  std::string error;
+};
+
+/// Where orders, idempotency records, the notification outbox and breaker
+/// states live. Reads are safe from any thread and never wait for a commit;
+/// commits come from one writer at a time (the store writer's thread).
 class order_store {
 public:
   virtual ~order_store() = default;
 
-  /// Inserts or replaces the order with the same id.
-  virtual void put(const order& o) = 0;
+  // -- writes ---------------------------------------------------------------------
+
+  /// Applies every write of `batch` in one transaction, committed once.
+  virtual commit_result commit(const std::vector<const store_write*>& batch) = 0;
+
+  // -- orders ---------------------------------------------------------------------
 
   /// The order with this id, if any.
   virtual std::optional<order> get(const std::string& id) const = 0;
@@ -38,9 +94,29 @@ public:
 
   /// Number of stored orders.
   virtual std::size_t size() const = 0;
+
+  // -- outbox ---------------------------------------------------------------------
+
+  /// The entry with this id, if any.
+  virtual std::optional<outbox_entry> outbox_get(const std::string& id) const = 0;
+
+  /// Entries in creation order, optionally in one state, at most `limit`.
+  virtual std::vector<outbox_entry> outbox_list(const std::optional<outbox_state>& state,
+                                                std::size_t limit) const = 0;
+
+  /// Number of entries in `state`, and the creation time of the oldest one.
+  virtual std::pair<std::size_t, std::optional<int64_t>> outbox_count(outbox_state state) const = 0;
+
+  // -- breakers -------------------------------------------------------------------
+
+  /// The last committed snapshot of a service's breaker.
+  virtual std::optional<breaker_snapshot> breaker(service_kind service) const = 0;
 };
 
-/// The in-memory store: a map guarded by a shared mutex, plus creation order.
+/// Puts one order: a one-write commit (tests, tools).
+commit_result put_order(order_store& store, const order& o);
+
+/// The in-memory store: maps guarded by a shared mutex, plus creation order.
 std::unique_ptr<order_store> make_memory_order_store();
 
 } // namespace coffeeshop
