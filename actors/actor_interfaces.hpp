@@ -5,6 +5,7 @@
 // checked by the compiler, not promised by a comment. Handles that cross files
 // use these types; the supervisors see children as plain `caf::actor`.
 
+#include "coffeeshop/domain/order_store.hpp"
 #include "coffeeshop/messages.hpp"
 #include "coffeeshop/net/http_call.hpp"
 
@@ -31,6 +32,8 @@ using event_atom = caf::atom_constant<caf::atom("event")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
 using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
+using committed_atom = caf::atom_constant<caf::atom("committed")>;
+using redeliver_atom = caf::atom_constant<caf::atom("redeliver")>;
 
 // -- interfaces -----------------------------------------------------------------
 
@@ -80,3 +83,4 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coffeeshop::change_status_command)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coffeeshop::change_status_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coffeeshop::circuit_action)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coffeeshop::integration_view)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coffeeshop::commit_result)

@@ -33,8 +33,11 @@ struct actor_runtime::impl {
   std::shared_ptr<actor_gateway> gateway;
   caf::actor root;
 
-  impl(const config& c, shared_services services, std::string pay, std::string notify)
-    : cfg(c), payment_url(std::move(pay)), notification_url(std::move(notify)) {
+  std::shared_ptr<write_queue> writer;
+
+  impl(const config& c, shared_services services, std::shared_ptr<write_queue> w, std::string pay,
+       std::string notify)
+    : cfg(c), payment_url(std::move(pay)), notification_url(std::move(notify)), writer(std::move(w)) {
     static_cast<shared_services&>(deps) = std::move(services);
     deps.events = std::make_shared<event_sink>();
     gateway = std::make_shared<actor_gateway>(sys, deps.events);
@@ -42,9 +45,10 @@ struct actor_runtime::impl {
 };
 
 actor_runtime::actor_runtime(const config& cfg, shared_services services,
-                             std::string payment_url, std::string notification_url)
-  : impl_(std::make_unique<impl>(cfg, std::move(services), std::move(payment_url),
-                                 std::move(notification_url))) {}
+                             std::shared_ptr<write_queue> writer, std::string payment_url,
+                             std::string notification_url)
+  : impl_(std::make_unique<impl>(cfg, std::move(services), std::move(writer),
+                                 std::move(payment_url), std::move(notification_url))) {}
 
 actor_runtime::~actor_runtime() = default;
 
@@ -54,7 +58,7 @@ order_gateway& actor_runtime::gateway() {
 
 void actor_runtime::start(std::shared_ptr<background_server> server) {
   auto& m = *impl_;
-  m.root = spawn_root_supervisor(m.sys, root_spec{m.deps, m.cfg, m.payment_url,
+  m.root = spawn_root_supervisor(m.sys, root_spec{m.deps, m.cfg, m.writer, m.payment_url,
                                                   m.notification_url, m.gateway,
                                                   std::move(server)});
   m.main->monitor(m.root);

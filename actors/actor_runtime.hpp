@@ -6,6 +6,7 @@
 #include "coffeeshop/config.hpp"
 #include "coffeeshop/order_gateway.hpp"
 #include "coffeeshop/services.hpp"
+#include "coffeeshop/store/write_queue.hpp"
 
 #include <memory>
 #include <string>
@@ -16,8 +17,8 @@ namespace coffeeshop {
 /// gateway() to the HTTP layer, start(), wait(), stop().
 class actor_runtime {
 public:
-  actor_runtime(const config& cfg, shared_services services, std::string payment_url,
-                std::string notification_url);
+  actor_runtime(const config& cfg, shared_services services, std::shared_ptr<write_queue> writer,
+                std::string payment_url, std::string notification_url);
   ~actor_runtime();
 
   actor_runtime(const actor_runtime&) = delete;

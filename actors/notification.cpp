@@ -34,6 +34,7 @@ outbound_call notify_call(const integration_spec& spec, const notify_request& re
   call.order_id = req.order_id;
   call.trace_id = req.trace_id;
   call.body = notification_body(spec.settings.format, req);
+  call.idempotency_key = req.order_id + ':' + req.status;
   call.context["status"] = req.status;
   call.context["customerEmail"] = mask_email(req.customer_email);
   return call;

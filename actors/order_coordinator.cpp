@@ -9,9 +9,13 @@
 
 #include <caf/all.hpp>
 
+#include <deque>
+#include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace coffeeshop {
 
@@ -20,17 +24,21 @@ namespace {
 constexpr const char* payment_child = "payment";
 constexpr const char* notification_child = "notification";
 
+/// How long a notification waits before it is tried again when the
+/// notification actor could not take it or its result could not be committed.
+constexpr millis redelivery_delay{1000};
+
 struct coordinator_state {
   struct pending_payment {
-    /// The order as stored: this actor is its only writer, so while the
+    /// The order as committed: this actor is its only writer, so while the
     /// payment runs this copy is current and no store read is needed.
     order placed;
-    caf::typed_response_promise<create_order_reply> promise;
+    /// Empty for an order resumed at start: nobody waits for its reply.
+    std::optional<caf::typed_response_promise<create_order_reply>> promise;
     uint64_t issue = 0; // which request is current; replies to older ones are stale
   };
-  struct pending_notification {
+  struct delivery {
     notify_request request;
-    std::size_t index = 0; // position in order.notifications
     uint64_t issue = 0;
   };
 
@@ -38,15 +46,29 @@ struct coordinator_state {
   std::shared_ptr<supervisor_core> supervisor;
   std::unordered_map<std::string, pending_payment> payments; // by order id
   std::unordered_map<std::string, std::string> keys_in_progress; // Idempotency-Key -> order id
-  std::unordered_map<uint64_t, pending_notification> notifications;
   uint64_t next_issue = 1;
-  uint64_t next_notification = 1;
+
+  // -- the outbox: per order, its entries in status order; the front one is
+  // being delivered (in `delivering`) or waits in `ready` for a slot.
+  std::unordered_map<std::string, std::deque<outbox_entry>> outbox;
+  std::unordered_map<std::string, delivery> delivering; // by order id
+  std::deque<std::string> ready;
+
+  // -- writes: continuations by ticket; per order, operations wait while a
+  // write of that order is being committed, so each reads what the last one wrote.
+  std::unordered_map<uint64_t, std::function<void(const commit_result&)>> commits;
+  uint64_t next_ticket = 1;
+  std::unordered_set<std::string> writing;
+  std::unordered_map<std::string, std::deque<std::function<void()>>> waiting_ops;
+  bool store_ok = true;
 
   static inline const char* name = "order_coordinator";
 };
 
-/// The interface plus the timers the coordinator's supervisor sends it.
-using coordinator_impl = coordinator_actor::extend_with<supervisor_timers>;
+/// The interface plus the messages the coordinator sends itself.
+using coordinator_impl = coordinator_actor::extend_with<supervisor_timers>::extend<
+  caf::reacts_to<committed_atom, uint64_t, commit_result>,
+  caf::reacts_to<redeliver_atom, std::string>>;
 using coordinator_self = coordinator_impl::stateful_pointer<coordinator_state>;
 
 void emit_order_event(coordinator_self self, const order& o, const char* type,
@@ -76,40 +98,142 @@ order open_order(create_order_command& cmd) {
   return o;
 }
 
-/// Stores an order whose payment is never attempted as payment_failed and
+
+
+// -- writes -----------------------------------------------------------------------
+
+/// Announces a store that stopped (or started again) taking commits.
+void note_store(coordinator_self self, const commit_result& r) {
+  auto& st = self->state;
+  if (r.ok == st.store_ok)
+    return;
+  st.store_ok = r.ok;
+  boost::json::object payload;
+  if (!r.ok)
+    payload["error"] = r.error;
+  st.spec.deps.events->emit(
+    make_event("store", r.ok ? "store_recovered" : "store_failed", "", "", 0, std::move(payload)));
+  if (r.ok)
+    st.spec.deps.log->info("store_recovered", {});
+  else
+    st.spec.deps.log->error("store_failed", {{"error", r.error}});
+}
+
+/// Hands `w` to the writer; `then` runs in this actor once it committed or failed.
+void submit(coordinator_self self, store_write w, std::function<void(const commit_result&)> then) {
+  auto& st = self->state;
+  auto ticket = st.next_ticket++;
+  st.commits.emplace(ticket, std::move(then));
+  auto me = caf::actor_cast<caf::actor>(self);
+  st.spec.writer->submit(std::move(w), [me, ticket](const commit_result& r) {
+    caf::anon_send(me, committed_atom::value, ticket, r);
+  });
+}
+
+void run_waiting(coordinator_self self, const std::string& order_id);
+
+/// Runs `op` once no write of `order_id` is being committed.
+void on_order(coordinator_self self, const std::string& order_id, std::function<void()> op) {
+  auto& st = self->state;
+  if (st.writing.count(order_id) == 0 && st.waiting_ops.count(order_id) == 0) {
+    op();
+    return;
+  }
+  st.waiting_ops[order_id].push_back(std::move(op));
+  run_waiting(self, order_id);
+}
+
+void run_waiting(coordinator_self self, const std::string& order_id) {
+  auto& st = self->state;
+  while (st.writing.count(order_id) == 0) {
+    auto i = st.waiting_ops.find(order_id);
+    if (i == st.waiting_ops.end())
+      return;
+    auto op = std::move(i->second.front());
+    i->second.pop_front();
+    if (i->second.empty())
+      st.waiting_ops.erase(i);
+    op();
+  }
+}
+
+/// Commits a write of one order; that order's next operation waits for it.
+void write_order(coordinator_self self, const std::string& order_id, store_write w,
+                 std::function<void(const commit_result&)> then) {
+  self->state.writing.insert(order_id);
+  submit(self, std::move(w), [self, order_id, then = std::move(then)](const commit_result& r) {
+    self->state.writing.erase(order_id);
+    then(r);
+    run_waiting(self, order_id);
+  });
+}
+
+store_write write_of(const order& o) {
+  store_write w;
+  w.orders.push_back(o);
+  return w;
+}
+
+create_order_reply store_failed_reply(order o) {
+  create_order_reply reply;
+  reply.result = create_result::store_failed;
+  reply.placed = std::move(o);
+  return reply;
+}
+
+// -- unpaid orders ----------------------------------------------------------------
+
+/// Commits an order whose payment is never attempted as payment_failed and
 /// answers with `why` (which the ingress maps onto 503).
-create_order_reply record_unpaid_order(coordinator_self self, order o, call_outcome why,
-                                       const char* event_type) {
+caf::result<create_order_reply> record_unpaid_order(coordinator_self self, order o,
+                                                    call_outcome why, const char* event_type,
+                                                    std::function<void(const order&)> after = {}) {
   o.status = order_status::payment_failed;
   o.payment.status = "failed";
   o.updated_at_ms = now_ms();
-  put_order(*self->state.spec.deps.store, o);
-  record_status(self, o);
-  emit_order_event(self, o, event_type, {{"reason", why.detail}});
-  create_order_reply reply;
-  reply.result = create_result::payment_failed;
-  reply.payment = std::move(why);
-  reply.placed = std::move(o);
-  return reply;
+  auto rp = self->make_response_promise<create_order_reply>();
+  auto id = o.id;
+  auto w = write_of(o);
+  write_order(self, id, std::move(w),
+              [self, rp, o = std::move(o), why = std::move(why), event_type,
+               after = std::move(after)](const commit_result& r) mutable {
+                note_store(self, r);
+                if (!r.ok) {
+                  rp.deliver(store_failed_reply(std::move(o)));
+                  return;
+                }
+                record_status(self, o);
+                emit_order_event(self, o, event_type, {{"reason", why.detail}});
+                if (after)
+                  after(o);
+                create_order_reply reply;
+                reply.result = create_result::payment_failed;
+                reply.payment = std::move(why);
+                reply.placed = std::move(o);
+                rp.deliver(std::move(reply));
+              });
+  return rp;
 }
 
 /// Fail fast: while the payment breaker (as its actor last reported it) is
 /// open, a new order is recorded unpaid without a hop to the payment actor.
 /// Keyed requests still go through it, with the keys in progress tracked.
-create_order_reply refuse_at_once(coordinator_self self, order o, millis refusing) {
+caf::result<create_order_reply> refuse_at_once(coordinator_self self, order o, millis refusing) {
   call_outcome why;
   why.result = call_result::circuit_open;
   why.retry_after = refusing;
   why.detail = "the payment circuit is open";
-  auto reply = record_unpaid_order(self, std::move(o), std::move(why), "order_created");
-  auto& deps = self->state.spec.deps;
-  count_rejected_call(deps, service_kind::payment);
-  deps.events->emit(make_event(service_kind::payment, "call_rejected", reply.placed.trace_id,
-                               reply.placed.id, 1,
-                               {{"reason", "circuit open"},
-                                {"retryAfterMs", refusing.count()},
-                                {"where", "coordinator"}}));
-  return reply;
+  return record_unpaid_order(self, std::move(o), std::move(why), "order_created",
+                             [self, refusing](const order& placed) {
+                               auto& deps = self->state.spec.deps;
+                               count_rejected_call(deps, service_kind::payment);
+                               deps.events->emit(make_event(
+                                 service_kind::payment, "call_rejected", placed.trace_id,
+                                 placed.id, 1,
+                                 {{"reason", "circuit open"},
+                                  {"retryAfterMs", refusing.count()},
+                                  {"where", "coordinator"}}));
+                             });
 }
 
 /// Sends work to a child and routes its outcome to `complete`, unless the work
@@ -140,47 +264,114 @@ void ask_child(coordinator_self self, const Child& child, Map coordinator_state:
       });
 }
 
-void issue_notification(coordinator_self self, uint64_t id);
 
-void queue_notification(coordinator_self self, const order& o) {
+// -- the outbox -------------------------------------------------------------------
+
+void issue_delivery(coordinator_self self, const std::string& order_id);
+
+/// Starts the next deliveries while the notification bulkhead has room.
+void pump(coordinator_self self) {
   auto& st = self->state;
-  auto id = st.next_notification++;
-  coordinator_state::pending_notification pn;
-  pn.request = notify_request{o.id, std::string{to_string(o.status)}, o.customer_email, o.trace_id};
-  pn.index = o.notifications.size() - 1;
-  st.notifications.emplace(id, std::move(pn));
-  issue_notification(self, id);
+  while (!st.ready.empty()
+         && static_cast<int>(st.delivering.size()) < st.spec.notification_concurrency) {
+    auto order_id = std::move(st.ready.front());
+    st.ready.pop_front();
+    issue_delivery(self, order_id);
+  }
 }
 
-void complete_notification(coordinator_self self, uint64_t id, const call_outcome& out) {
+/// Queues a committed entry behind its order's earlier ones.
+void outbox_append(coordinator_self self, outbox_entry e) {
   auto& st = self->state;
-  auto i = st.notifications.find(id);
-  if (i == st.notifications.end())
-    return;
-  auto pn = std::move(i->second);
-  st.notifications.erase(i);
-  auto o = st.spec.deps.store->get(pn.request.order_id);
-  if (!o || pn.index >= o->notifications.size())
-    return;
-  auto& rec = o->notifications[pn.index];
-  rec.state = out.result == call_result::succeeded ? "sent" : "failed";
-  rec.attempts += out.attempts;
-  o->updated_at_ms = now_ms();
-  put_order(*st.spec.deps.store, *o);
+  auto& q = st.outbox[e.order_id];
+  q.push_back(std::move(e));
+  if (q.size() == 1) {
+    st.ready.push_back(q.front().order_id);
+    pump(self);
+  }
 }
 
-void issue_notification(coordinator_self self, uint64_t id) {
+void complete_delivery(coordinator_self self, const std::string& order_id,
+                       const call_outcome& out);
+
+void issue_delivery(coordinator_self self, const std::string& order_id) {
   auto& st = self->state;
-  auto i = st.notifications.find(id);
-  if (i == st.notifications.end())
+  auto q = st.outbox.find(order_id);
+  if (q == st.outbox.end() || q->second.empty())
     return;
+  auto& d = st.delivering[order_id];
+  if (d.request.entry_id != q->second.front().id) {
+    const auto& e = q->second.front();
+    auto o = st.spec.deps.store->get(order_id);
+    d.request = notify_request{order_id, e.id, e.status, o ? o->customer_email : std::string{},
+                               o ? o->trace_id : std::string{}};
+  }
   auto child = caf::actor_cast<notification_actor>(st.supervisor->child(notification_child));
   if (!child)
     return; // re-issued when the successor starts
-  auto issue = i->second.issue = st.next_issue++;
-  ask_child(self, child, &coordinator_state::notifications, id, issue, i->second.request,
-            complete_notification);
+  auto issue = d.issue = st.next_issue++;
+  ask_child(self, child, &coordinator_state::delivering, order_id, issue, d.request,
+            complete_delivery);
 }
+
+/// The entry waits and is tried again later: it is not failed.
+void redeliver_later(coordinator_self self, const std::string& order_id, millis delay) {
+  self->state.delivering.erase(order_id);
+  self->delayed_send(self, std::max(delay, millis{1}), redeliver_atom::value, order_id);
+  pump(self);
+}
+
+void complete_delivery(coordinator_self self, const std::string& order_id,
+                       const call_outcome& out) {
+  // An open breaker or a full bulkhead pauses delivery; it does not fail entries.
+  if (out.result == call_result::circuit_open || out.result == call_result::overloaded) {
+    redeliver_later(self, order_id, std::max(out.retry_after, redelivery_delay));
+    return;
+  }
+  on_order(self, order_id, [self, order_id, out] {
+    auto& st = self->state;
+    auto q = st.outbox.find(order_id);
+    if (q == st.outbox.end() || q->second.empty())
+      return;
+    auto entry = q->second.front();
+    bool sent = out.result == call_result::succeeded;
+    entry.state = sent ? outbox_state::sent : outbox_state::failed;
+    entry.attempts += out.attempts;
+    entry.last_error = sent ? std::string{} : out.detail;
+    store_write w;
+    if (auto o = st.spec.deps.store->get(order_id)) {
+      for (auto& rec : o->notifications)
+        if (rec.id == entry.id) {
+          rec.state = sent ? "sent" : "failed";
+          rec.attempts += out.attempts;
+        }
+      o->updated_at_ms = now_ms();
+      w.orders.push_back(std::move(*o));
+    }
+    w.outbox.push_back(entry);
+    write_order(self, order_id, std::move(w), [self, order_id](const commit_result& r) {
+      note_store(self, r);
+      auto& st = self->state;
+      if (!r.ok) {
+        // Delivered at least once: sent again once the store takes the result.
+        redeliver_later(self, order_id, redelivery_delay);
+        return;
+      }
+      st.delivering.erase(order_id);
+      auto q = st.outbox.find(order_id);
+      if (q != st.outbox.end()) {
+        q->second.pop_front();
+        if (q->second.empty())
+          st.outbox.erase(q);
+        else
+          st.ready.push_back(order_id);
+      }
+      pump(self);
+    });
+  });
+}
+
+// -- payments ---------------------------------------------------------------------
 
 void complete_payment(coordinator_self self, const std::string& order_id,
                       const call_outcome& out) {
@@ -190,27 +381,45 @@ void complete_payment(coordinator_self self, const std::string& order_id,
     return;
   auto pending = std::move(i->second);
   st.payments.erase(i);
-  create_order_reply reply;
-  reply.payment = out;
-  auto* o = &pending.placed;
-  if (o->idempotency_key)
-    st.keys_in_progress.erase(*o->idempotency_key);
+  auto o = std::move(pending.placed);
   bool paid = out.result == call_result::succeeded;
-  o->status = paid ? order_status::waiting : order_status::payment_failed;
-  o->payment.status = paid ? "succeeded" : "failed";
-  o->payment.attempts += out.attempts;
+  o.status = paid ? order_status::waiting : order_status::payment_failed;
+  o.payment.status = paid ? "succeeded" : "failed";
+  o.payment.attempts += out.attempts;
   if (out.reference)
-    o->payment.reference = out.reference;
-  o->updated_at_ms = now_ms();
-  put_order(*st.spec.deps.store, *o);
-  record_status(self, *o);
-  boost::json::object payload{{"from", "pending_payment"}, {"attempts", out.attempts}};
-  if (!paid)
-    payload["reason"] = out.detail;
-  emit_order_event(self, *o, "order_status_changed", std::move(payload));
-  reply.result = paid ? create_result::created : create_result::payment_failed;
-  reply.placed = std::move(*o);
-  pending.promise.deliver(std::move(reply));
+    o.payment.reference = out.reference;
+  o.updated_at_ms = now_ms();
+  auto w = write_of(o);
+  write_order(self, order_id, std::move(w),
+              [self, o = std::move(o), out, promise = std::move(pending.promise)](
+                const commit_result& r) mutable {
+                note_store(self, r);
+                auto& st = self->state;
+                if (o.idempotency_key)
+                  st.keys_in_progress.erase(*o.idempotency_key);
+                if (!r.ok) {
+                  // Left pending_payment in the store: resumed with the same key.
+                  if (promise)
+                    promise->deliver(store_failed_reply(std::move(o)));
+                  return;
+                }
+                record_status(self, o);
+                boost::json::object payload{{"from", "pending_payment"},
+                                            {"attempts", out.attempts}};
+                if (out.result != call_result::succeeded)
+                  payload["reason"] = out.detail;
+                if (!promise) {
+                  emit_order_event(self, o, "order_recovered", std::move(payload));
+                  return;
+                }
+                emit_order_event(self, o, "order_status_changed", std::move(payload));
+                create_order_reply reply;
+                reply.payment = out;
+                reply.result = out.result == call_result::succeeded ? create_result::created
+                                                                     : create_result::payment_failed;
+                reply.placed = std::move(o);
+                promise->deliver(std::move(reply));
+              });
 }
 
 void issue_payment(coordinator_self self, const std::string& order_id) {
@@ -228,24 +437,55 @@ void issue_payment(coordinator_self self, const std::string& order_id) {
             complete_payment);
 }
 
+/// Starts the payment of a committed pending order (new, retried, or resumed).
+void start_payment(coordinator_self self, order o,
+                   std::optional<caf::typed_response_promise<create_order_reply>> promise) {
+  auto& st = self->state;
+  if (o.idempotency_key)
+    st.keys_in_progress[*o.idempotency_key] = o.id;
+  auto id = o.id;
+  st.payments[id] = coordinator_state::pending_payment{std::move(o), std::move(promise), 0};
+  issue_payment(self, id);
+}
+
 /// Re-issues every payment or notification the crashed child may have held.
-/// Payments keep their Idempotency-Key (the order id), so none is charged twice.
+/// Both keep their Idempotency-Key, so nothing is charged or sent twice.
 void reissue(coordinator_self self, const std::string& child) {
   auto& st = self->state;
+  std::vector<std::string> ids;
   if (child == payment_child) {
-    std::vector<std::string> ids;
     for (const auto& kv : st.payments)
       ids.push_back(kv.first);
     for (const auto& id : ids)
       issue_payment(self, id);
   } else {
-    std::vector<uint64_t> ids;
-    for (const auto& kv : st.notifications)
+    for (const auto& kv : st.delivering)
       ids.push_back(kv.first);
-    for (auto id : ids)
-      issue_notification(self, id);
+    for (const auto& id : ids)
+      issue_delivery(self, id);
   }
 }
+
+/// Resumes what the store says was left unfinished: orders in
+/// pending_payment (paid again with the same Idempotency-Key) and
+/// notifications still pending (delivered in status order).
+void recover(coordinator_self self) {
+  auto& st = self->state;
+  auto& store = *st.spec.deps.store;
+  std::optional<std::string> after;
+  while (true) {
+    auto page = store.list(order_status::pending_payment, 500, after);
+    for (auto& o : page.orders)
+      start_payment(self, std::move(o), std::nullopt);
+    if (!page.next)
+      break;
+    after = page.next;
+  }
+  for (auto& e : store.outbox_list(outbox_state::pending, std::numeric_limits<std::size_t>::max()))
+    outbox_append(self, std::move(e));
+}
+
+// -- commands ---------------------------------------------------------------------
 
 caf::result<create_order_reply> create_order(coordinator_self self,
                                              create_order_command& cmd) {
@@ -256,8 +496,10 @@ caf::result<create_order_reply> create_order(coordinator_self self,
     if (auto k = st.keys_in_progress.find(*cmd.idempotency_key); k != st.keys_in_progress.end()) {
       create_order_reply reply;
       reply.result = create_result::in_progress;
-      if (auto o = store.get(k->second))
-        reply.placed = std::move(*o);
+      if (auto p = st.payments.find(k->second); p != st.payments.end())
+        reply.placed = p->second.placed;
+      else
+        reply.placed.id = k->second;
       return reply;
     }
     if (auto existing = store.find_by_idempotency_key(*cmd.idempotency_key)) {
@@ -266,6 +508,12 @@ caf::result<create_order_reply> create_order(coordinator_self self,
       if (existing->request_fingerprint != cmd.fingerprint) {
         reply.result = create_result::key_mismatch;
         return reply;
+      }
+      if (existing->status == order_status::pending_payment) {
+        // Committed, but its outcome was not: resume it under the same key.
+        auto rp = self->make_response_promise<create_order_reply>();
+        start_payment(self, std::move(*existing), rp);
+        return rp;
       }
       if (existing->status != order_status::payment_failed) {
         reply.result = create_result::replayed;
@@ -294,49 +542,85 @@ caf::result<create_order_reply> create_order(coordinator_self self,
     return record_unpaid_order(self, std::move(o), std::move(why),
                                retrying ? "order_status_changed" : "order_created");
   }
-  put_order(store, o);
-  record_status(self, o);
-  if (!retrying)
-    emit_order_event(self, o, "order_created",
-                     {{"total", to_wire_amount(o.total)},
-                      {"items", static_cast<int64_t>(o.items.size())},
-                      {"customerEmail", mask_email(o.customer_email)}});
-  else
-    emit_order_event(self, o, "order_status_changed",
-                     {{"from", "payment_failed"}, {"reason", "payment retried by idempotent request"}});
-  if (o.idempotency_key)
-    st.keys_in_progress.emplace(*o.idempotency_key, o.id);
   auto rp = self->make_response_promise<create_order_reply>();
+  if (o.idempotency_key)
+    st.keys_in_progress[*o.idempotency_key] = o.id;
   auto id = o.id;
-  st.payments.emplace(id, coordinator_state::pending_payment{std::move(o), rp, 0});
-  issue_payment(self, id);
+  auto w = write_of(o);
+  bool retried = retrying.has_value();
+  // Committed before the first payment attempt, so a crash mid-payment is
+  // resumed at start with the same Idempotency-Key.
+  write_order(self, id, std::move(w), [self, rp, o = std::move(o), retried](const commit_result& r) mutable {
+    note_store(self, r);
+    if (!r.ok) {
+      if (o.idempotency_key)
+        self->state.keys_in_progress.erase(*o.idempotency_key);
+      rp.deliver(store_failed_reply(std::move(o)));
+      return;
+    }
+    record_status(self, o);
+    if (!retried)
+      emit_order_event(self, o, "order_created",
+                       {{"total", to_wire_amount(o.total)},
+                        {"items", static_cast<int64_t>(o.items.size())},
+                        {"customerEmail", mask_email(o.customer_email)}});
+    else
+      emit_order_event(self, o, "order_status_changed",
+                       {{"from", "payment_failed"},
+                        {"reason", "payment retried by idempotent request"}});
+    start_payment(self, std::move(o), rp);
+  });
   return rp;
 }
 
-change_status_reply change_status(coordinator_self self, const change_status_command& cmd) {
+void change_status(coordinator_self self, const change_status_command& cmd,
+                   caf::typed_response_promise<change_status_reply> rp) {
   auto& store = *self->state.spec.deps.store;
   change_status_reply reply;
   auto o = store.get(cmd.order_id);
   if (!o) {
     reply.result = change_result::not_found;
-    return reply;
+    rp.deliver(std::move(reply));
+    return;
   }
   if (!can_transition(o->status, cmd.target)) {
     reply.result = change_result::conflict;
     reply.current = std::move(*o);
-    return reply;
+    rp.deliver(std::move(reply));
+    return;
   }
   auto from = o->status;
   o->status = cmd.target;
-  o->notifications.push_back(notification_record{std::string{to_string(cmd.target)}});
-  o->updated_at_ms = now_ms();
-  put_order(store, *o);
-  record_status(self, *o);
-  emit_order_event(self, *o, "order_status_changed", {{"from", to_string(from)}});
-  queue_notification(self, *o);
-  reply.result = change_result::changed;
-  reply.current = std::move(*o);
-  return reply;
+  outbox_entry entry;
+  entry.id = "ntf_" + make_uuid();
+  entry.order_id = o->id;
+  entry.status = std::string{to_string(cmd.target)};
+  entry.created_at_ms = o->updated_at_ms = now_ms();
+  notification_record rec;
+  rec.id = entry.id;
+  rec.status = entry.status;
+  o->notifications.push_back(rec);
+  store_write w;
+  w.orders.push_back(*o);
+  w.outbox.push_back(entry);
+  auto id = o->id;
+  write_order(self, id, std::move(w),
+              [self, rp, o = std::move(*o), from, entry = std::move(entry)](
+                const commit_result& r) mutable {
+                note_store(self, r);
+                change_status_reply reply;
+                if (!r.ok) {
+                  reply.result = change_result::store_failed;
+                  rp.deliver(std::move(reply));
+                  return;
+                }
+                record_status(self, o);
+                emit_order_event(self, o, "order_status_changed", {{"from", to_string(from)}});
+                outbox_append(self, std::move(entry));
+                reply.result = change_result::changed;
+                reply.current = std::move(o);
+                rp.deliver(std::move(reply));
+              });
 }
 
 coordinator_impl::behavior_type coordinator_behavior(coordinator_self self, coordinator_spec spec);
@@ -391,9 +675,14 @@ coordinator_impl::behavior_type coordinator_behavior(coordinator_self self, coor
   }
   self->set_down_handler([self](caf::down_msg& dm) { self->state.supervisor->handle_down(dm); });
   self->attach_functor([sup = st.supervisor](const caf::error&) { sup->stop_all(); });
+  recover(self);
   return {
     [self](create_atom, create_order_command& cmd) { return create_order(self, cmd); },
-    [self](status_atom, const change_status_command& cmd) { return change_status(self, cmd); },
+    [self](status_atom, const change_status_command& cmd) -> caf::result<change_status_reply> {
+      auto rp = self->make_response_promise<change_status_reply>();
+      on_order(self, cmd.order_id, [self, cmd, rp] { change_status(self, cmd, rp); });
+      return rp;
+    },
     [self](circuit_atom, service_kind kind,
            circuit_action action) -> caf::result<integration_view> {
       auto child = self->state.supervisor->child(to_string(kind));
@@ -412,6 +701,22 @@ coordinator_impl::behavior_type coordinator_behavior(coordinator_self self, coor
       self->state.supervisor->handle_restart_timer(generation);
     },
     [self](shutdown_atom, uint64_t step) { self->state.supervisor->handle_shutdown_timer(step); },
+    [self](committed_atom, uint64_t ticket, const commit_result& r) {
+      auto& commits = self->state.commits;
+      auto i = commits.find(ticket);
+      if (i == commits.end())
+        return;
+      auto then = std::move(i->second);
+      commits.erase(i);
+      then(r);
+    },
+    [self](redeliver_atom, const std::string& order_id) {
+      auto& st = self->state;
+      if (st.delivering.count(order_id) == 0 && st.outbox.count(order_id) > 0) {
+        st.ready.push_back(order_id);
+        pump(self);
+      }
+    },
   };
 }
 

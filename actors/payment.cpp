@@ -45,7 +45,7 @@ outbound_call charge_call(const integration_spec& spec, const charge_request& re
   call.order_id = req.order_id;
   call.trace_id = req.trace_id;
   call.body = payment_body(spec.settings.format, req);
-  call.idempotent = true;
+  call.idempotency_key = req.order_id;
   call.context["amount"] = to_wire_amount(req.amount);
   return call;
 }

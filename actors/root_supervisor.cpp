@@ -49,6 +49,8 @@ caf::behavior root_supervisor(caf::event_based_actor* self, root_spec spec) {
       coordinator_spec cs;
       cs.deps = spec.deps;
       cs.supervision = spec.cfg.supervision;
+      cs.writer = spec.writer;
+      cs.notification_concurrency = spec.cfg.notification.max_connections;
       cs.start_payment =
         integration_factory(service_kind::payment, spec.cfg.payment, spec.payment_url, spec.deps,
                             [](caf::local_actor* p, integration_spec is) {

@@ -4,6 +4,7 @@
 #include "runtime.hpp"
 
 #include "coffeeshop/config.hpp"
+#include "coffeeshop/store/write_queue.hpp"
 
 #include <caf/fwd.hpp>
 
@@ -16,6 +17,7 @@ namespace coffeeshop {
 struct root_spec {
   runtime_deps deps;
   config cfg;
+  std::shared_ptr<write_queue> writer;
   /// Final URLs of the payment and notification calls.
   std::string payment_url;
   std::string notification_url;

@@ -100,6 +100,17 @@ struct simulator_settings {
 
 /// The whole effective configuration of the daemon. The member initializers here and in the
 /// settings structs above are the built-in defaults (CONTRACT §2, config/coffeeshop.json).
+/// Where orders live (CONTRACT §2 `store.*`, §7).
+enum class store_backend { sqlite, memory };
+
+/// `"full"`: a committed write survives power loss; `"normal"`: a crash of the daemon only.
+enum class store_sync { full, normal };
+
+struct store_settings {
+  store_backend backend = store_backend::sqlite;
+  store_sync synchronous = store_sync::full;
+};
+
 struct config {
   http_settings http;
   service_settings payment = service_defaults("payment-service", "process-payment");
@@ -107,6 +118,7 @@ struct config {
   dapr_settings dapr;
   supervision_settings supervision;
   std::string store_path = "coffeeshop.db";
+  store_settings store;
   logging_settings logging;
   int64_t drain_timeout_ms = 10000;
   std::optional<std::string> admin_token;

@@ -35,6 +35,7 @@ struct charge_request {
 /// A status notification for one order (CONTRACT §4 notification bodies).
 struct notify_request {
   std::string order_id;
+  std::string entry_id; // its outbox entry
   std::string status;
   std::string customer_email;
   std::string trace_id;
@@ -45,8 +46,9 @@ struct outbound_call {
   std::string order_id;
   std::string trace_id;
   std::string body;
-  /// Payments carry `Idempotency-Key: <orderId>` on every attempt.
-  bool idempotent = false;
+  /// Sent as `Idempotency-Key` on every attempt: `<orderId>` for a payment,
+  /// `<orderId>:<status>` for a notification (CONTRACT §4).
+  std::optional<std::string> idempotency_key;
   /// Extra event payload members (status announced, masked e-mail, ...).
   boost::json::object context;
 };
@@ -91,6 +93,7 @@ enum class create_result {
   in_progress,      // 409: the same key is still being processed
   key_mismatch,     // 422: the same key with another body
   payment_failed,   // 402/502/504/503 by outcome.result
+  store_failed,     // 503 store_unavailable: nothing of it was committed
 };
 
 struct create_order_reply {
@@ -106,7 +109,12 @@ struct change_status_command {
   std::string trace_id;
 };
 
-enum class change_result { changed, not_found, conflict };
+enum class change_result {
+  changed,
+  not_found,
+  conflict,
+  store_failed, // 503 store_unavailable: the change was not committed
+};
 
 struct change_status_reply {
   change_result result = change_result::changed;

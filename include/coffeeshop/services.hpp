@@ -6,9 +6,16 @@
 #include "coffeeshop/telemetry/logger.hpp"
 #include "coffeeshop/telemetry/metrics.hpp"
 
+#include <atomic>
 #include <memory>
 
 namespace coffeeshop {
+
+/// Whether the store took its last commit; written by the store writer, read
+/// by /readyz and by the coordinator (which announces the changes).
+struct store_health {
+  std::atomic<bool> ok{true};
+};
 
 /// The thread-safe services the HTTP layer and the actors share, built once
 /// by the daemon and handed to both (no singletons).
@@ -18,6 +25,7 @@ struct shared_services {
   std::shared_ptr<integration_board> board;
   std::shared_ptr<event_journal> journal;
   std::shared_ptr<order_store> store;
+  std::shared_ptr<store_health> store_state = std::make_shared<store_health>();
 };
 
 /// Something that serves in the background between start() and stop(): the

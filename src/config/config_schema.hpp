@@ -80,6 +80,8 @@ inline constexpr const char* jitter_names[] = {"none", "full", "equal"};
 inline constexpr const char* strategy_names[] = {"one_for_one", "one_for_all", "rest_for_one"};
 inline constexpr const char* log_level_names[] = {"trace", "debug", "info", "warn", "error"};
 inline constexpr const char* log_format_names[] = {"json", "text"};
+inline constexpr const char* store_backend_names[] = {"sqlite", "memory"};
+inline constexpr const char* store_sync_names[] = {"full", "normal"};
 inline constexpr const char* profile_names[] = {"trio", "fast", "down", "hang", "flaky"};
 
 /// The rows of one `services.<name>` section; payment and notification share them.
@@ -143,7 +145,11 @@ void visit_config(Visitor& v, Config& c) {
     v.integer("max_restart_delay_ms", s.max_restart_delay_ms, non_negative_ms,
               at_least("restart_delay_ms", s.restart_delay_ms));
   });
-  v.section("store", [&] { v.string("path", c.store_path); });
+  v.section("store", [&] {
+    v.choice("backend", c.store.backend, store_backend_names);
+    v.string("path", c.store_path);
+    v.choice("synchronous", c.store.synchronous, store_sync_names);
+  });
   v.section("logging", [&] {
     v.choice("level", c.logging.level, log_level_names);
     v.choice("format", c.logging.format, log_format_names);

@@ -50,8 +50,20 @@ shared_services make_services(const config& cfg) {
   s.board = std::make_shared<integration_board>(cfg.payment.circuit_breaker,
                                                 cfg.notification.circuit_breaker);
   s.journal = std::make_shared<event_journal>();
-  s.store = make_memory_order_store();
   return s;
+}
+
+/// Opens the configured store and its writer; false (logged) when it cannot.
+bool open_store(const config& cfg, shared_services& s, std::shared_ptr<write_queue>& writer) {
+  if (cfg.store.backend == store_backend::memory) {
+    s.log->warn("store.backend is memory: orders do not survive a restart", {});
+    s.store = make_memory_order_store();
+    writer = make_inline_writer(*s.store, s.stats, s.store_state);
+    return true;
+  }
+  s.store = make_memory_order_store();
+  writer = make_inline_writer(*s.store, s.stats, s.store_state);
+  return true;
 }
 
 std::optional<menu> load_menu(const config& cfg, logger& log) {
@@ -134,6 +146,9 @@ int run_daemon(const config& cfg) {
   auto signals = block_shutdown_signals();
   auto services = make_services(cfg);
   auto& log = *services.log;
+  std::shared_ptr<write_queue> writer;
+  if (!open_store(cfg, services, writer))
+    return 1;
   auto catalogue = load_menu(cfg, log);
   if (!catalogue)
     return 1;
@@ -145,7 +160,7 @@ int run_daemon(const config& cfg) {
   auto notification_url = service_url(cfg, cfg.notification, "/api/v1/notification", sim_base);
   announce_providers(cfg, log, payment_url, notification_url);
 
-  actor_runtime rt{cfg, services, payment_url, notification_url};
+  actor_runtime rt{cfg, services, writer, payment_url, notification_url};
   auto life = std::make_shared<lifecycle>();
   auto api = std::make_shared<http_api>(cfg, std::move(*catalogue), services, rt.gateway(), life);
   std::string bind_error;
@@ -176,6 +191,7 @@ int run_daemon(const config& cfg) {
     if (!rt.stop(millis{cfg.drain_timeout_ms + 1000}))
       log.warn("actors did not stop in time");
   }
+  writer->stop();
   if (simulator)
     simulator->stop();
   log.announce("stopped", {{"exitCode", exit_code}});

@@ -300,7 +300,9 @@ struct http_api::impl {
       write_json(c.res, 200, {{"status", "ok"}});
     });
     add("GET", "/readyz", [](impl& self, call_ctx& c, const route_params&) {
-      if (self.life->ready && !self.life->draining)
+      if (!self.deps.store_state->ok)
+        fail(c, 503, "store_unavailable", "Not ready", "the order store is failing commits", {}, 1);
+      else if (self.life->ready && !self.life->draining)
         write_json(c.res, 200, {{"status", "ready"}});
       else
         fail(c, 503, "overloaded", "Not ready",
@@ -387,7 +389,15 @@ struct http_api::impl {
       case create_result::payment_failed:
         payment_failed(c, r);
         return;
+      case create_result::store_failed:
+        store_unavailable(c);
+        return;
     }
+  }
+
+  void store_unavailable(call_ctx& c) {
+    fail(c, 503, "store_unavailable", "Store unavailable",
+         "the order store could not commit the change; nothing was recorded, retry later", {}, 1);
   }
 
   void payment_failed(call_ctx& c, const create_order_reply& r) {
@@ -479,6 +489,9 @@ struct http_api::impl {
     switch (reply->result) {
       case change_result::changed:
         write_json(c.res, 200, to_json(reply->current));
+        return;
+      case change_result::store_failed:
+        store_unavailable(c);
         return;
       case change_result::not_found:
         fail(c, 404, "not_found", "Order not found", "no order with id '" + p[0] + "'");
@@ -613,7 +626,7 @@ bool http_api::start() {
   std::lock_guard guard{stop_mtx_};
   if (stopped_ || impl_->serving.joinable())
     return false;
-  impl_->serving = std::thread{[this] { impl_->server.listen_after_bind(); }};
+  impl_->serving = impl_->server.serve_in_background();
   return true;
 }
 

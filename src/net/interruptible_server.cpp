@@ -1,5 +1,7 @@
 #include "coffeeshop/net/interruptible_server.hpp"
 
+#include <memory>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -202,6 +204,18 @@ bool interruptible_server::process_and_close_socket(socket_t sock) {
   ::shutdown(sock, SHUT_RDWR);
   ::close(sock);
   return ok;
+}
+
+std::thread interruptible_server::serve_in_background() {
+  auto ended = std::make_shared<std::atomic<bool>>(false);
+  std::thread t{[this, ended] {
+    listen_after_bind();
+    *ended = true;
+  }};
+  // httplib offers no "accepting now" signal; the wait is bounded by thread start-up.
+  while (!is_running() && !*ended)
+    std::this_thread::yield();
+  return t;
 }
 
 } // namespace coffeeshop::net

@@ -140,8 +140,8 @@ void call_engine::attempt(uint64_t id, active_call& c, const call_clock& clock,
   req.headers.emplace_back("Content-Type", "application/json");
   trace_context parent{c.call.trace_id, "", "01"};
   req.headers.emplace_back("traceparent", parent.child().to_header());
-  if (c.call.idempotent)
-    req.headers.emplace_back("Idempotency-Key", c.call.order_id);
+  if (c.call.idempotency_key)
+    req.headers.emplace_back("Idempotency-Key", *c.call.idempotency_key);
   emit(&c.call, "request_started", c.attempt,
        {{"url", url_}, {"timeoutMs", req.timeout.count()}}, out);
   out.emplace_back(std::move(send));

@@ -169,7 +169,6 @@ struct simulator::impl {
   simulator_options opts;
   net::interruptible_server server;
   std::thread listener;
-  std::atomic<bool> listener_done{false};
   std::mutex lifecycle_mu; // serialises start() and stop()
   bool started = false;
   std::atomic<int> bound_port{0}; // 0 until start() succeeds; read by port() without locking
@@ -416,14 +415,7 @@ std::optional<int> simulator::start(const std::string& host, int port, std::stri
 
   d.started = true;
   d.bound_port = bound;
-  d.listener = std::thread([&d] {
-    d.server.listen_after_bind();
-    d.listener_done = true;
-  });
-  // httplib's stop() is a no-op until the accept loop runs; wait for it so that a stop()
-  // right after start() cannot be lost (which would leave the listener thread running).
-  while (!d.server.is_running() && !d.listener_done)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  d.listener = d.server.serve_in_background();
   return bound;
 }
 

@@ -166,7 +166,8 @@ metrics::metrics() {
   sorted_ = {&http_requests,       &http_request_duration, &integration_calls,
              &integration_call_duration, &integration_retries, &circuit_state,
              &circuit_transitions, &actor_restarts,        &orders,
-             &inflight_orders,     &integration_events};
+             &inflight_orders,     &integration_events,    &store_commit_duration,
+             &store_writes,        &store_errors};
   std::sort(sorted_.begin(), sorted_.end(),
             [](const metric_family* a, const metric_family* b) { return a->name() < b->name(); });
   integrations_[0] = std::make_unique<integration_metrics>(*this, service_kind::payment);

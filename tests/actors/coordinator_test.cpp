@@ -26,6 +26,7 @@ struct coord_fixture : fixture {
     coordinator_spec cs;
     cs.deps = deps;
     cs.supervision = supervision;
+    cs.writer = make_inline_writer(*deps.store, deps.stats, deps.store_state);
     cs.start_payment = [this](caf::local_actor* parent) {
       return coffeeshop::spawn_payment(parent, spec_for(service_kind::payment, pay_settings, pay_fake));
     };

@@ -624,7 +624,7 @@ struct notification_fixture : service_fixture {
   slot_ptr<call_outcome> notify(const std::string& id, const std::string& status) {
     auto slot = ask<call_outcome>(
       notif, call_atom::value,
-      notify_request{id, status, "ana@example.com", "4bf92f3577b34da6a3ce929d0e0e4736"});
+      notify_request{id, "", status, "ana@example.com", "4bf92f3577b34da6a3ce929d0e0e4736"});
     run();
     return slot;
   }
@@ -645,7 +645,8 @@ TEST_CASE_METHOD(notification_fixture, "notification: success emits notification
   CHECK(sent[0].at("payload").at("customerEmail").as_string() == "a***@example.com");
   CHECK(count_events("notification_failed") == 0);
   REQUIRE(script->calls.size() == 1);
-  CHECK_FALSE(script->calls[0].header("Idempotency-Key"));
+  // CONTRACT §4: every attempt of one notification carries <orderId>:<status>.
+  CHECK(script->calls[0].header("Idempotency-Key") == std::optional<std::string>{"ord-1:preparation"});
   auto body = boost::json::parse(script->calls[0].call.body);
   CHECK(body == boost::json::parse(
                   R"({"type":"order_status","orderId":"ord-1","status":"preparation","customerEmail":"ana@example.com"})"));

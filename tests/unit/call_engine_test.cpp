@@ -80,7 +80,8 @@ outbound_call order_call(std::string order_id = "ord_1", std::string trace = tra
   c.order_id = order_id;
   c.trace_id = std::move(trace);
   c.body = R"({"orderId":")" + order_id + R"(","amount":450})";
-  c.idempotent = idempotent;
+  if (idempotent)
+    c.idempotency_key = order_id;
   return c;
 }
 

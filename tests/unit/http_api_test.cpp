@@ -15,7 +15,9 @@
 #include <algorithm>
 #include <cctype>
 #include <functional>
+#include <chrono>
 #include <future>
+#include <thread>
 #include <memory>
 #include <string>
 #include <vector>
@@ -630,7 +632,7 @@ TEST_CASE("http_api: crash admin answers 202 for an actor the gateway crashes, 4
 TEST_CASE("http_api: reads come from the store, not the gateway", "[http_api]") {
   api_fixture f;
   auto stored = sample_order("ord_stored", order_status::ready);
-  f.services.store->put(stored);
+  put_order(*f.services.store, stored);
 
   auto found = f.client->Get("/api/v1/orders/ord_stored");
   REQUIRE(found);
@@ -664,4 +666,36 @@ TEST_CASE("http_api: readyz follows the lifecycle", "[http_api]") {
   problem = expect_problem(draining, 503, "overloaded", "/readyz");
   CHECK(text(problem, "detail") == "the daemon is draining");
   CHECK(draining->get_header_value("Retry-After") == "1");
+}
+
+TEST_CASE("http_api: a stop right after start ends the server", "[http_api]") {
+  // httplib's stop() was lost when it came before the accept loop ran, and the
+  // serving thread (and stop's join) then waited forever.
+  auto cfg = config::defaults();
+  cfg.http.listen_host = "127.0.0.1";
+  cfg.http.listen_port = 0;
+  cfg.http.threads = 2;
+  shared_services services;
+  services.log = std::make_shared<logger>(log_level::error, log_format::json);
+  services.stats = std::make_shared<metrics>();
+  services.board = std::make_shared<integration_board>();
+  services.journal = std::make_shared<event_journal>();
+  services.store = make_memory_order_store();
+  fake_order_gateway fake;
+  for (int round = 0; round < 20; ++round) {
+    auto api = std::make_shared<http_api>(cfg, menu::built_in(), services, fake,
+                                          std::make_shared<lifecycle>());
+    std::string error;
+    REQUIRE(api->bind(error) > 0);
+    REQUIRE(api->start());
+    std::promise<void> stopped;
+    auto done = stopped.get_future();
+    // Detached, holding the api: a regression must fail this test, not hang it.
+    std::thread{[api, p = std::move(stopped)]() mutable {
+      api->stop();
+      p.set_value();
+    }}.detach();
+    INFO("round " << round);
+    REQUIRE(done.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
+  }
 }

@@ -56,6 +56,7 @@ struct notification_record {
   std::string status;            // the order status being announced
   std::string state = "pending"; // pending, sent, failed
   int attempts = 0;
+  std::string id;                // its outbox entry's id
 };
 
 /// A coffee-shop order as stored and served.

@@ -8,6 +8,7 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <thread>
 
 namespace coffeeshop::net {
 
@@ -31,6 +32,11 @@ public:
   /// Resizes the accept queue of the bound socket (call after bind, before
   /// listen_after_bind). False when nothing is bound or listen() failed.
   bool widen_backlog(int backlog = 1024);
+
+  /// Runs listen_after_bind() on a new thread and returns it once the accept
+  /// loop runs (or has already ended): httplib's stop() is a no-op before
+  /// that, so a stop() right after start would be lost and the thread never end.
+  std::thread serve_in_background();
 
   /// True when the client of the connection the calling handler thread serves has closed
   /// it (or it broke). Lets a handler that holds a call (hang, latency) give up its worker

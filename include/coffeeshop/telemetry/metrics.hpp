@@ -118,6 +118,11 @@ public:
   gauge_family inflight_orders{"coffeeshop_inflight_orders", "Create-order requests in flight."};
   counter_family integration_events{"coffeeshop_integration_events_total",
                                     "Integration events by service and type."};
+  histogram_family store_commit_duration{"coffeeshop_store_commit_duration_seconds",
+                                         "Store transaction latency (one per group commit)."};
+  counter_family store_writes{"coffeeshop_store_writes_total",
+                              "Writes committed or failed; divided by commits, the group size."};
+  counter_family store_errors{"coffeeshop_store_errors_total", "Failed store operations by op."};
 
   /// The per-integration series (payment, notification).
   integration_metrics& integration(service_kind kind) {
