@@ -100,7 +100,17 @@ private:
     while (true) {
       {
         std::unique_lock lock{mtx_};
-        wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        auto ready = [this] { return stopping_ || !queue_.empty(); };
+        // A failing store is probed with an empty transaction every second, so
+        // /readyz turns back to 200 when it recovers even if no write comes.
+        while (!health_->ok && !ready()) {
+          if (wake_.wait_for(lock, std::chrono::seconds{1}, ready))
+            break;
+          lock.unlock();
+          commit_batch(store_, *stats_, *health_, {});
+          lock.lock();
+        }
+        wake_.wait(lock, ready);
         if (queue_.empty())
           return; // stopping, and everything queued was answered
         while (!queue_.empty() && batch.size() < max_batch_) {
