@@ -25,7 +25,7 @@ order sample_order() {
   o.payment.status = "succeeded";
   o.payment.attempts = 2;
   o.payment.reference = "pay_123";
-  o.notifications = {{"waiting", "sent", 1}, {"preparation", "pending", 0}};
+  o.notifications = {{"waiting", "sent", 1, ""}, {"preparation", "pending", 0, ""}};
   o.created_at_ms = 0;
   o.updated_at_ms = 1795514130123;
   o.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
