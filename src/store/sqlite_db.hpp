@@ -1,9 +1,9 @@
 #pragma once
 
-// A thin RAII layer over the SQLite C API. The C API rather than a C++
-// wrapper such as SQLiteCpp: one dependency less (libsqlite3 is already on
-// every target), and the store needs only a handful of statements, prepared
-// once per connection, which the C API handles in a few lines.
+// A thin RAII layer over the SQLite C API. The C API rather than
+// libsqlitecpp (SQLiteCpp): one dependency less, and the store needs only a
+// handful of statements, each prepared once per connection, which this layer
+// covers in about a hundred lines.
 
 #include <sqlite3.h>
 

@@ -1,5 +1,6 @@
 #include "sqlite_schema.hpp"
 
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <system_error>
