@@ -214,6 +214,13 @@ const char* to_string(outbox_state s) {
   return "pending";
 }
 
+std::optional<outbox_state> parse_outbox_state(std::string_view name) {
+  for (auto s : {outbox_state::pending, outbox_state::sent, outbox_state::failed})
+    if (name == to_string(s))
+      return s;
+  return std::nullopt;
+}
+
 commit_result put_order(order_store& store, const order& o) {
   store_write w;
   w.orders.push_back(o);

@@ -41,6 +41,13 @@ std::string_view to_string(circuit_state s) {
   return "closed";
 }
 
+std::optional<circuit_state> parse_circuit_state(std::string_view name) {
+  for (auto s : {circuit_state::closed, circuit_state::half_open, circuit_state::open})
+    if (name == to_string(s))
+      return s;
+  return std::nullopt;
+}
+
 int gauge_value(circuit_state s) {
   switch (s) {
     case circuit_state::closed:
@@ -215,6 +222,49 @@ std::optional<circuit_transition> circuit_breaker::open(time_point now,
   open_until_ = now + hold;
   probes_in_flight_ = 0;
   return circuit_transition{from, circuit_state::open, std::move(reason)};
+}
+
+breaker_snapshot circuit_breaker::snapshot(time_point now, int64_t epoch_now_ms) const {
+  auto to_epoch = [&](time_point t) {
+    return epoch_now_ms + std::chrono::duration_cast<millis>(t - now).count();
+  };
+  breaker_snapshot snap;
+  snap.state = state(now);
+  snap.isolated = isolated_;
+  snap.consecutive_failures = consecutive_failures_;
+  if (state_ == circuit_state::open) {
+    snap.opened_at_ms = to_epoch(opened_at_);
+    if (!isolated_)
+      snap.open_until_ms = to_epoch(open_until_);
+  }
+  return snap;
+}
+
+circuit_breaker circuit_breaker::restore(const breaker_settings& settings,
+                                         const breaker_snapshot& snap, time_point now,
+                                         int64_t epoch_now_ms) {
+  // Clamped below: a wall clock that stepped between the two processes must
+  // not put an opening in the future, nor leave more of a break than its
+  // whole length, nor less than nothing.
+  auto from_epoch = [&](int64_t ms) { return now + millis{ms - epoch_now_ms}; };
+  circuit_breaker b(settings);
+  b.consecutive_failures_ = std::max(0, snap.consecutive_failures);
+  const bool open = snap.isolated || snap.state != circuit_state::closed;
+  if (!open)
+    return b;
+  b.state_ = circuit_state::open;
+  b.isolated_ = snap.isolated;
+  b.opened_at_ = snap.opened_at_ms ? std::min(now, from_epoch(*snap.opened_at_ms)) : now;
+  // Half-open, or open without a recorded end: the break is over, so the
+  // first try_acquire moves to half-open and admits a probe.
+  b.open_until_ = now;
+  if (snap.state == circuit_state::open && snap.open_until_ms) {
+    int64_t rest_ms = *snap.open_until_ms - epoch_now_ms;
+    if (snap.opened_at_ms)
+      rest_ms = std::min(rest_ms, *snap.open_until_ms - *snap.opened_at_ms);
+    b.open_until_ = now + millis{std::max<int64_t>(0, rest_ms)};
+  }
+  return b;
 }
 
 void circuit_breaker::prune(time_point now) {

@@ -417,3 +417,118 @@ TEST_CASE("circuit_breaker: closing after a probe starts a fresh ratio window",
   CHECK_FALSE(cb.on_failure(t0 + 2s));
   CHECK(cb.state(t0 + 2s) == circuit_state::closed);
 }
+
+// -- snapshot and restore across processes ------------------------------------
+
+namespace {
+
+/// The old process's clocks and the new one's: the steady clocks share
+/// nothing, only the epoch readings relate the two.
+const int64_t epoch_old = 1795514130000;
+const time_point t_new = time_point{} + 5h;
+
+} // namespace
+
+TEST_CASE("breaker snapshot: closed keeps its failure count", "[circuit_breaker][store]") {
+  circuit_breaker cb(consecutive(3));
+  cb.on_failure(t0);
+  cb.on_failure(t0);
+  auto snap = cb.snapshot(t0, epoch_old);
+  CHECK(snap.state == circuit_state::closed);
+  CHECK_FALSE(snap.isolated);
+  CHECK(snap.consecutive_failures == 2);
+  CHECK_FALSE(snap.opened_at_ms);
+  CHECK_FALSE(snap.open_until_ms);
+
+  auto back = circuit_breaker::restore(consecutive(3), snap, t_new, epoch_old + 60000);
+  CHECK(back.state(t_new) == circuit_state::closed);
+  CHECK(back.consecutive_failures() == 2);
+  // One more failure is the third: it opens.
+  auto t = back.on_failure(t_new);
+  REQUIRE(t);
+  CHECK(t->to == circuit_state::open);
+}
+
+TEST_CASE("breaker snapshot: open keeps only the rest of its break", "[circuit_breaker][store]") {
+  circuit_breaker cb(consecutive(1, 30000));
+  trip(cb, t0);
+  // Snapshot 10 s into the 30 s break.
+  auto snap = cb.snapshot(t0 + 10s, epoch_old + 10000);
+  CHECK(snap.state == circuit_state::open);
+  CHECK(snap.opened_at_ms == epoch_old);
+  CHECK(snap.open_until_ms == epoch_old + 30000);
+  CHECK(snap.consecutive_failures == 1);
+
+  SECTION("restarted 5 s later: 15 s of break left") {
+    auto back = circuit_breaker::restore(consecutive(1, 30000), snap, t_new, epoch_old + 15000);
+    CHECK(back.state(t_new) == circuit_state::open);
+    CHECK(back.remaining_open(t_new) == 15s);
+    CHECK(back.opened_at() == t_new - 15s);
+    auto a = back.try_acquire(t_new + 14s);
+    CHECK_FALSE(a.allowed);
+    CHECK(a.retry_after == 1s);
+    auto probe = back.try_acquire(t_new + 15s);
+    CHECK(probe.allowed);
+    REQUIRE(probe.transition);
+    CHECK(probe.transition->to == circuit_state::half_open);
+  }
+  SECTION("restarted after the break: the next call is a probe") {
+    auto back = circuit_breaker::restore(consecutive(1, 30000), snap, t_new, epoch_old + 90000);
+    CHECK(back.state(t_new) == circuit_state::half_open);
+    CHECK(back.remaining_open(t_new) == 0ms);
+    CHECK(back.try_acquire(t_new).allowed);
+    CHECK_FALSE(back.try_acquire(t_new).allowed); // one probe at a time
+  }
+  SECTION("a wall clock stepped back does not lengthen the break") {
+    auto back = circuit_breaker::restore(consecutive(1, 30000), snap, t_new, epoch_old - 3600000);
+    CHECK(back.remaining_open(t_new) <= 30s);
+    CHECK(back.opened_at() <= t_new);
+  }
+}
+
+TEST_CASE("breaker snapshot: half-open restores as open with the break elapsed",
+          "[circuit_breaker][store]") {
+  circuit_breaker cb(consecutive(1, 30000));
+  trip(cb, t0);
+  REQUIRE(cb.try_acquire(t0 + 30s).allowed); // the probe, in flight when the process dies
+  auto snap = cb.snapshot(t0 + 31s, epoch_old + 31000);
+  CHECK(snap.state == circuit_state::half_open);
+  CHECK_FALSE(snap.open_until_ms);
+
+  auto back = circuit_breaker::restore(consecutive(1, 30000), snap, t_new, epoch_old + 40000);
+  CHECK(back.state(t_new) == circuit_state::half_open);
+  // The dead process's probe is not counted: a new probe goes at once.
+  auto probe = back.try_acquire(t_new);
+  CHECK(probe.allowed);
+  REQUIRE(probe.transition);
+  CHECK(probe.transition->from == circuit_state::open);
+  CHECK(back.on_success(t_new)->to == circuit_state::closed);
+}
+
+TEST_CASE("breaker snapshot: an open breaker whose break elapsed reads half-open",
+          "[circuit_breaker][store]") {
+  circuit_breaker cb(consecutive(1, 30000));
+  trip(cb, t0);
+  auto snap = cb.snapshot(t0 + 45s, epoch_old + 45000);
+  CHECK(snap.state == circuit_state::half_open);
+  auto back = circuit_breaker::restore(consecutive(1, 30000), snap, t_new, epoch_old + 46000);
+  CHECK(back.try_acquire(t_new).allowed);
+}
+
+TEST_CASE("breaker snapshot: isolated stays isolated", "[circuit_breaker][store]") {
+  circuit_breaker cb(consecutive(3, 30000));
+  cb.isolate(t0);
+  auto snap = cb.snapshot(t0 + 1h, epoch_old + 3600000);
+  CHECK(snap.isolated);
+  CHECK(snap.state == circuit_state::open);
+  CHECK(snap.opened_at_ms == epoch_old);
+  CHECK_FALSE(snap.open_until_ms);
+
+  // Long after any break would have elapsed.
+  auto back = circuit_breaker::restore(consecutive(3, 30000), snap, t_new, epoch_old + 86400000);
+  CHECK(back.isolated());
+  CHECK(back.state(t_new + 1h) == circuit_state::open);
+  CHECK_FALSE(back.try_acquire(t_new + 1h).allowed);
+  REQUIRE(back.reset(t_new));
+  CHECK(back.try_acquire(t_new).allowed);
+}

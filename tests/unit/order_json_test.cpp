@@ -124,3 +124,110 @@ TEST_CASE("order_json: money helpers", "[order_json]") {
   CHECK(format_amount(-450) == "-4.50");
   CHECK(format_amount(std::numeric_limits<cents>::min()) == "-92233720368547758.08");
 }
+
+TEST_CASE("order_json: a notification's id is shown when it has one", "[order_json]") {
+  auto o = sample_order();
+  o.notifications[1].id = "ntf_1";
+  const auto json = to_json(o);
+  const auto& notifications = json.at("notifications").as_array();
+  CHECK_FALSE(notifications[0].as_object().contains("id"));
+  CHECK(notifications[1].as_object().at("id") == "ntf_1");
+  CHECK(notifications[1].as_object().size() == 4);
+}
+
+TEST_CASE("order_json: the stored form decodes to the same order", "[order_json][store]") {
+  auto check_round_trip = [](const order& o) {
+    // Through text, as a store keeps it.
+    const auto text = to_json_text(to_stored_json(o));
+    auto back = order_from_stored_json(boost::json::parse(text));
+    REQUIRE(back.has_value());
+    CHECK(back->id == o.id);
+    CHECK(back->status == o.status);
+    REQUIRE(back->items.size() == o.items.size());
+    for (std::size_t i = 0; i < o.items.size(); ++i) {
+      CHECK(back->items[i].product == o.items[i].product);
+      CHECK(back->items[i].variation == o.items[i].variation);
+      CHECK(back->items[i].quantity == o.items[i].quantity);
+      CHECK(back->items[i].unit_price == o.items[i].unit_price);
+      CHECK(back->items[i].line_total == o.items[i].line_total);
+    }
+    CHECK(back->total == o.total);
+    CHECK(back->currency == o.currency);
+    CHECK(back->customer_email == o.customer_email);
+    CHECK(back->payment_method == o.payment_method);
+    CHECK(back->payment.status == o.payment.status);
+    CHECK(back->payment.attempts == o.payment.attempts);
+    CHECK(back->payment.reference == o.payment.reference);
+    REQUIRE(back->notifications.size() == o.notifications.size());
+    for (std::size_t i = 0; i < o.notifications.size(); ++i) {
+      CHECK(back->notifications[i].id == o.notifications[i].id);
+      CHECK(back->notifications[i].status == o.notifications[i].status);
+      CHECK(back->notifications[i].state == o.notifications[i].state);
+      CHECK(back->notifications[i].attempts == o.notifications[i].attempts);
+    }
+    CHECK(back->created_at_ms == o.created_at_ms);
+    CHECK(back->updated_at_ms == o.updated_at_ms);
+    CHECK(back->trace_id == o.trace_id);
+    CHECK(back->idempotency_key == o.idempotency_key);
+    CHECK(back->request_fingerprint == o.request_fingerprint);
+    // Nothing is lost: encoding the decoded order gives the same document.
+    CHECK(to_stored_json(*back) == to_stored_json(o));
+  };
+
+  SECTION("every field set") {
+    auto o = sample_order();
+    o.notifications[0].id = "ntf_a";
+    o.notifications[1].id = "ntf_b";
+    o.total = std::numeric_limits<cents>::max(); // integer cents, not a double
+    o.created_at_ms = 1795514130123;
+    check_round_trip(o);
+  }
+  SECTION("defaults: no key, no reference, empty lists") {
+    order o;
+    o.id = "ord_x";
+    check_round_trip(o);
+  }
+  SECTION("every status") {
+    for (auto s : {order_status::pending_payment, order_status::payment_failed,
+                   order_status::waiting, order_status::preparation, order_status::ready,
+                   order_status::delivered, order_status::canceled}) {
+      auto o = sample_order();
+      o.status = s;
+      check_round_trip(o);
+    }
+  }
+}
+
+TEST_CASE("order_json: the stored form refuses what it did not write", "[order_json][store]") {
+  const auto good = boost::json::value(to_stored_json(sample_order()));
+  REQUIRE(order_from_stored_json(good).has_value());
+
+  // Stored before notifications had ids.
+  auto old = good;
+  for (auto& n : old.as_object().at("notifications").as_array())
+    n.as_object().erase("id");
+  auto decoded = order_from_stored_json(old);
+  REQUIRE(decoded.has_value());
+  CHECK(decoded->notifications.at(0).id.empty());
+
+  auto without = [&](const char* key) {
+    auto v = good;
+    v.as_object().erase(key);
+    return v;
+  };
+  CHECK_FALSE(order_from_stored_json(without("id")).has_value());
+  CHECK_FALSE(order_from_stored_json(without("idempotencyKey")).has_value());
+  CHECK_FALSE(order_from_stored_json(without("payment")).has_value());
+  CHECK_FALSE(order_from_stored_json(without("createdAtMs")).has_value());
+
+  auto bad_status = good;
+  bad_status.as_object()["status"] = "brewing";
+  CHECK_FALSE(order_from_stored_json(bad_status).has_value());
+  auto wire_money = good;
+  wire_money.as_object()["total"] = 11.6;
+  CHECK_FALSE(order_from_stored_json(wire_money).has_value());
+  auto bad_item = good;
+  bad_item.as_object()["items"].as_array()[0].as_object()["quantity"] = "2";
+  CHECK_FALSE(order_from_stored_json(bad_item).has_value());
+  CHECK_FALSE(order_from_stored_json(boost::json::array{}).has_value());
+}

@@ -56,7 +56,8 @@ struct notification_record {
   std::string status;            // the order status being announced
   std::string state = "pending"; // pending, sent, failed
   int attempts = 0;
-  std::string id;                // its outbox entry's id
+  /// The id of its outbox entry; empty on orders stored before notifications had ids.
+  std::string id;
 };
 
 /// A coffee-shop order as stored and served.

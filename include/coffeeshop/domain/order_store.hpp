@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -26,6 +27,9 @@ enum class outbox_state { pending, sent, failed };
 /// "pending", "sent", "failed".
 const char* to_string(outbox_state s);
 
+/// Parses "pending", "sent", "failed"; nullopt when unknown.
+std::optional<outbox_state> parse_outbox_state(std::string_view name);
+
 /// One notification to deliver: an order's status change, written in the
 /// same transaction as that change (CONTRACT §7).
 struct outbox_entry {
@@ -37,16 +41,6 @@ struct outbox_entry {
   std::string last_error;
   int64_t next_attempt_at_ms = 0; // Unix epoch ms; 0: at once
   int64_t created_at_ms = 0;
-};
-
-/// A breaker as it must survive a restart: wall-clock times, since the
-/// monotonic clock of one process means nothing to the next.
-struct breaker_snapshot {
-  circuit_state state = circuit_state::closed;
-  bool isolated = false;
-  int consecutive_failures = 0;
-  std::optional<int64_t> opened_at_ms;   // Unix epoch ms, while open
-  std::optional<int64_t> open_until_ms;  // Unix epoch ms, while open
 };
 
 /// One atomic unit of writes: all of it is committed, or none.

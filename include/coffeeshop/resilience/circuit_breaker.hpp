@@ -16,8 +16,21 @@ enum class circuit_state { closed, half_open, open };
 /// "closed", "half_open", "open".
 std::string_view to_string(circuit_state s);
 
+/// Parses "closed", "half_open", "open"; nullopt when unknown.
+std::optional<circuit_state> parse_circuit_state(std::string_view name);
+
 /// Gauge value of coffeeshop_circuit_state: 0 closed, 1 half-open, 2 open.
 int gauge_value(circuit_state s);
+
+/// A breaker as it must survive a restart: wall-clock times, since the
+/// monotonic clock of one process means nothing to the next.
+struct breaker_snapshot {
+  circuit_state state = circuit_state::closed;
+  bool isolated = false;
+  int consecutive_failures = 0;
+  std::optional<int64_t> opened_at_ms;   // Unix epoch ms, while open or isolated
+  std::optional<int64_t> open_until_ms;  // Unix epoch ms, while open and not isolated
+};
 
 /// A state change, reported so the owner can emit an event and count it.
 struct circuit_transition {
@@ -58,6 +71,18 @@ public:
   /// Forgets half-open probes still counted as in flight: a restarted owner
   /// calls this on its predecessor's snapshot, whose probes died with it.
   void forget_probes() { probes_in_flight_ = 0; }
+
+  /// The breaker as of `now`, its times moved to the wall clock that reads
+  /// `epoch_now_ms` (Unix epoch ms) at the same instant. Probes in flight and
+  /// the failure-ratio window are not kept: they die with the process.
+  breaker_snapshot snapshot(time_point now, int64_t epoch_now_ms) const;
+
+  /// A breaker rebuilt from a snapshot taken by an earlier process, `now` and
+  /// `epoch_now_ms` being the same instant on the two clocks. An open breaker
+  /// keeps only the rest of its break; a half-open one comes back open with
+  /// its break elapsed, so the next call is a probe; isolated stays isolated.
+  static circuit_breaker restore(const breaker_settings& settings, const breaker_snapshot& snap,
+                                 time_point now, int64_t epoch_now_ms);
 
   /// Holds the breaker open until reset().
   std::optional<circuit_transition> isolate(time_point now);
