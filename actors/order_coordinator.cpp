@@ -12,6 +12,7 @@
 #include <deque>
 #include <functional>
 #include <limits>
+#include <mutex>
 #include <memory>
 #include <optional>
 #include <unordered_map>
@@ -124,10 +125,37 @@ void submit(coordinator_self self, store_write w, std::function<void(const commi
   auto& st = self->state;
   auto ticket = st.next_ticket++;
   st.commits.emplace(ticket, std::move(then));
+  // A writer that answers inside submit() (the memory store's) gets its
+  // continuation run right here; one on another thread sends a message.
+  struct handoff {
+    std::mutex mtx;
+    bool submitting = true;
+    std::optional<commit_result> early;
+  };
+  auto h = std::make_shared<handoff>();
   auto me = caf::actor_cast<caf::actor>(self);
-  st.spec.writer->submit(std::move(w), [me, ticket](const commit_result& r) {
+  st.spec.writer->submit(std::move(w), [h, me, ticket](const commit_result& r) {
+    {
+      std::lock_guard guard{h->mtx};
+      if (h->submitting) {
+        h->early = r;
+        return;
+      }
+    }
     caf::anon_send(me, committed_atom::value, ticket, r);
   });
+  std::optional<commit_result> early;
+  {
+    std::lock_guard guard{h->mtx};
+    h->submitting = false;
+    early = std::move(h->early);
+  }
+  if (early) {
+    auto i = st.commits.find(ticket);
+    auto then = std::move(i->second);
+    st.commits.erase(i);
+    then(*early);
+  }
 }
 
 void run_waiting(coordinator_self self, const std::string& order_id);

@@ -4,6 +4,7 @@
 #include "http_api.hpp"
 
 #include "coffeeshop/sim/simulator.hpp"
+#include "coffeeshop/store/sqlite_store.hpp"
 #include "coffeeshop/util/clock.hpp"
 
 #include <atomic>
@@ -61,8 +62,19 @@ bool open_store(const config& cfg, shared_services& s, std::shared_ptr<write_que
     writer = make_inline_writer(*s.store, s.stats, s.store_state);
     return true;
   }
-  s.store = make_memory_order_store();
-  writer = make_inline_writer(*s.store, s.stats, s.store_state);
+  sqlite_options options;
+  options.path = cfg.store_path;
+  options.synchronous_full = cfg.store.synchronous == store_sync::full;
+  std::string error;
+  auto store = open_sqlite_store(options, error);
+  if (!store) {
+    s.log->log(log_level::fatal, "cannot open the store",
+               {{"backend", "sqlite"}, {"path", cfg.store_path}, {"error", error}});
+    return false;
+  }
+  s.store = std::move(store);
+  writer = make_group_commit_writer(*s.store, s.stats, s.store_state);
+  s.log->info("store opened", {{"backend", "sqlite"}, {"path", cfg.store_path}});
   return true;
 }
 
