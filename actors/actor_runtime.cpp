@@ -40,6 +40,7 @@ struct actor_runtime::impl {
     : cfg(c), payment_url(std::move(pay)), notification_url(std::move(notify)), writer(std::move(w)) {
     static_cast<shared_services&>(deps) = std::move(services);
     deps.events = std::make_shared<event_sink>();
+    deps.writer = writer;
     gateway = std::make_shared<actor_gateway>(sys, deps.events);
   }
 };

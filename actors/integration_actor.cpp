@@ -17,7 +17,7 @@ call_clock clock_of(time_point now) {
   return call_clock{now, now_ms()};
 }
 
-void record(integration_state& st, const call_command& cmd) {
+void record(integration_state& st, const call_command& cmd, time_point now) {
   auto& deps = st.spec.deps;
   auto kind = st.spec.kind;
   auto& series = deps.stats->integration(kind);
@@ -51,6 +51,13 @@ void record(integration_state& st, const call_command& cmd) {
                     {{"service", to_string(kind)}, {"reason", b->transition->reason}});
     }
     deps.board->report_breaker(kind, st.engine->breaker(), st.engine->opened_at_ms());
+    if (deps.writer) {
+      // Fire and forget: a snapshot lost to a failing store costs a closed
+      // breaker after a restart, never an order.
+      store_write w;
+      w.breakers.emplace_back(kind, st.engine->breaker().snapshot(now, now_ms()));
+      deps.writer->submit(std::move(w), [](const commit_result&) {});
+    }
     series.state(b->state);
   }
 }

@@ -90,7 +90,7 @@ call_clock clock_of(time_point now);
 
 /// Executes the telemetry commands (events, tallies, breaker reports); the
 /// ones that need the actor (send, retry, finish) are left to `execute`.
-void record(integration_state& st, const call_command& cmd);
+void record(integration_state& st, const call_command& cmd, time_point now);
 
 /// The integration's state as /api/v1/integrations shows it.
 integration_view view(const integration_state& st, time_point now);
@@ -193,7 +193,7 @@ void execute(integration_self<Call> self) {
         promise.deliver(std::move(done->outcome));
       }
     } else {
-      integration_shell::record(st, cmd);
+      integration_shell::record(st, cmd, self->clock().now());
     }
   }
   st.scratch.clear();

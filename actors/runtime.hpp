@@ -3,6 +3,7 @@
 #include "actor_interfaces.hpp"
 
 #include "coffeeshop/services.hpp"
+#include "coffeeshop/store/write_queue.hpp"
 #include "coffeeshop/telemetry/integration_event.hpp"
 #include "coffeeshop/util/exception_message.hpp"
 
@@ -42,6 +43,9 @@ private:
 /// integration engine's shells emit into.
 struct runtime_deps : shared_services {
   std::shared_ptr<event_sink> events;
+  /// Where breaker snapshots are committed, so an open breaker stays open
+  /// across a restart; none in tests that do not need it.
+  std::shared_ptr<write_queue> writer;
 };
 
 /// Makes an uncaught exception in `self`'s handlers end the actor with

@@ -54,6 +54,29 @@ shared_services make_services(const config& cfg) {
   return s;
 }
 
+/// Puts each breaker as the store last saw it on the board, which is what the
+/// integration actors start from: an open breaker stays open for the rest of
+/// its break across a restart.
+void restore_breakers(const config& cfg, shared_services& s) {
+  auto now = std::chrono::steady_clock::now();
+  auto epoch = now_ms();
+  for (auto [kind, settings] : {std::pair{service_kind::payment, &cfg.payment.circuit_breaker},
+                                std::pair{service_kind::notification,
+                                          &cfg.notification.circuit_breaker}}) {
+    auto snap = s.store->breaker(kind);
+    if (!snap)
+      continue;
+    auto breaker = circuit_breaker::restore(*settings, *snap, now, epoch);
+    auto state = breaker.state(now);
+    s.board->report_breaker(kind, breaker,
+                            state == circuit_state::closed ? std::nullopt : snap->opened_at_ms);
+    if (state != circuit_state::closed)
+      s.log->warn("breaker restored", {{"service", to_string(kind)},
+                                       {"state", std::string{to_string(state)}},
+                                       {"isolated", breaker.isolated()}});
+  }
+}
+
 /// Opens the configured store and its writer; false (logged) when it cannot.
 bool open_store(const config& cfg, shared_services& s, std::shared_ptr<write_queue>& writer) {
   if (cfg.store.backend == store_backend::memory) {
@@ -161,6 +184,7 @@ int run_daemon(const config& cfg) {
   std::shared_ptr<write_queue> writer;
   if (!open_store(cfg, services, writer))
     return 1;
+  restore_breakers(cfg, services);
   auto catalogue = load_menu(cfg, log);
   if (!catalogue)
     return 1;
