@@ -64,6 +64,11 @@ gateway_result<integration_view> actor_gateway::circuit(service_kind service,
   return ask<integration_view>(timeout, circuit_atom::value, service, action);
 }
 
+gateway_result<requeue_reply> actor_gateway::requeue_notification(std::string entry_id,
+                                                                  millis timeout) {
+  return ask<requeue_reply>(timeout, requeue_atom::value, std::move(entry_id));
+}
+
 bool actor_gateway::crash(std::string_view actor) {
   if (actor == "event-logger") {
     if (auto logger = events_->current())

@@ -34,6 +34,7 @@ using restart_atom = caf::atom_constant<caf::atom("restart")>;
 using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
 using committed_atom = caf::atom_constant<caf::atom("committed")>;
 using redeliver_atom = caf::atom_constant<caf::atom("redeliver")>;
+using requeue_atom = caf::atom_constant<caf::atom("requeue")>;
 
 // -- interfaces -----------------------------------------------------------------
 
@@ -60,6 +61,7 @@ using coordinator_actor = caf::typed_actor<
   caf::replies_to<create_atom, create_order_command>::with<create_order_reply>,
   caf::replies_to<status_atom, change_status_command>::with<change_status_reply>,
   caf::replies_to<circuit_atom, service_kind, circuit_action>::with<integration_view>,
+  caf::replies_to<requeue_atom, std::string>::with<requeue_reply>,
   caf::reacts_to<crash_atom, std::string>>;
 
 /// The event logger: drains the event sink when woken; crash rehearsal.
@@ -84,3 +86,4 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coffeeshop::change_status_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coffeeshop::circuit_action)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coffeeshop::integration_view)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coffeeshop::commit_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coffeeshop::requeue_reply)

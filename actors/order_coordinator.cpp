@@ -515,6 +515,52 @@ void recover(coordinator_self self) {
 
 // -- commands ---------------------------------------------------------------------
 
+/// An operator puts a failed notification back: pending, attempts reset,
+/// delivered again behind its order's other entries.
+void requeue(coordinator_self self, const std::string& entry_id,
+             caf::typed_response_promise<requeue_reply> rp) {
+  auto& store = *self->state.spec.deps.store;
+  requeue_reply reply;
+  auto e = store.outbox_get(entry_id);
+  if (!e) {
+    reply.result = requeue_result::not_found;
+    rp.deliver(std::move(reply));
+    return;
+  }
+  if (e->state != outbox_state::failed) {
+    reply.result = requeue_result::not_failed;
+    reply.entry = std::move(*e);
+    rp.deliver(std::move(reply));
+    return;
+  }
+  e->state = outbox_state::pending;
+  e->attempts = 0;
+  e->last_error.clear();
+  store_write w;
+  if (auto o = store.get(e->order_id)) {
+    for (auto& rec : o->notifications)
+      if (rec.id == e->id) {
+        rec.state = "pending";
+        rec.attempts = 0;
+      }
+    w.orders.push_back(std::move(*o));
+  }
+  w.outbox.push_back(*e);
+  auto order_id = e->order_id;
+  write_order(self, order_id, std::move(w), [self, rp, e = std::move(*e)](const commit_result& r) mutable {
+    note_store(self, r);
+    requeue_reply reply;
+    if (!r.ok) {
+      reply.result = requeue_result::store_failed;
+      rp.deliver(std::move(reply));
+      return;
+    }
+    reply.entry = e;
+    outbox_append(self, std::move(e));
+    rp.deliver(std::move(reply));
+  });
+}
+
 caf::result<create_order_reply> create_order(coordinator_self self,
                                              create_order_command& cmd) {
   auto& st = self->state;
@@ -717,6 +763,13 @@ coordinator_impl::behavior_type coordinator_behavior(coordinator_self self, coor
       if (kind == service_kind::payment)
         return forward_circuit(self, caf::actor_cast<payment_actor>(child), action);
       return forward_circuit(self, caf::actor_cast<notification_actor>(child), action);
+    },
+    [self](requeue_atom, const std::string& entry_id) -> caf::result<requeue_reply> {
+      auto rp = self->make_response_promise<requeue_reply>();
+      auto e = self->state.spec.deps.store->outbox_get(entry_id);
+      auto order_id = e ? e->order_id : entry_id;
+      on_order(self, order_id, [self, entry_id, rp] { requeue(self, entry_id, rp); });
+      return rp;
     },
     [self](crash_atom, const std::string& name) {
       auto child = self->state.supervisor->child(name);

@@ -5,6 +5,7 @@
 // interfaces that carry them live in actors/actor_interfaces.hpp.
 
 #include "coffeeshop/domain/order.hpp"
+#include "coffeeshop/domain/order_store.hpp"
 #include "coffeeshop/domain/order_request.hpp"
 #include "coffeeshop/resilience/circuit_breaker.hpp"
 #include "coffeeshop/resilience/retry_policy.hpp"
@@ -119,6 +120,19 @@ enum class change_result {
 struct change_status_reply {
   change_result result = change_result::changed;
   order current;
+};
+
+/// POST /api/v1/admin/outbox/{id}/retry.
+enum class requeue_result {
+  requeued,   // 202: a failed entry is pending again, attempts reset
+  not_found,  // 404
+  not_failed, // 409: only a failed entry can be put back
+  store_failed,
+};
+
+struct requeue_reply {
+  requeue_result result = requeue_result::requeued;
+  outbox_entry entry;
 };
 
 /// POST /api/v1/integrations/{service}/circuit.

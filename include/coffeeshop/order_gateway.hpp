@@ -48,6 +48,10 @@ public:
   virtual gateway_result<integration_view> circuit(service_kind service, circuit_action action,
                                                    millis timeout) = 0;
 
+  /// Puts a failed outbox entry back to pending with its attempts reset.
+  virtual gateway_result<requeue_reply> requeue_notification(std::string entry_id,
+                                                             millis timeout) = 0;
+
   /// Crash rehearsal: makes the named actor fail as an uncaught exception
   /// would. False when no actor of that name can be crashed.
   virtual bool crash(std::string_view actor) = 0;

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <limits>
 
 namespace coffeeshop {
 
@@ -310,6 +311,7 @@ struct http_api::impl {
     });
     add("GET", "/metrics", [](impl& self, call_ctx& c, const route_params&) {
       self.deps.stats->inflight_orders.set({}, self.inflight_orders.inside());
+      self.record_outbox_gauges();
       c.res.status = 200;
       c.res.set_content(self.deps.stats->render(), "text/plain; version=0.0.4; charset=utf-8");
     });
@@ -326,6 +328,8 @@ struct http_api::impl {
         &impl::circuit_admin);
     add("POST", "/api/v1/admin/actors/{name}/crash",
         &impl::crash_admin);
+    add("GET", "/api/v1/admin/outbox", &impl::list_outbox);
+    add("POST", "/api/v1/admin/outbox/{id}/retry", &impl::retry_outbox);
   }
 
   // -- orders ---------------------------------------------------------------------
@@ -581,6 +585,96 @@ struct http_api::impl {
       return;
     }
     write_json(c.res, 200, reply->json);
+  }
+
+  void record_outbox_gauges() {
+    auto [pending, oldest] = deps.store->outbox_count(outbox_state::pending);
+    auto failed = deps.store->outbox_count(outbox_state::failed).first;
+    deps.stats->outbox_entries.set({{"state", "pending"}}, static_cast<double>(pending));
+    deps.stats->outbox_entries.set({{"state", "failed"}}, static_cast<double>(failed));
+    double age = oldest ? std::max<int64_t>(0, now_ms() - *oldest) / 1000.0 : 0.0;
+    deps.stats->outbox_oldest_pending.set({}, age);
+  }
+
+  static boost::json::object entry_json(const outbox_entry& e) {
+    boost::json::object out{{"id", e.id},
+                            {"orderId", e.order_id},
+                            {"status", e.status},
+                            {"state", to_string(e.state)},
+                            {"attempts", e.attempts},
+                            {"createdAt", format_rfc3339(e.created_at_ms)}};
+    out["lastError"] = e.last_error.empty() ? boost::json::value(nullptr)
+                                            : boost::json::value(e.last_error);
+    out["nextAttemptAt"] = e.next_attempt_at_ms > 0
+                             ? boost::json::value(format_rfc3339(e.next_attempt_at_ms))
+                             : boost::json::value(nullptr);
+    return out;
+  }
+
+  void list_outbox(call_ctx& c, const route_params&) {
+    if (!authorized(c))
+      return;
+    std::vector<field_error> errors;
+    std::optional<outbox_state> state;
+    if (c.req.has_param("state")) {
+      auto v = c.req.get_param_value("state");
+      state = parse_outbox_state(v);
+      if (!state || *state == outbox_state::sent)
+        errors.push_back({"state", "must be pending or failed"});
+    }
+    std::size_t limit = 100;
+    if (c.req.has_param("limit")) {
+      auto v = parse_int(c.req.get_param_value("limit"));
+      if (!v || *v < 1 || *v > 1000)
+        errors.push_back({"limit", "must be an integer from 1 to 1000"});
+      else
+        limit = static_cast<std::size_t>(*v);
+    }
+    if (!errors.empty()) {
+      fail_validation(c, errors);
+      return;
+    }
+    boost::json::array entries;
+    if (state) {
+      for (const auto& e : deps.store->outbox_list(state, limit))
+        entries.push_back(entry_json(e));
+    } else {
+      // Both open states, oldest first: what an operator has to look at.
+      for (const auto& e : deps.store->outbox_list(std::nullopt, std::numeric_limits<std::size_t>::max())) {
+        if (entries.size() >= limit)
+          break;
+        if (e.state != outbox_state::sent)
+          entries.push_back(entry_json(e));
+      }
+    }
+    write_json(c.res, 200, {{"entries", std::move(entries)}});
+  }
+
+  void retry_outbox(call_ctx& c, const route_params& p) {
+    if (!authorized(c))
+      return;
+    auto reply = gateway.requeue_notification(p[0], millis{cfg.http.request_timeout_ms});
+    if (!reply) {
+      unavailable(c, reply.error);
+      return;
+    }
+    switch (reply->result) {
+      case requeue_result::requeued:
+        write_json(c.res, 202, entry_json(reply->entry));
+        return;
+      case requeue_result::not_found:
+        fail(c, 404, "not_found", "Outbox entry not found", "no outbox entry with id '" + p[0] + "'");
+        return;
+      case requeue_result::not_failed:
+        fail(c, 409, "conflict", "Entry not failed",
+             "only a failed entry can be retried; this one is "
+               + std::string{to_string(reply->entry.state)},
+             {{"currentStatus", to_string(reply->entry.state)}});
+        return;
+      case requeue_result::store_failed:
+        store_unavailable(c);
+        return;
+    }
   }
 
   void crash_admin(call_ctx& c, const route_params& p) {

@@ -167,7 +167,8 @@ metrics::metrics() {
              &integration_call_duration, &integration_retries, &circuit_state,
              &circuit_transitions, &actor_restarts,        &orders,
              &inflight_orders,     &integration_events,    &store_commit_duration,
-             &store_writes,        &store_errors};
+             &store_writes,        &store_errors,          &outbox_entries,
+             &outbox_oldest_pending};
   std::sort(sorted_.begin(), sorted_.end(),
             [](const metric_family* a, const metric_family* b) { return a->name() < b->name(); });
   integrations_[0] = std::make_unique<integration_metrics>(*this, service_kind::payment);

@@ -40,6 +40,7 @@ public:
   using circuit_script = std::function<gateway_result<integration_view>(service_kind,
                                                                         circuit_action)>;
   using crash_script = std::function<bool(std::string_view)>;
+  using requeue_script = std::function<gateway_result<requeue_reply>(const std::string&)>;
 
   // -- scripting ----------------------------------------------------------------------
 
@@ -47,6 +48,7 @@ public:
   void on_change_status(status_script s) { set(status_, std::move(s)); }
   void on_circuit(circuit_script s) { set(circuit_, std::move(s)); }
   void on_crash(crash_script s) { set(crash_, std::move(s)); }
+  void on_requeue(requeue_script s) { set(requeue_, std::move(s)); }
 
   /// Every create answers `reply`.
   void reply_create(create_order_reply reply) {
@@ -112,11 +114,13 @@ public:
   std::vector<recorded<change_status_command>> status_changes() const { return copy(statuses_); }
   std::vector<circuit_call> circuits() const { return copy(circuits_); }
   std::vector<std::string> crashes() const { return copy(crashes_); }
+  std::vector<std::string> requeues() const { return copy(requeues_); }
 
   /// Calls of any kind, for "this request never reached the gateway".
   std::size_t total_calls() const {
     std::lock_guard lock{mtx_};
-    return creates_.size() + statuses_.size() + circuits_.size() + crashes_.size();
+    return creates_.size() + statuses_.size() + circuits_.size() + crashes_.size()
+           + requeues_.size();
   }
 
   // -- order_gateway ------------------------------------------------------------------
@@ -142,6 +146,12 @@ public:
   bool crash(std::string_view actor) override {
     auto script = record(crashes_, std::string{actor}, crash_);
     return script(actor);
+  }
+
+  gateway_result<requeue_reply> requeue_notification(std::string entry_id,
+                                                     millis) override {
+    auto script = record(requeues_, entry_id, requeue_);
+    return script(entry_id);
   }
 
 private:
@@ -178,6 +188,7 @@ private:
   std::vector<recorded<change_status_command>> statuses_;
   std::vector<circuit_call> circuits_;
   std::vector<std::string> crashes_;
+  std::vector<std::string> requeues_;
 
   // Unscripted calls answer "no reply", so a test that forgot a script fails loudly
   // with a 503 instead of passing on some default.
@@ -191,6 +202,9 @@ private:
     return gateway_result<integration_view>::failed("fake: circuit not scripted");
   };
   crash_script crash_ = [](std::string_view) { return false; };
+  requeue_script requeue_ = [](const std::string&) {
+    return gateway_result<requeue_reply>::failed("fake: requeue_notification not scripted");
+  };
 };
 
 } // namespace coffeeshop::testing

@@ -123,6 +123,9 @@ public:
   counter_family store_writes{"coffeeshop_store_writes_total",
                               "Writes committed or failed; divided by commits, the group size."};
   counter_family store_errors{"coffeeshop_store_errors_total", "Failed store operations by op."};
+  gauge_family outbox_entries{"coffeeshop_outbox_entries", "Outbox entries by state."};
+  gauge_family outbox_oldest_pending{"coffeeshop_outbox_oldest_pending_seconds",
+                                     "Age of the oldest pending outbox entry."};
 
   /// The per-integration series (payment, notification).
   integration_metrics& integration(service_kind kind) {
