@@ -10,11 +10,15 @@ namespace coffeeshop {
 
 namespace {
 
-/// Every notification call is announced when it ends, sent or failed.
+/// Every notification call that was made is announced when it ends, sent or failed.
 class notification_hooks final : public call_hooks {
 public:
   void on_finished(const outbound_call& call, const call_outcome& outcome,
                    std::vector<integration_event>& events) const override {
+    // A call refused before it was sent (breaker open, bulkhead full) is not a
+    // failed notification: its outbox entry waits (call_rejected says why).
+    if (outcome.result == call_result::circuit_open || outcome.result == call_result::overloaded)
+      return;
     boost::json::object payload;
     payload["attempts"] = outcome.attempts;
     if (outcome.result != call_result::succeeded)

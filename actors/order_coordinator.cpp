@@ -54,6 +54,8 @@ struct coordinator_state {
   std::unordered_map<std::string, std::deque<outbox_entry>> outbox;
   std::unordered_map<std::string, delivery> delivering; // by order id
   std::deque<std::string> ready;
+  /// Orders whose front entry waits out an open breaker or a full bulkhead.
+  std::unordered_set<std::string> paused;
 
   // -- writes: continuations by ticket; per order, operations wait while a
   // write of that order is being committed, so each reads what the last one wrote.
@@ -304,7 +306,8 @@ void pump(coordinator_self self) {
          && static_cast<int>(st.delivering.size()) < st.spec.notification_concurrency) {
     auto order_id = std::move(st.ready.front());
     st.ready.pop_front();
-    issue_delivery(self, order_id);
+    if (st.delivering.count(order_id) == 0)
+      issue_delivery(self, order_id);
   }
 }
 
@@ -345,7 +348,18 @@ void issue_delivery(coordinator_self self, const std::string& order_id) {
 /// The entry waits and is tried again later: it is not failed.
 void redeliver_later(coordinator_self self, const std::string& order_id, millis delay) {
   self->state.delivering.erase(order_id);
+  self->state.paused.insert(order_id);
   self->delayed_send(self, std::max(delay, millis{1}), redeliver_atom::value, order_id);
+  pump(self);
+}
+
+/// Paused orders try their front entry again (their wait ended, or the
+/// notification breaker was reset).
+void resume_paused(coordinator_self self, std::vector<std::string> order_ids) {
+  auto& st = self->state;
+  for (auto& id : order_ids)
+    if (st.paused.erase(id) > 0 && st.outbox.count(id) > 0)
+      st.ready.push_back(std::move(id));
   pump(self);
 }
 
@@ -762,7 +776,14 @@ coordinator_impl::behavior_type coordinator_behavior(coordinator_self self, coor
       auto child = self->state.supervisor->child(to_string(kind));
       if (kind == service_kind::payment)
         return forward_circuit(self, caf::actor_cast<payment_actor>(child), action);
-      return forward_circuit(self, caf::actor_cast<notification_actor>(child), action);
+      auto view = forward_circuit(self, caf::actor_cast<notification_actor>(child), action);
+      if (action == circuit_action::reset) {
+        // The breaker closes with this message, which the notification actor
+        // handles before any delivery sent after it: paused entries go now.
+        auto& paused = self->state.paused;
+        resume_paused(self, std::vector<std::string>(paused.begin(), paused.end()));
+      }
+      return view;
     },
     [self](requeue_atom, const std::string& entry_id) -> caf::result<requeue_reply> {
       auto rp = self->make_response_promise<requeue_reply>();
@@ -791,13 +812,7 @@ coordinator_impl::behavior_type coordinator_behavior(coordinator_self self, coor
       commits.erase(i);
       then(r);
     },
-    [self](redeliver_atom, const std::string& order_id) {
-      auto& st = self->state;
-      if (st.delivering.count(order_id) == 0 && st.outbox.count(order_id) > 0) {
-        st.ready.push_back(order_id);
-        pump(self);
-      }
-    },
+    [self](redeliver_atom, const std::string& order_id) { resume_paused(self, {order_id}); },
   };
 }
 

@@ -371,18 +371,11 @@ TEST_CASE_METHOD(durability_fixture, "outbox: notifications of different orders 
   CHECK(notif->calls.size() == 2);
 }
 
-// Known bugs (tagged [!mayfail] so the suite stays green; its failures are
-// still printed):
-// 1. An isolated breaker answers circuit_open with retry_after = break_duration
-//    (30 s by default; circuit_breaker.cpp), and complete_delivery() waits
-//    max(retry_after, 1 s) before trying the entry again; a reset does not wake
-//    the waiting entry, so after a reset at 5 s the notification goes out only
-//    at 30 s (25 s later) instead of within ~1-2 s.
-// 2. The call refused by the open breaker (nothing sent, attempts 0, the entry
-//    still pending) is announced as a "notification_failed" event.
+// Regression: a reset did not wake the paused entry (it waited out the 30 s
+// break), and the refused call was announced as notification_failed.
 TEST_CASE_METHOD(durability_fixture,
                  "outbox: an open notification breaker pauses delivery without failing",
-                 "[outbox][!mayfail]") {
+                 "[outbox]") {
   start();
   auto id = paid_order();
   auto iso = circuit(service_kind::notification, circuit_action::isolate);
