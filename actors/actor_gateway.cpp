@@ -38,7 +38,8 @@ gateway_result<Reply> actor_gateway::ask(millis timeout, Ts&&... xs) {
   bool timed_out = false;
   (*self)->varargs_receive(
     once, handle.id(), [&](Reply& r) { out = std::move(r); },
-    [&](caf::error& e) { error = sys_.render(e); }, caf::after(timeout) >> [&] { timed_out = true; });
+    [&](caf::error& e) { error = sys_.render(e); },
+    caf::after(timeout) >> [&] { timed_out = true; });
   if (timed_out) {
     // A reply that comes after its timeout would sit in the mailbox forever.
     self.reset();
@@ -59,8 +60,8 @@ gateway_result<change_status_reply> actor_gateway::change_status(change_status_c
   return ask<change_status_reply>(timeout, status_atom::value, std::move(cmd));
 }
 
-gateway_result<integration_view> actor_gateway::circuit(service_kind service,
-                                                        circuit_action action, millis timeout) {
+gateway_result<integration_view> actor_gateway::circuit(service_kind service, circuit_action action,
+                                                        millis timeout) {
   return ask<integration_view>(timeout, circuit_atom::value, service, action);
 }
 

@@ -27,8 +27,7 @@ public:
                                                     millis timeout) override;
   gateway_result<integration_view> circuit(service_kind service, circuit_action action,
                                            millis timeout) override;
-  gateway_result<requeue_reply> requeue_notification(std::string entry_id,
-                                                     millis timeout) override;
+  gateway_result<requeue_reply> requeue_notification(std::string entry_id, millis timeout) override;
   bool crash(std::string_view actor) override;
 
 private:

@@ -37,7 +37,10 @@ struct actor_runtime::impl {
 
   impl(const config& c, shared_services services, std::shared_ptr<write_queue> w, std::string pay,
        std::string notify)
-    : cfg(c), payment_url(std::move(pay)), notification_url(std::move(notify)), writer(std::move(w)) {
+    : cfg(c),
+      payment_url(std::move(pay)),
+      notification_url(std::move(notify)),
+      writer(std::move(w)) {
     static_cast<shared_services&>(deps) = std::move(services);
     deps.events = std::make_shared<event_sink>();
     deps.writer = writer;
@@ -53,15 +56,13 @@ actor_runtime::actor_runtime(const config& cfg, shared_services services,
 
 actor_runtime::~actor_runtime() = default;
 
-order_gateway& actor_runtime::gateway() {
-  return *impl_->gateway;
-}
+order_gateway& actor_runtime::gateway() { return *impl_->gateway; }
 
 void actor_runtime::start(std::shared_ptr<background_server> server) {
   auto& m = *impl_;
-  m.root = spawn_root_supervisor(m.sys, root_spec{m.deps, m.cfg, m.writer, m.payment_url,
-                                                  m.notification_url, m.gateway,
-                                                  std::move(server)});
+  m.root = spawn_root_supervisor(m.sys,
+                                 root_spec{m.deps, m.cfg, m.writer, m.payment_url,
+                                           m.notification_url, m.gateway, std::move(server)});
   m.main->monitor(m.root);
 }
 

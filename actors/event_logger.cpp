@@ -20,9 +20,7 @@ event_logger_actor::behavior_type event_logger(event_logger_actor::pointer self,
         deps.journal->append(std::move(ev));
       }
     },
-    [](crash_atom) {
-      throw std::runtime_error("crash rehearsal requested through the admin API");
-    },
+    [](crash_atom) { throw std::runtime_error("crash rehearsal requested through the admin API"); },
   };
 }
 

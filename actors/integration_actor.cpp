@@ -8,14 +8,12 @@ void init(integration_state& st, std::unique_ptr<call_hooks> hooks, integration_
           time_point now) {
   auto last = spec.deps.board->snapshot(spec.kind);
   st.hooks = std::move(hooks);
-  st.engine.emplace(spec.kind, spec.settings, spec.url, *st.hooks, last.breaker,
-                    last.opened_at_ms, spec.jitter_seed, clock_of(now));
+  st.engine.emplace(spec.kind, spec.settings, spec.url, *st.hooks, last.breaker, last.opened_at_ms,
+                    spec.jitter_seed, clock_of(now));
   st.spec = std::move(spec);
 }
 
-call_clock clock_of(time_point now) {
-  return call_clock{now, now_ms()};
-}
+call_clock clock_of(time_point now) { return call_clock{now, now_ms()}; }
 
 void record(integration_state& st, const call_command& cmd, time_point now) {
   auto& deps = st.spec.deps;
@@ -36,9 +34,7 @@ void record(integration_state& st, const call_command& cmd, time_point now) {
         series.retried();
         deps.board->count(kind, integration_board::counter::retries);
         break;
-      case tally_call::kind::rejected:
-        count_rejected_call(deps, kind);
-        break;
+      case tally_call::kind::rejected: count_rejected_call(deps, kind); break;
     }
   } else if (auto* b = std::get_if<report_breaker>(&cmd)) {
     if (b->transition) {
@@ -47,8 +43,7 @@ void record(integration_state& st, const call_command& cmd, time_point now) {
                          : b->transition->to == circuit_state::half_open ? "circuit_half_opened"
                                                                          : "circuit_closed";
       auto level = b->transition->to == circuit_state::open ? log_level::warn : log_level::info;
-      deps.log->log(level, what,
-                    {{"service", to_string(kind)}, {"reason", b->transition->reason}});
+      deps.log->log(level, what, {{"service", to_string(kind)}, {"reason", b->transition->reason}});
     }
     deps.board->report_breaker(kind, st.engine->breaker(), st.engine->opened_at_ms());
     if (deps.writer) {

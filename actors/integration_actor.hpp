@@ -125,8 +125,7 @@ void dispatch(integration_self<Call> self, send_attempt send) {
   auto id = send.call;
   auto attempt = send.attempt;
   st.busy_workers[id] = {worker, attempt};
-  self->delayed_send(self, send.request.timeout + transport_grace, expire_atom::value, id,
-                     attempt);
+  self->delayed_send(self, send.request.timeout + transport_grace, expire_atom::value, id, attempt);
   // True (and the worker idle again) when the reply is for the attempt it carries.
   auto release = [self, id, attempt] {
     auto& st = self->state;
@@ -231,9 +230,7 @@ make_integration_behavior(integration_self<Call> self, std::unique_ptr<call_hook
       });
       return integration_shell::view(self->state, self->clock().now());
     },
-    [](crash_atom) {
-      throw std::runtime_error("crash rehearsal requested through the admin API");
-    },
+    [](crash_atom) { throw std::runtime_error("crash rehearsal requested through the admin API"); },
     [step](retry_atom, uint64_t id) {
       step([id](call_engine& e, const call_clock& c, call_commands& out) {
         e.on_retry_timer(id, c, out);

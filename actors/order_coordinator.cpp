@@ -12,8 +12,8 @@
 #include <deque>
 #include <functional>
 #include <limits>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <unordered_map>
 #include <unordered_set>
@@ -45,7 +45,7 @@ struct coordinator_state {
 
   coordinator_spec spec;
   std::shared_ptr<supervisor_core> supervisor;
-  std::unordered_map<std::string, pending_payment> payments; // by order id
+  std::unordered_map<std::string, pending_payment> payments;     // by order id
   std::unordered_map<std::string, std::string> keys_in_progress; // Idempotency-Key -> order id
   uint64_t next_issue = 1;
 
@@ -100,8 +100,6 @@ order open_order(create_order_command& cmd) {
   o.request_fingerprint = std::move(cmd.fingerprint);
   return o;
 }
-
-
 
 // -- writes -----------------------------------------------------------------------
 
@@ -257,12 +255,11 @@ caf::result<create_order_reply> refuse_at_once(coordinator_self self, order o, m
                              [self, refusing](const order& placed) {
                                auto& deps = self->state.spec.deps;
                                count_rejected_call(deps, service_kind::payment);
-                               deps.events->emit(make_event(
-                                 service_kind::payment, "call_rejected", placed.trace_id,
-                                 placed.id, 1,
-                                 {{"reason", "circuit open"},
-                                  {"retryAfterMs", refusing.count()},
-                                  {"where", "coordinator"}}));
+                               deps.events->emit(make_event(service_kind::payment, "call_rejected",
+                                                            placed.trace_id, placed.id, 1,
+                                                            {{"reason", "circuit open"},
+                                                             {"retryAfterMs", refusing.count()},
+                                                             {"where", "coordinator"}}));
                              });
 }
 
@@ -294,7 +291,6 @@ void ask_child(coordinator_self self, const Child& child, Map coordinator_state:
       });
 }
 
-
 // -- the outbox -------------------------------------------------------------------
 
 void issue_delivery(coordinator_self self, const std::string& order_id);
@@ -302,8 +298,8 @@ void issue_delivery(coordinator_self self, const std::string& order_id);
 /// Starts the next deliveries while the notification bulkhead has room.
 void pump(coordinator_self self) {
   auto& st = self->state;
-  while (!st.ready.empty()
-         && static_cast<int>(st.delivering.size()) < st.spec.notification_concurrency) {
+  while (!st.ready.empty() &&
+         static_cast<int>(st.delivering.size()) < st.spec.notification_concurrency) {
     auto order_id = std::move(st.ready.front());
     st.ready.pop_front();
     if (st.delivering.count(order_id) == 0)
@@ -322,8 +318,7 @@ void outbox_append(coordinator_self self, outbox_entry e) {
   }
 }
 
-void complete_delivery(coordinator_self self, const std::string& order_id,
-                       const call_outcome& out);
+void complete_delivery(coordinator_self self, const std::string& order_id, const call_outcome& out);
 
 void issue_delivery(coordinator_self self, const std::string& order_id) {
   auto& st = self->state;
@@ -415,8 +410,7 @@ void complete_delivery(coordinator_self self, const std::string& order_id,
 
 // -- payments ---------------------------------------------------------------------
 
-void complete_payment(coordinator_self self, const std::string& order_id,
-                      const call_outcome& out) {
+void complete_payment(coordinator_self self, const std::string& order_id, const call_outcome& out) {
   auto& st = self->state;
   auto i = st.payments.find(order_id);
   if (i == st.payments.end())
@@ -432,36 +426,36 @@ void complete_payment(coordinator_self self, const std::string& order_id,
     o.payment.reference = out.reference;
   o.updated_at_ms = now_ms();
   auto w = write_of(o);
-  write_order(self, order_id, std::move(w),
-              [self, o = std::move(o), out, promise = std::move(pending.promise)](
-                const commit_result& r) mutable {
-                note_store(self, r);
-                auto& st = self->state;
-                if (o.idempotency_key)
-                  st.keys_in_progress.erase(*o.idempotency_key);
-                if (!r.ok) {
-                  // Left pending_payment in the store: resumed with the same key.
-                  if (promise)
-                    promise->deliver(store_failed_reply(std::move(o)));
-                  return;
-                }
-                record_status(self, o);
-                boost::json::object payload{{"from", "pending_payment"},
-                                            {"attempts", out.attempts}};
-                if (out.result != call_result::succeeded)
-                  payload["reason"] = out.detail;
-                if (!promise) {
-                  emit_order_event(self, o, "order_recovered", std::move(payload));
-                  return;
-                }
-                emit_order_event(self, o, "order_status_changed", std::move(payload));
-                create_order_reply reply;
-                reply.payment = out;
-                reply.result = out.result == call_result::succeeded ? create_result::created
-                                                                     : create_result::payment_failed;
-                reply.placed = std::move(o);
-                promise->deliver(std::move(reply));
-              });
+  write_order(
+    self, order_id, std::move(w),
+    [self, o = std::move(o), out,
+     promise = std::move(pending.promise)](const commit_result& r) mutable {
+      note_store(self, r);
+      auto& st = self->state;
+      if (o.idempotency_key)
+        st.keys_in_progress.erase(*o.idempotency_key);
+      if (!r.ok) {
+        // Left pending_payment in the store: resumed with the same key.
+        if (promise)
+          promise->deliver(store_failed_reply(std::move(o)));
+        return;
+      }
+      record_status(self, o);
+      boost::json::object payload{{"from", "pending_payment"}, {"attempts", out.attempts}};
+      if (out.result != call_result::succeeded)
+        payload["reason"] = out.detail;
+      if (!promise) {
+        emit_order_event(self, o, "order_recovered", std::move(payload));
+        return;
+      }
+      emit_order_event(self, o, "order_status_changed", std::move(payload));
+      create_order_reply reply;
+      reply.payment = out;
+      reply.result = out.result == call_result::succeeded ? create_result::created
+                                                          : create_result::payment_failed;
+      reply.placed = std::move(o);
+      promise->deliver(std::move(reply));
+    });
 }
 
 void issue_payment(coordinator_self self, const std::string& order_id) {
@@ -561,22 +555,22 @@ void requeue(coordinator_self self, const std::string& entry_id,
   }
   w.outbox.push_back(*e);
   auto order_id = e->order_id;
-  write_order(self, order_id, std::move(w), [self, rp, e = std::move(*e)](const commit_result& r) mutable {
-    note_store(self, r);
-    requeue_reply reply;
-    if (!r.ok) {
-      reply.result = requeue_result::store_failed;
-      rp.deliver(std::move(reply));
-      return;
-    }
-    reply.entry = e;
-    outbox_append(self, std::move(e));
-    rp.deliver(std::move(reply));
-  });
+  write_order(self, order_id, std::move(w),
+              [self, rp, e = std::move(*e)](const commit_result& r) mutable {
+                note_store(self, r);
+                requeue_reply reply;
+                if (!r.ok) {
+                  reply.result = requeue_result::store_failed;
+                  rp.deliver(std::move(reply));
+                  return;
+                }
+                reply.entry = e;
+                outbox_append(self, std::move(e));
+                rp.deliver(std::move(reply));
+              });
 }
 
-caf::result<create_order_reply> create_order(coordinator_self self,
-                                             create_order_command& cmd) {
+caf::result<create_order_reply> create_order(coordinator_self self, create_order_command& cmd) {
   auto& st = self->state;
   auto& store = *st.spec.deps.store;
   std::optional<order> retrying;
@@ -620,7 +614,8 @@ caf::result<create_order_reply> create_order(coordinator_self self,
     o = open_order(cmd);
   }
   if (!retrying && !cmd.idempotency_key)
-    if (auto refusing = st.spec.deps.board->refusing_for(service_kind::payment, self->clock().now()))
+    if (auto refusing = st.spec.deps.board->refusing_for(service_kind::payment,
+                                                         self->clock().now()))
       return refuse_at_once(self, std::move(o), *refusing);
   if (cmd.shed) {
     call_outcome why;
@@ -638,26 +633,27 @@ caf::result<create_order_reply> create_order(coordinator_self self,
   bool retried = retrying.has_value();
   // Committed before the first payment attempt, so a crash mid-payment is
   // resumed at start with the same Idempotency-Key.
-  write_order(self, id, std::move(w), [self, rp, o = std::move(o), retried](const commit_result& r) mutable {
-    note_store(self, r);
-    if (!r.ok) {
-      if (o.idempotency_key)
-        self->state.keys_in_progress.erase(*o.idempotency_key);
-      rp.deliver(store_failed_reply(std::move(o)));
-      return;
-    }
-    record_status(self, o);
-    if (!retried)
-      emit_order_event(self, o, "order_created",
-                       {{"total", to_wire_amount(o.total)},
-                        {"items", static_cast<int64_t>(o.items.size())},
-                        {"customerEmail", mask_email(o.customer_email)}});
-    else
-      emit_order_event(self, o, "order_status_changed",
-                       {{"from", "payment_failed"},
-                        {"reason", "payment retried by idempotent request"}});
-    start_payment(self, std::move(o), rp);
-  });
+  write_order(self, id, std::move(w),
+              [self, rp, o = std::move(o), retried](const commit_result& r) mutable {
+                note_store(self, r);
+                if (!r.ok) {
+                  if (o.idempotency_key)
+                    self->state.keys_in_progress.erase(*o.idempotency_key);
+                  rp.deliver(store_failed_reply(std::move(o)));
+                  return;
+                }
+                record_status(self, o);
+                if (!retried)
+                  emit_order_event(self, o, "order_created",
+                                   {{"total", to_wire_amount(o.total)},
+                                    {"items", static_cast<int64_t>(o.items.size())},
+                                    {"customerEmail", mask_email(o.customer_email)}});
+                else
+                  emit_order_event(self, o, "order_status_changed",
+                                   {{"from", "payment_failed"},
+                                    {"reason", "payment retried by idempotent request"}});
+                start_payment(self, std::move(o), rp);
+              });
   return rp;
 }
 
@@ -693,8 +689,8 @@ void change_status(coordinator_self self, const change_status_command& cmd,
   w.outbox.push_back(entry);
   auto id = o->id;
   write_order(self, id, std::move(w),
-              [self, rp, o = std::move(*o), from, entry = std::move(entry)](
-                const commit_result& r) mutable {
+              [self, rp, o = std::move(*o), from,
+               entry = std::move(entry)](const commit_result& r) mutable {
                 note_store(self, r);
                 change_status_reply reply;
                 if (!r.ok) {
@@ -741,8 +737,8 @@ namespace {
 coordinator_impl::behavior_type coordinator_behavior(coordinator_self self, coordinator_spec spec) {
   auto& st = self->state;
   st.spec = std::move(spec);
-  st.supervisor = std::make_shared<supervisor_core>(self, "order_coordinator",
-                                                    st.spec.supervision, st.spec.deps);
+  st.supervisor = std::make_shared<supervisor_core>(self, "order_coordinator", st.spec.supervision,
+                                                    st.spec.deps);
   for (const char* name : {payment_child, notification_child}) {
     child_spec cs;
     cs.name = name;

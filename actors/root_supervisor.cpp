@@ -35,14 +35,13 @@ auto integration_factory(service_kind kind, const service_settings& svc, std::st
 caf::behavior root_supervisor(caf::event_based_actor* self, root_spec spec) {
   auto sup = std::make_shared<supervisor_core>(self, "root", spec.cfg.supervision, spec.deps);
   auto deps = spec.deps;
-  sup->add(child_spec{
-    "event-logger", restart_type::permanent,
-    [deps](caf::local_actor* parent) {
-      return caf::actor_cast<caf::actor>(parent->spawn(event_logger, deps));
-    },
-    [deps](const caf::actor& child, bool) {
-      deps.events->bind(caf::actor_cast<event_logger_actor>(child));
-    }});
+  sup->add(child_spec{"event-logger", restart_type::permanent,
+                      [deps](caf::local_actor* parent) {
+                        return caf::actor_cast<caf::actor>(parent->spawn(event_logger, deps));
+                      },
+                      [deps](const caf::actor& child, bool) {
+                        deps.events->bind(caf::actor_cast<event_logger_actor>(child));
+                      }});
   sup->add(child_spec{
     "order_coordinator", restart_type::permanent,
     [spec](caf::local_actor* parent) {
@@ -51,22 +50,23 @@ caf::behavior root_supervisor(caf::event_based_actor* self, root_spec spec) {
       cs.supervision = spec.cfg.supervision;
       cs.writer = spec.writer;
       cs.notification_concurrency = spec.cfg.notification.max_connections;
-      cs.start_payment =
-        integration_factory(service_kind::payment, spec.cfg.payment, spec.payment_url, spec.deps,
-                            [](caf::local_actor* p, integration_spec is) {
-                              return spawn_payment(p, std::move(is));
-                            });
-      cs.start_notification = integration_factory(
-        service_kind::notification, spec.cfg.notification, spec.notification_url, spec.deps,
-        [](caf::local_actor* p, integration_spec is) {
-          return spawn_notification(p, std::move(is));
-        });
+      cs.start_payment = integration_factory(service_kind::payment, spec.cfg.payment,
+                                             spec.payment_url, spec.deps,
+                                             [](caf::local_actor* p, integration_spec is) {
+                                               return spawn_payment(p, std::move(is));
+                                             });
+      cs.start_notification = integration_factory(service_kind::notification, spec.cfg.notification,
+                                                  spec.notification_url, spec.deps,
+                                                  [](caf::local_actor* p, integration_spec is) {
+                                                    return spawn_notification(p, std::move(is));
+                                                  });
       return caf::actor_cast<caf::actor>(spawn_order_coordinator(parent, std::move(cs)));
     },
     [gateway = spec.gateway](const caf::actor& child, bool) {
       gateway->bind(caf::actor_cast<coordinator_actor>(child));
     }});
-  sup->add(child_spec{"http_ingress", restart_type::permanent,
+  sup->add(child_spec{"http_ingress",
+                      restart_type::permanent,
                       [server = spec.server](caf::local_actor* parent) {
                         return spawn_http_ingress(parent, server);
                       },

@@ -4,8 +4,8 @@
 #include "coffeeshop/util/ids.hpp"
 
 #include <caf/scheduled_actor.hpp>
-#include <caf/send.hpp>
 #include <caf/sec.hpp>
+#include <caf/send.hpp>
 
 namespace coffeeshop {
 

@@ -11,8 +11,8 @@
 
 #include <exception>
 #include <memory>
-#include <string>
 #include <mutex>
+#include <string>
 #include <vector>
 
 namespace coffeeshop {

@@ -62,8 +62,10 @@ bool supervisor_core::handle_down(const caf::down_msg& dm) {
   bool abnormal = dm.reason && dm.reason != caf::exit_reason::normal;
   auto reason = abnormal ? self_->system().render(dm.reason) : std::string{"normal exit"};
   if (!should_restart(e->spec.restart, abnormal)) {
-    deps_.log->info("child stopped", {{"supervisor", name_}, {"actor", e->spec.name},
-                                      {"restart", to_string(e->spec.restart)}, {"reason", reason}});
+    deps_.log->info("child stopped", {{"supervisor", name_},
+                                      {"actor", e->spec.name},
+                                      {"restart", to_string(e->spec.restart)},
+                                      {"reason", reason}});
     return true;
   }
   auto d = intensity_.record(self_->clock().now());
@@ -100,8 +102,10 @@ bool supervisor_core::handle_down(const caf::down_msg& dm) {
     if (other.handle)
       self_->send_exit(other.handle, caf::exit_reason::user_shutdown);
   }
-  deps_.log->warn("actor_down", {{"supervisor", name_}, {"actor", e->spec.name},
-                                 {"reason", reason}, {"restartInMs", d.delay.count()},
+  deps_.log->warn("actor_down", {{"supervisor", name_},
+                                 {"actor", e->spec.name},
+                                 {"reason", reason},
+                                 {"restartInMs", d.delay.count()},
                                  {"restartsInWindow", d.restarts_in_window}});
   caf::delayed_anon_send(caf::actor_cast<caf::actor>(self_), d.delay, restart_atom::value,
                          generation_);
@@ -167,7 +171,8 @@ void supervisor_core::handle_shutdown_timer(uint64_t step) {
   if (!e.handle)
     return; // it ended in time; its down message already moved on
   deps_.log->warn("child did not stop in time; killing it",
-                  {{"supervisor", name_}, {"actor", e.spec.name},
+                  {{"supervisor", name_},
+                   {"actor", e.spec.name},
                    {"timeoutMs", shutdown_timeout_.count()}});
   self_->send_exit(e.handle, caf::exit_reason::kill);
   e.handle = nullptr;

@@ -69,7 +69,7 @@ private:
   struct entry {
     child_spec spec;
     caf::actor handle;
-    bool restarting = false; // stopped on purpose by a strategy, or waiting to restart
+    bool restarting = false;         // stopped on purpose by a strategy, or waiting to restart
     uint64_t restart_generation = 0; // the restart timer this child waits for; 0: none
     std::string restart_reason;
   };

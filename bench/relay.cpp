@@ -22,15 +22,15 @@
 #include <httplib.h>
 
 #include <signal.h>
-#include <unistd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <iostream>
 #include <functional>
+#include <iostream>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -55,8 +55,9 @@ struct options {
 };
 
 [[noreturn]] void usage(const std::string& why) {
-  std::cerr << "bench-relay: " << why << "\n"
-            << "usage: bench-relay [--listen HOST:PORT] --upstream http://HOST:PORT [--threads N] [--backlog N]\n";
+  std::cerr
+    << "bench-relay: " << why << "\n"
+    << "usage: bench-relay [--listen HOST:PORT] --upstream http://HOST:PORT [--threads N] [--backlog N]\n";
   std::exit(2);
 }
 
@@ -65,31 +66,37 @@ options parse_args(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage(a + " needs a value");
+      if (i + 1 >= argc)
+        usage(a + " needs a value");
       return argv[++i];
     };
     if (a == "--listen") {
       std::string v = value();
       auto colon = v.rfind(':');
-      if (colon == std::string::npos) usage("--listen: expected HOST:PORT");
+      if (colon == std::string::npos)
+        usage("--listen: expected HOST:PORT");
       o.host = v.substr(0, colon);
       o.port = std::atoi(v.c_str() + colon + 1);
     } else if (a == "--upstream") {
       o.upstream = value();
-      while (!o.upstream.empty() && o.upstream.back() == '/') o.upstream.pop_back();
+      while (!o.upstream.empty() && o.upstream.back() == '/')
+        o.upstream.pop_back();
     } else if (a == "--threads") {
       o.threads = std::atoi(value().c_str());
-      if (o.threads < 1) usage("--threads: expected a positive integer");
+      if (o.threads < 1)
+        usage("--threads: expected a positive integer");
     } else if (a == "--backlog") {
       o.backlog = std::atoi(value().c_str());
-      if (o.backlog < 0) usage("--backlog: expected 0 or a positive integer");
+      if (o.backlog < 0)
+        usage("--backlog: expected 0 or a positive integer");
     } else if (a == "--help" || a == "-h") {
       usage("help");
     } else {
       usage("unknown argument " + a);
     }
   }
-  if (o.upstream.empty()) usage("--upstream is required");
+  if (o.upstream.empty())
+    usage("--upstream is required");
   return o;
 }
 
@@ -97,18 +104,26 @@ options parse_args(int argc, char** argv) {
 long long price_of(std::string_view product, std::string_view variation, bool& ok) {
   ok = true;
   long long base = 0;
-  if (product == "Latte") base = 400;
-  else if (product == "Espresso") base = 250;
-  else if (product == "Cappuccino") base = 350;
-  else if (product == "Tea") base = 200;
+  if (product == "Latte")
+    base = 400;
+  else if (product == "Espresso")
+    base = 250;
+  else if (product == "Cappuccino")
+    base = 350;
+  else if (product == "Tea")
+    base = 200;
   else {
     ok = false;
     return 0;
   }
-  if (variation == "Pumpkin Spice") base += 50;
-  else if (variation == "Vanilla") base += 30;
-  else if (variation == "Hazelnut") base += 40;
-  else if (variation == "Double Shot") base += 100;
+  if (variation == "Pumpkin Spice")
+    base += 50;
+  else if (variation == "Vanilla")
+    base += 30;
+  else if (variation == "Hazelnut")
+    base += 40;
+  else if (variation == "Double Shot")
+    base += 100;
   return base;
 }
 
@@ -123,7 +138,8 @@ std::string json_quoted(std::string_view s) { return json::serialize(json::strin
 std::string next_order_id() {
   static std::atomic<unsigned long long> seq{0};
   static const unsigned long long salt = [] {
-    return (static_cast<unsigned long long>(::getpid()) << 32) ^ static_cast<unsigned long long>(time(nullptr));
+    return (static_cast<unsigned long long>(::getpid()) << 32) ^
+           static_cast<unsigned long long>(time(nullptr));
   }();
   char buf[40];
   std::snprintf(buf, sizeof buf, "ord_%08llx%012llx", salt & 0xffffffffULL, seq.fetch_add(1) + 1);
@@ -142,7 +158,8 @@ public:
     auto& s = shard(id);
     std::lock_guard<std::mutex> lk(s.mu);
     auto it = s.map.find(id);
-    if (it == s.map.end()) return false;
+    if (it == s.map.end())
+      return false;
     out = it->second;
     return true;
   }
@@ -183,19 +200,22 @@ int main(int argc, char** argv) {
   const std::string upstream = opt.upstream;
   order_map orders;
 
-  server.Get(R"(/api/v1/orders/([^/]+))", [&orders](const httplib::Request& req, httplib::Response& res) {
-    std::string body;
-    if (!orders.get(req.matches[1].str(), body)) return reply_error(res, 404, "order not found");
-    res.status = 200;
-    res.set_content(std::move(body), json_type);
-  });
+  server.Get(R"(/api/v1/orders/([^/]+))",
+             [&orders](const httplib::Request& req, httplib::Response& res) {
+               std::string body;
+               if (!orders.get(req.matches[1].str(), body))
+                 return reply_error(res, 404, "order not found");
+               res.status = 200;
+               res.set_content(std::move(body), json_type);
+             });
 
   server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.status = 200;
     res.set_content("{\"status\":\"ok\"}", json_type);
   });
 
-  server.Post("/api/v1/orders", [&upstream, &orders](const httplib::Request& req, httplib::Response& res) {
+  server.Post("/api/v1/orders", [&upstream, &orders](const httplib::Request& req,
+                                                     httplib::Response& res) {
     // One keep-alive client per server thread: no lock, no sharing.
     thread_local std::unique_ptr<httplib::Client> client;
     if (!client) {
@@ -209,27 +229,37 @@ int main(int argc, char** argv) {
     json::error_code ec;
     json::value doc = json::parse(req.body, ec);
     const json::object* order = ec ? nullptr : doc.if_object();
-    if (!order) return reply_error(res, 400, "the body is not a JSON object");
+    if (!order)
+      return reply_error(res, 400, "the body is not a JSON object");
     const json::array* items = nullptr;
-    if (auto* v = order->if_contains("items")) items = v->if_array();
-    if (!items || items->empty()) return reply_error(res, 422, "items: must be a non-empty array");
+    if (auto* v = order->if_contains("items"))
+      items = v->if_array();
+    if (!items || items->empty())
+      return reply_error(res, 422, "items: must be a non-empty array");
     long long total = 0;
     for (const auto& item : *items) {
       const auto* o = item.if_object();
-      if (!o) return reply_error(res, 422, "items: each item must be an object");
+      if (!o)
+        return reply_error(res, 422, "items: each item must be an object");
       std::string_view product, variation;
       long long qty = 1;
-      if (auto* p = o->if_contains("product"); p && p->is_string()) product = p->get_string();
-      if (auto* v = o->if_contains("variation"); v && v->is_string()) variation = v->get_string();
-      if (auto* q = o->if_contains("quantity"); q && q->is_int64()) qty = q->get_int64();
+      if (auto* p = o->if_contains("product"); p && p->is_string())
+        product = p->get_string();
+      if (auto* v = o->if_contains("variation"); v && v->is_string())
+        variation = v->get_string();
+      if (auto* q = o->if_contains("quantity"); q && q->is_int64())
+        qty = q->get_int64();
       bool ok = false;
       long long unit = price_of(product, variation, ok);
-      if (!ok || qty < 1 || qty > 100) return reply_error(res, 422, "items: unknown product or bad quantity");
+      if (!ok || qty < 1 || qty > 100)
+        return reply_error(res, 422, "items: unknown product or bad quantity");
       total += unit * qty;
     }
     std::string_view currency = "USD", method = "credit_card";
-    if (auto* c = order->if_contains("currency"); c && c->is_string()) currency = c->get_string();
-    if (auto* m = order->if_contains("paymentMethod"); m && m->is_string()) method = m->get_string();
+    if (auto* c = order->if_contains("currency"); c && c->is_string())
+      currency = c->get_string();
+    if (auto* m = order->if_contains("paymentMethod"); m && m->is_string())
+      method = m->get_string();
 
     const std::string id = next_order_id();
     std::string body;
@@ -246,8 +276,11 @@ int main(int argc, char** argv) {
 
     httplib::Headers headers{{"Idempotency-Key", id}};
     auto up = client->Post("/api/v1/payment", headers, body, "application/json");
-    if (!up) return reply_error(res, 502, "payment service unreachable: " + httplib::to_string(up.error()));
-    if (up->status != 200) return reply_error(res, 502, "payment service answered " + std::to_string(up->status));
+    if (!up)
+      return reply_error(res, 502,
+                         "payment service unreachable: " + httplib::to_string(up.error()));
+    if (up->status != 200)
+      return reply_error(res, 502, "payment service answered " + std::to_string(up->status));
     std::string reference;
     json::value paid = json::parse(up->body, ec);
     if (!ec && paid.is_object())

@@ -148,7 +148,7 @@ std::string print_config(const config& cfg);
 
 /// A parsed `HOST:PORT` (CONTRACT §2 `http.listen`, `coffeeshop-sim --listen`).
 struct listen_address {
-  std::string host; ///< IPv4 address, host name or IPv6 address (without brackets)
+  std::string host;  ///< IPv4 address, host name or IPv6 address (without brackets)
   uint16_t port = 0; ///< 0 = any free port
 };
 

@@ -5,8 +5,8 @@
 // interfaces that carry them live in actors/actor_interfaces.hpp.
 
 #include "coffeeshop/domain/order.hpp"
-#include "coffeeshop/domain/order_store.hpp"
 #include "coffeeshop/domain/order_request.hpp"
+#include "coffeeshop/domain/order_store.hpp"
 #include "coffeeshop/resilience/circuit_breaker.hpp"
 #include "coffeeshop/resilience/retry_policy.hpp"
 #include "coffeeshop/resilience/service_kind.hpp"
@@ -89,12 +89,12 @@ struct create_order_command {
 
 /// How a create command ended, for the ingress to map onto a status code.
 enum class create_result {
-  created,          // 201
-  replayed,         // 200 + Idempotency-Replayed
-  in_progress,      // 409: the same key is still being processed
-  key_mismatch,     // 422: the same key with another body
-  payment_failed,   // 402/502/504/503 by outcome.result
-  store_failed,     // 503 store_unavailable: nothing of it was committed
+  created,        // 201
+  replayed,       // 200 + Idempotency-Replayed
+  in_progress,    // 409: the same key is still being processed
+  key_mismatch,   // 422: the same key with another body
+  payment_failed, // 402/502/504/503 by outcome.result
+  store_failed,   // 503 store_unavailable: nothing of it was committed
 };
 
 struct create_order_reply {
@@ -145,4 +145,3 @@ struct integration_view {
 };
 
 } // namespace coffeeshop
-

@@ -41,7 +41,8 @@ std::optional<cli_options> parse_cli(int argc, const char* const* argv, std::str
         return true;
       }
       // A following option is not a value: "--config --check-config" forgot the file.
-      if (i + 1 < argc && argv[i + 1] != nullptr && std::string_view(argv[i + 1]).rfind("--", 0) != 0) {
+      if (i + 1 < argc && argv[i + 1] != nullptr &&
+          std::string_view(argv[i + 1]).rfind("--", 0) != 0) {
         out = argv[++i];
         return true;
       }
@@ -72,10 +73,14 @@ std::optional<cli_options> parse_cli(int argc, const char* const* argv, std::str
         error = std::string(name) + " takes no value";
         return std::nullopt;
       }
-      if (name == "--check-config") opts.check_config = true;
-      else if (name == "--print-config") opts.print_config = true;
-      else if (name == "--version") opts.version = true;
-      else opts.help = true;
+      if (name == "--check-config")
+        opts.check_config = true;
+      else if (name == "--print-config")
+        opts.print_config = true;
+      else if (name == "--version")
+        opts.version = true;
+      else
+        opts.help = true;
     } else if (!arg.empty() && arg.front() == '-') {
       error = "unknown option " + std::string(name);
       return std::nullopt;

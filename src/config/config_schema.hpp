@@ -154,7 +154,8 @@ void visit_config(Visitor& v, Config& c) {
     v.choice("level", c.logging.level, log_level_names);
     v.choice("format", c.logging.format, log_format_names);
   });
-  v.section("shutdown", [&] { v.integer("drain_timeout_ms", c.drain_timeout_ms, non_negative_ms); });
+  v.section("shutdown",
+            [&] { v.integer("drain_timeout_ms", c.drain_timeout_ms, non_negative_ms); });
   v.section("admin", [&] { v.secret("token", c.admin_token); });
   v.section("simulator", [&] {
     v.boolean("enabled", c.simulator.enabled);

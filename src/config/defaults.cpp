@@ -21,7 +21,8 @@ config config::defaults() {
   config_result r = config_detail::validate_tree(config_detail::default_config_tree());
   if (!r.value) {
     // Only reachable if a member initializer in config.hpp is invalid; tests catch it.
-    for (const auto& e : r.errors) std::fprintf(stderr, "%s\n", e.c_str());
+    for (const auto& e : r.errors)
+      std::fprintf(stderr, "%s\n", e.c_str());
     std::abort();
   }
   return *r.value;

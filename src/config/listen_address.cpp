@@ -10,7 +10,8 @@ namespace {
 
 bool all_of(std::string_view s, bool (*pred)(char)) {
   for (char c : s)
-    if (!pred(c)) return false;
+    if (!pred(c))
+      return false;
   return true;
 }
 
@@ -30,10 +31,13 @@ bool is_ipv4(std::string_view s) {
   while (true) {
     std::size_t dot = s.find('.', start);
     std::string_view octet = s.substr(start, dot == std::string_view::npos ? dot : dot - start);
-    if (octet.empty() || octet.size() > 3 || !all_of(octet, is_digit)) return false;
-    if (std::stoi(std::string(octet)) > 255) return false;
+    if (octet.empty() || octet.size() > 3 || !all_of(octet, is_digit))
+      return false;
+    if (std::stoi(std::string(octet)) > 255)
+      return false;
     ++parts;
-    if (dot == std::string_view::npos) break;
+    if (dot == std::string_view::npos)
+      break;
     start = dot + 1;
   }
   return parts == 4;
@@ -52,7 +56,8 @@ std::optional<listen_address> parse_listen_address(std::string_view text, std::s
 
   const bool bracketed = !host.empty() && host.front() == '[';
   if (bracketed) {
-    if (host.size() < 3 || host.back() != ']' || !all_of(host.substr(1, host.size() - 2), is_ipv6_char)) {
+    if (host.size() < 3 || host.back() != ']' ||
+        !all_of(host.substr(1, host.size() - 2), is_ipv6_char)) {
       error = "host must be an IPv4 address, a host name or [IPv6]";
       return std::nullopt;
     }
@@ -66,7 +71,8 @@ std::optional<listen_address> parse_listen_address(std::string_view text, std::s
     return std::nullopt;
   }
 
-  if (port.empty() || port.size() > 5 || !all_of(port, is_digit) || std::stol(std::string(port)) > 65535) {
+  if (port.empty() || port.size() > 5 || !all_of(port, is_digit) ||
+      std::stol(std::string(port)) > 65535) {
     error = "port must be an integer in 0..65535";
     return std::nullopt;
   }

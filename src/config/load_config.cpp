@@ -24,7 +24,8 @@ bool read_file(const std::string& path, std::string& out, std::string& error) {
   }
   char buf[8192];
   std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0)
+    out.append(buf, n);
   const bool failed = std::ferror(f) != 0; // e.g. EISDIR: fopen succeeds on a directory
   const int saved = errno;
   std::fclose(f);
@@ -48,7 +49,9 @@ bool parse_file(const std::string& path, const std::string& text, json::object& 
     parser.finish(ec);
   }
   if (ec) {
-    const long line = 1 + static_cast<long>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(consumed), '\n'));
+    const long line = 1 + static_cast<long>(
+                            std::count(text.begin(),
+                                       text.begin() + static_cast<std::ptrdiff_t>(consumed), '\n'));
     errors.push_back("config: " + path + ": invalid JSON at line " + std::to_string(line) + ": " +
                      ec.message());
     return false;
@@ -71,7 +74,8 @@ config_result load_config_impl(const std::optional<std::string>& file,
   std::optional<std::string> path = file;
   if (!path) {
     const char* env = std::getenv("COFFEESHOP_CONFIG");
-    if (env != nullptr && *env != '\0') path = env;
+    if (env != nullptr && *env != '\0')
+      path = env;
   }
   if (path) {
     std::string text, reason;
@@ -84,7 +88,8 @@ config_result load_config_impl(const std::optional<std::string>& file,
     // reports everything; the result carries no value either way.
   }
 
-  for (const auto& spec : overrides) config_detail::apply_override(tree, spec, errors);
+  for (const auto& spec : overrides)
+    config_detail::apply_override(tree, spec, errors);
 
   config_result result = config_detail::validate_tree(tree);
   if (!errors.empty()) {

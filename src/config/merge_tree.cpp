@@ -17,9 +17,11 @@ bool split_path(std::string_view path, std::vector<std::string_view>& out) {
   while (true) {
     std::size_t dot = path.find('.', start);
     std::string_view seg = path.substr(start, dot == std::string_view::npos ? dot : dot - start);
-    if (seg.empty()) return false;
+    if (seg.empty())
+      return false;
     out.push_back(seg);
-    if (dot == std::string_view::npos) return true;
+    if (dot == std::string_view::npos)
+      return true;
     start = dot + 1;
   }
 }
@@ -51,7 +53,8 @@ void merge_tree(json::object& base, const json::object& patch, const std::string
 bool apply_override(json::object& root, std::string_view spec, std::vector<std::string>& errors) {
   const std::size_t eq = spec.find('=');
   if (eq == std::string_view::npos || eq == 0) {
-    errors.push_back("config: --set " + json::serialize(json::string_view(spec.data(), spec.size())) +
+    errors.push_back("config: --set " +
+                     json::serialize(json::string_view(spec.data(), spec.size())) +
                      ": expected KEY=VALUE");
     return false;
   }
@@ -68,7 +71,8 @@ bool apply_override(json::object& root, std::string_view spec, std::vector<std::
   // taken literally as a string, so `--set http.listen=127.0.0.1:9000` needs no quoting.
   boost::system::error_code ec;
   json::value parsed = json::parse(json::string_view(text.data(), text.size()), ec);
-  if (ec) parsed = json::string(text.data(), text.size());
+  if (ec)
+    parsed = json::string(text.data(), text.size());
 
   json::object* section = &root;
   std::string path;

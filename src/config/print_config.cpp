@@ -55,8 +55,10 @@ public:
 
   void secret(const char* key, const std::optional<std::string>& value) {
     // Masked, a secret shows only whether one is set.
-    if (!value) (*section_)[key] = nullptr;
-    else (*section_)[key] = secrets_ == secrets::masked ? "***" : *value;
+    if (!value)
+      (*section_)[key] = nullptr;
+    else
+      (*section_)[key] = secrets_ == secrets::masked ? "***" : *value;
   }
 
   void listen(const char* key, const std::string& host, uint16_t port) {

@@ -29,12 +29,17 @@ const json::object& subsection(const json::object& section, const char* key) {
 
 bool looks_like_http_url(std::string_view s) {
   std::size_t scheme = 0;
-  if (s.rfind("http://", 0) == 0) scheme = 7;
-  else if (s.rfind("https://", 0) == 0) scheme = 8;
-  else return false;
-  if (s.size() == scheme || s[scheme] == '/') return false; // no host
+  if (s.rfind("http://", 0) == 0)
+    scheme = 7;
+  else if (s.rfind("https://", 0) == 0)
+    scheme = 8;
+  else
+    return false;
+  if (s.size() == scheme || s[scheme] == '/')
+    return false; // no host
   for (char c : s)
-    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) return false;
+    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f)
+      return false;
   return true;
 }
 
@@ -43,7 +48,7 @@ bool looks_like_http_url(std::string_view s) {
 class tree_reader {
 public:
   tree_reader(const json::object& root, std::vector<std::string>& errors)
-      : section_(&root), errors_(errors) {}
+    : section_(&root), errors_(errors) {}
 
   /// Adds `config: <path>: <reason>`; the key then no longer counts as ok().
   void fail(const std::string& path, const std::string& reason) {
@@ -68,12 +73,14 @@ public:
     const json::value& v = member(*section_, key);
     const std::string p = path(key);
     int64_t n = 0;
-    if (!read_integer(v, p, range, n)) return;
+    if (!read_integer(v, p, range, n))
+      return;
     if (order.rel != order_rule::relation::none && ok(path(order.other_key))) {
       const bool at_least = order.rel == order_rule::relation::at_least;
       if (at_least ? n < order.other_value : n >= order.other_value) {
-        fail(p, std::string(at_least ? "must be at least " : "must be below ") +
-                    path(order.other_key) + " (" + std::to_string(order.other_value) + ")",
+        fail(p,
+             std::string(at_least ? "must be at least " : "must be below ") +
+               path(order.other_key) + " (" + std::to_string(order.other_value) + ")",
              v);
         return;
       }
@@ -83,7 +90,8 @@ public:
 
   void boolean(const char* key, bool& out) {
     const json::value& v = member(*section_, key);
-    if (!v.is_bool()) return fail(path(key), "expected true or false", v);
+    if (!v.is_bool())
+      return fail(path(key), "expected true or false", v);
     out = v.get_bool();
   }
 
@@ -97,12 +105,14 @@ public:
   template <class Enum>
   void choice(const char* key, Enum& out, name_list names) {
     std::size_t i = 0;
-    if (read_choice(key, names, i)) out = static_cast<Enum>(i);
+    if (read_choice(key, names, i))
+      out = static_cast<Enum>(i);
   }
 
   void choice(const char* key, std::string& out, name_list names) {
     std::size_t i = 0;
-    if (read_choice(key, names, i)) out = names[i];
+    if (read_choice(key, names, i))
+      out = names[i];
   }
 
   void url(const char* key, std::string& out) {
@@ -148,10 +158,12 @@ public:
 
   void listen(const char* key, std::string& host, uint16_t& port) {
     const json::value& v = member(*section_, key);
-    if (!v.is_string()) return fail(path(key), "expected a string HOST:PORT", v);
+    if (!v.is_string())
+      return fail(path(key), "expected a string HOST:PORT", v);
     std::string reason;
     const auto addr = parse_listen_address(v.get_string(), reason);
-    if (!addr) return fail(path(key), reason, v);
+    if (!addr)
+      return fail(path(key), reason, v);
     host = addr->host;
     port = addr->port;
   }
@@ -180,7 +192,8 @@ private:
                std::trunc(v.get_double()) == v.get_double()) {
       const double d = v.get_double();
       in_int64 = d >= -9.0e18 && d <= 9.0e18;
-      if (in_int64) n = static_cast<int64_t>(d);
+      if (in_int64)
+        n = static_cast<int64_t>(d);
     } else {
       fail(p, kind, v);
       return false;
@@ -189,8 +202,10 @@ private:
       // Below the minimum of an open-ended setting the kind says it all ("expected a positive
       // integer, got 0"); a real range (threads 1..4096) is worth spelling out.
       const bool open_ended = range.max == int_max || range.max == max_duration_ms;
-      if (in_int64 && n < range.min && open_ended) fail(p, kind, v);
-      else fail(p, "must be in " + std::to_string(range.min) + ".." + std::to_string(range.max), v);
+      if (in_int64 && n < range.min && open_ended)
+        fail(p, kind, v);
+      else
+        fail(p, "must be in " + std::to_string(range.min) + ".." + std::to_string(range.max), v);
       return false;
     }
     out = n;
@@ -210,7 +225,8 @@ private:
     }
     std::string reason = "expected one of ";
     for (std::size_t i = 0; i < names.size(); ++i) {
-      if (i > 0) reason += ", ";
+      if (i > 0)
+        reason += ", ";
       reason += '"';
       reason += names[i];
       reason += '"';
@@ -239,10 +255,12 @@ config_result validate_tree(const json::object& root) {
     if (r.ok("services.payment.url") && !cfg.payment.url)
       r.fail("services.payment.url", "required when simulator.enabled and dapr.enabled are false");
     if (r.ok("services.notification.url") && !cfg.notification.url)
-      r.fail("services.notification.url", "required when simulator.enabled and dapr.enabled are false");
+      r.fail("services.notification.url",
+             "required when simulator.enabled and dapr.enabled are false");
   }
 
-  if (result.errors.empty()) result.value = std::move(cfg);
+  if (result.errors.empty())
+    result.value = std::move(cfg);
   return result;
 }
 

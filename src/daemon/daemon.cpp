@@ -60,9 +60,9 @@ shared_services make_services(const config& cfg) {
 void restore_breakers(const config& cfg, shared_services& s) {
   auto now = std::chrono::steady_clock::now();
   auto epoch = now_ms();
-  for (auto [kind, settings] : {std::pair{service_kind::payment, &cfg.payment.circuit_breaker},
-                                std::pair{service_kind::notification,
-                                          &cfg.notification.circuit_breaker}}) {
+  for (auto [kind, settings] :
+       {std::pair{service_kind::payment, &cfg.payment.circuit_breaker},
+        std::pair{service_kind::notification, &cfg.notification.circuit_breaker}}) {
     auto snap = s.store->breaker(kind);
     if (!snap)
       continue;
@@ -135,7 +135,9 @@ void announce_providers(const config& cfg, logger& log, const std::string& payme
   for (auto [name, svc, url] : {std::tuple{"payment", &cfg.payment, payment_url},
                                 std::tuple{"notification", &cfg.notification, notification_url}}) {
     std::string provider = cfg.dapr.enabled ? "dapr" : svc->url ? "remote" : "simulator";
-    boost::json::object fields{{"service", name}, {"provider", provider}, {"url", url},
+    boost::json::object fields{{"service", name},
+                               {"provider", provider},
+                               {"url", url},
                                {"format", svc->format == wire_format::trio ? "trio" : "seed"}};
     if (provider == "simulator")
       fields["profile"] = cfg.simulator.profile;
@@ -218,9 +220,8 @@ int run_daemon(const config& cfg) {
     log.log(log_level::fatal, "root supervisor gave up", {{"reason", ended.reason}});
     exit_code = 1;
   } else {
-    log.announce("shutting down",
-                 {{"signal", signal_received == SIGTERM ? "SIGTERM" : "SIGINT"},
-                  {"drainTimeoutMs", cfg.drain_timeout_ms}});
+    log.announce("shutting down", {{"signal", signal_received == SIGTERM ? "SIGTERM" : "SIGINT"},
+                                   {"drainTimeoutMs", cfg.drain_timeout_ms}});
     life->draining = true;
     drain(api, cfg, log);
     // Children stop one by one in reverse start order: ingress, coordinator, logger.

@@ -98,7 +98,8 @@ private:
       // First writer keeps a key: the order created with it is the one to replay.
       if (slot.idempotency_key)
         by_key_.emplace(*slot.idempotency_key, pos);
-      by_status_[status_index(slot.status)].insert(by_status_[status_index(slot.status)].end(), pos);
+      by_status_[status_index(slot.status)].insert(by_status_[status_index(slot.status)].end(),
+                                                   pos);
       return;
     }
 

@@ -129,7 +129,8 @@ bool parse_variations(const boost::json::object& obj, const std::string& path, p
     return false;
   }
   for (std::size_t j = 0; j < arr->size(); ++j) {
-    auto var = parse_variation((*arr)[j], path + ".variations[" + std::to_string(j) + "]", p, error);
+    auto var = parse_variation((*arr)[j], path + ".variations[" + std::to_string(j) + "]", p,
+                               error);
     if (!var)
       return false;
     p.variations.push_back(std::move(*var));
@@ -215,15 +216,15 @@ const variation* product::find_variation(std::string_view wanted) const {
 }
 
 menu::menu(std::string currency, std::vector<product> products)
-    : currency_(std::move(currency)), products_(std::move(products)) {}
+  : currency_(std::move(currency)), products_(std::move(products)) {}
 
 menu menu::built_in() {
   return menu("USD", {
-                         {"Latte", 400, {{"Pumpkin Spice", 50}, {"Vanilla", 30}, {"Hazelnut", 40}}},
-                         {"Espresso", 250, {{"Single Shot", 0}, {"Double Shot", 100}}},
-                         {"Macchiato", 400, {{"Caramel", 50}, {"Vanilla", 30}}},
-                         {"Iced Coffee", 350, {{"Regular", 0}, {"Sweetened", 30}, {"Extra Ice", 20}}},
-                         {"Donuts", 200, {{"Glazed", 0}, {"Jelly", 30}, {"Boston Cream", 50}}},
+                       {"Latte", 400, {{"Pumpkin Spice", 50}, {"Vanilla", 30}, {"Hazelnut", 40}}},
+                       {"Espresso", 250, {{"Single Shot", 0}, {"Double Shot", 100}}},
+                       {"Macchiato", 400, {{"Caramel", 50}, {"Vanilla", 30}}},
+                       {"Iced Coffee", 350, {{"Regular", 0}, {"Sweetened", 30}, {"Extra Ice", 20}}},
+                       {"Donuts", 200, {{"Glazed", 0}, {"Jelly", 30}, {"Boston Cream", 50}}},
                      });
 }
 
@@ -278,9 +279,10 @@ boost::json::value menu::to_json() const {
     variations.reserve(p.variations.size());
     for (const auto& v : p.variations)
       variations.push_back(
-          boost::json::object{{"name", v.name}, {"priceDelta", to_wire_amount(v.price_delta)}});
-    products.push_back(boost::json::object{
-        {"name", p.name}, {"price", to_wire_amount(p.price)}, {"variations", std::move(variations)}});
+        boost::json::object{{"name", v.name}, {"priceDelta", to_wire_amount(v.price_delta)}});
+    products.push_back(boost::json::object{{"name", p.name},
+                                           {"price", to_wire_amount(p.price)},
+                                           {"variations", std::move(variations)}});
   }
   return boost::json::object{{"currency", currency_}, {"products", std::move(products)}};
 }

@@ -11,8 +11,8 @@ double to_wire_amount(cents value) {
 std::string format_amount(cents value) {
   // Unsigned magnitude so that INT64_MIN does not overflow on negation.
   const bool negative = value < 0;
-  const uint64_t magnitude =
-      negative ? uint64_t{0} - static_cast<uint64_t>(value) : static_cast<uint64_t>(value);
+  const uint64_t magnitude = negative ? uint64_t{0} - static_cast<uint64_t>(value)
+                                      : static_cast<uint64_t>(value);
   const uint64_t fraction = magnitude % 100;
   std::string text = negative ? "-" : "";
   text += std::to_string(magnitude / 100);

@@ -16,11 +16,11 @@ boost::json::object to_json(const order& o) {
     if (!line.variation.empty())
       variation = line.variation;
     items.push_back(boost::json::object{
-        {"product", line.product},
-        {"variation", std::move(variation)},
-        {"quantity", line.quantity},
-        {"unitPrice", to_wire_amount(line.unit_price)},
-        {"lineTotal", to_wire_amount(line.line_total)},
+      {"product", line.product},
+      {"variation", std::move(variation)},
+      {"quantity", line.quantity},
+      {"unitPrice", to_wire_amount(line.unit_price)},
+      {"lineTotal", to_wire_amount(line.line_total)},
     });
   }
 
@@ -43,21 +43,20 @@ boost::json::object to_json(const order& o) {
   // The API shows the address unmasked: the caller is the customer or the shop.
   // Masking applies to logs and integration events only.
   return boost::json::object{
-      {"id", o.id},
-      {"status", to_string(o.status)},
-      {"items", std::move(items)},
-      {"total", to_wire_amount(o.total)},
-      {"currency", o.currency},
-      {"customerEmail", o.customer_email},
-      {"paymentMethod", o.payment_method},
-      {"payment",
-       boost::json::object{{"status", o.payment.status},
-                           {"attempts", o.payment.attempts},
-                           {"reference", std::move(reference)}}},
-      {"notifications", std::move(notifications)},
-      {"createdAt", format_rfc3339(o.created_at_ms)},
-      {"updatedAt", format_rfc3339(o.updated_at_ms)},
-      {"traceId", o.trace_id},
+    {"id", o.id},
+    {"status", to_string(o.status)},
+    {"items", std::move(items)},
+    {"total", to_wire_amount(o.total)},
+    {"currency", o.currency},
+    {"customerEmail", o.customer_email},
+    {"paymentMethod", o.payment_method},
+    {"payment", boost::json::object{{"status", o.payment.status},
+                                    {"attempts", o.payment.attempts},
+                                    {"reference", std::move(reference)}}},
+    {"notifications", std::move(notifications)},
+    {"createdAt", format_rfc3339(o.created_at_ms)},
+    {"updatedAt", format_rfc3339(o.updated_at_ms)},
+    {"traceId", o.trace_id},
   };
 }
 
@@ -66,18 +65,18 @@ boost::json::object to_stored_json(const order& o) {
   items.reserve(o.items.size());
   for (const auto& line : o.items)
     items.push_back(boost::json::object{
-        {"product", line.product},
-        {"variation", line.variation},
-        {"quantity", line.quantity},
-        {"unitPrice", line.unit_price},
-        {"lineTotal", line.line_total},
+      {"product", line.product},
+      {"variation", line.variation},
+      {"quantity", line.quantity},
+      {"unitPrice", line.unit_price},
+      {"lineTotal", line.line_total},
     });
 
   boost::json::array notifications;
   notifications.reserve(o.notifications.size());
   for (const auto& n : o.notifications)
     notifications.push_back(boost::json::object{
-        {"id", n.id}, {"status", n.status}, {"state", n.state}, {"attempts", n.attempts}});
+      {"id", n.id}, {"status", n.status}, {"state", n.state}, {"attempts", n.attempts}});
 
   boost::json::value reference = nullptr;
   if (o.payment.reference)
@@ -87,23 +86,22 @@ boost::json::object to_stored_json(const order& o) {
     key = *o.idempotency_key;
 
   return boost::json::object{
-      {"id", o.id},
-      {"status", to_string(o.status)},
-      {"items", std::move(items)},
-      {"total", o.total},
-      {"currency", o.currency},
-      {"customerEmail", o.customer_email},
-      {"paymentMethod", o.payment_method},
-      {"payment",
-       boost::json::object{{"status", o.payment.status},
-                           {"attempts", o.payment.attempts},
-                           {"reference", std::move(reference)}}},
-      {"notifications", std::move(notifications)},
-      {"createdAtMs", o.created_at_ms},
-      {"updatedAtMs", o.updated_at_ms},
-      {"traceId", o.trace_id},
-      {"idempotencyKey", std::move(key)},
-      {"requestFingerprint", o.request_fingerprint},
+    {"id", o.id},
+    {"status", to_string(o.status)},
+    {"items", std::move(items)},
+    {"total", o.total},
+    {"currency", o.currency},
+    {"customerEmail", o.customer_email},
+    {"paymentMethod", o.payment_method},
+    {"payment", boost::json::object{{"status", o.payment.status},
+                                    {"attempts", o.payment.attempts},
+                                    {"reference", std::move(reference)}}},
+    {"notifications", std::move(notifications)},
+    {"createdAtMs", o.created_at_ms},
+    {"updatedAtMs", o.updated_at_ms},
+    {"traceId", o.trace_id},
+    {"idempotencyKey", std::move(key)},
+    {"requestFingerprint", o.request_fingerprint},
   };
 }
 
@@ -213,9 +211,8 @@ std::optional<order> order_from_stored_json(const boost::json::value& v) {
   if (!read(*obj, "total", o.total) || !read(*obj, "currency", o.currency) ||
       !read(*obj, "customerEmail", o.customer_email) ||
       !read(*obj, "paymentMethod", o.payment_method) ||
-      !read(*obj, "createdAtMs", o.created_at_ms) ||
-      !read(*obj, "updatedAtMs", o.updated_at_ms) || !read(*obj, "traceId", o.trace_id) ||
-      !read(*obj, "idempotencyKey", o.idempotency_key) ||
+      !read(*obj, "createdAtMs", o.created_at_ms) || !read(*obj, "updatedAtMs", o.updated_at_ms) ||
+      !read(*obj, "traceId", o.trace_id) || !read(*obj, "idempotencyKey", o.idempotency_key) ||
       !read(*obj, "requestFingerprint", o.request_fingerprint))
     return std::nullopt;
   return o;

@@ -27,7 +27,8 @@ constexpr std::string_view payment_methods_text = "credit_card, debit_card, cash
 constexpr std::string_view default_payment_method = "credit_card";
 
 /// Statuses a client may name in PATCH /status (the notification service's set).
-constexpr std::string_view client_statuses_text = "waiting, preparation, ready, delivered, canceled";
+constexpr std::string_view client_statuses_text =
+  "waiting, preparation, ready, delivered, canceled";
 
 /// A plausible address, not RFC 5322: one '@', a non-empty local part, a domain
 /// with an inner '.', no whitespace or control characters.
@@ -132,15 +133,15 @@ void validate_item(const boost::json::value& value, const std::string& path, con
       if (variation_name)
         errors.push_back({path + ".variation", prod->name + " has no variations"});
     } else if (!variation_name) {
-      errors.push_back({path + ".variation",
-                        "is required for " + prod->name + "; one of " + names_of(*prod)});
+      errors.push_back(
+        {path + ".variation", "is required for " + prod->name + "; one of " + names_of(*prod)});
     } else if (const auto* var = prod->find_variation(*variation_name)) {
       line.variation = var->name;
       delta = var->price_delta;
     } else {
       errors.push_back({path + ".variation", "unknown variation " + quoted(*variation_name) +
-                                                 " for " + prod->name + "; expected one of " +
-                                                 names_of(*prod)});
+                                               " for " + prod->name + "; expected one of " +
+                                               names_of(*prod)});
     }
   }
 
@@ -214,8 +215,7 @@ validate_order_request(const boost::json::value& body, const menu& m) {
     if (known)
       result.payment_method = std::string(method->get_string());
     else
-      errors.push_back(
-          {"paymentMethod", "must be one of " + std::string(payment_methods_text)});
+      errors.push_back({"paymentMethod", "must be one of " + std::string(payment_methods_text)});
   }
 
   const auto* currency = root->if_contains("currency");
@@ -254,7 +254,7 @@ validate_status_request(const boost::json::value& body) {
     status = parse_order_status(name);
     if (!status)
       errors.push_back({"status", "unknown status " + quoted(name) + "; expected one of " +
-                                      std::string(client_statuses_text)});
+                                    std::string(client_statuses_text)});
   }
   if (!errors.empty())
     return errors;

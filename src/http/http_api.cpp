@@ -4,8 +4,8 @@
 #include "coffeeshop/domain/order_request.hpp"
 #include "coffeeshop/domain/request_fingerprint.hpp"
 #include "coffeeshop/messages.hpp"
-#include "coffeeshop/util/clock.hpp"
 #include "coffeeshop/util/bounded_gate.hpp"
+#include "coffeeshop/util/clock.hpp"
 #include "coffeeshop/util/exception_message.hpp"
 #include "coffeeshop/util/ids.hpp"
 #include "problem.hpp"
@@ -62,8 +62,8 @@ void write_json(httplib::Response& res, int status, const boost::json::value& bo
 
 void fail(call_ctx& c, int status, std::string error_type, std::string title, std::string detail,
           boost::json::object ext = {}, long retry_after_s = 0) {
-  problem p{status, std::move(error_type), std::move(title), std::move(detail), std::move(ext),
-            retry_after_s};
+  problem p{status,         std::move(error_type), std::move(title), std::move(detail),
+            std::move(ext), retry_after_s};
   write_problem(c.res, p, c.req.path, c.trace.trace_id);
 }
 
@@ -94,8 +94,8 @@ std::optional<json> read_json_body(call_ctx& c) {
   if (!is_json_content_type(c.req)) {
     auto ct = c.req.get_header_value("Content-Type");
     fail(c, 415, "unsupported_media_type", "Unsupported media type",
-         "the body must be application/json, got " + (ct.empty() ? std::string{"no Content-Type"}
-                                                                 : "'" + ct + "'"));
+         "the body must be application/json, got " +
+           (ct.empty() ? std::string{"no Content-Type"} : "'" + ct + "'"));
     return std::nullopt;
   }
   boost::system::error_code ec;
@@ -241,37 +241,36 @@ struct http_api::impl {
     // A request without Content-Length or Transfer-Encoding has no body (RFC 9112
     // §6.3), but httplib 0.11 would read one until the client closes or the read
     // timeout fires: answer such requests before it tries.
-    server.set_pre_routing_handler(
-      [this](const httplib::Request& req, httplib::Response& res) {
-        bool may_have_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
-        if (!may_have_body || req.has_header("Content-Length")
-            || req.has_header("Transfer-Encoding"))
-          return httplib::Server::HandlerResponse::Unhandled;
-        dispatch(req, res);
-        return httplib::Server::HandlerResponse::Handled;
-      });
-    // Errors httplib answers itself (413, malformed HTTP) still get a problem body.
-    server.set_error_handler(httplib::Server::HandlerWithResponse{[this](
-      const httplib::Request& req, httplib::Response& res) -> httplib::Server::HandlerResponse {
-      if (!res.body.empty())
+    server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      bool may_have_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
+      if (!may_have_body || req.has_header("Content-Length") || req.has_header("Transfer-Encoding"))
         return httplib::Server::HandlerResponse::Unhandled;
-      call_ctx c{req, res, trace_context::from_header_or_new(req.get_header_value("traceparent")),
-                 "unmatched"};
-      res.set_header("traceparent", c.trace.child().to_header());
-      if (res.status == 413)
-        fail(c, 413, "payload_too_large", "Payload too large",
-             "the body exceeds http.max_body_bytes (" + std::to_string(cfg.http.max_body_bytes)
-               + " bytes)");
-      else if (res.status == 404)
-        fail(c, 404, "not_found", "Not found", "no route for " + req.method + " " + req.path);
-      else if (res.status == 405)
-        fail(c, 405, "method_not_allowed", "Method not allowed", req.method + " is not allowed");
-      else
-        fail(c, res.status, res.status < 500 ? "malformed_request" : "internal",
-             res.status < 500 ? "Bad request" : "Internal error",
-             "the request could not be processed (HTTP " + std::to_string(res.status) + ")");
+      dispatch(req, res);
       return httplib::Server::HandlerResponse::Handled;
-    }});
+    });
+    // Errors httplib answers itself (413, malformed HTTP) still get a problem body.
+    server.set_error_handler(httplib::Server::HandlerWithResponse{
+      [this](const httplib::Request& req,
+             httplib::Response& res) -> httplib::Server::HandlerResponse {
+        if (!res.body.empty())
+          return httplib::Server::HandlerResponse::Unhandled;
+        call_ctx c{req, res, trace_context::from_header_or_new(req.get_header_value("traceparent")),
+                   "unmatched"};
+        res.set_header("traceparent", c.trace.child().to_header());
+        if (res.status == 413)
+          fail(c, 413, "payload_too_large", "Payload too large",
+               "the body exceeds http.max_body_bytes (" + std::to_string(cfg.http.max_body_bytes) +
+                 " bytes)");
+        else if (res.status == 404)
+          fail(c, 404, "not_found", "Not found", "no route for " + req.method + " " + req.path);
+        else if (res.status == 405)
+          fail(c, 405, "method_not_allowed", "Method not allowed", req.method + " is not allowed");
+        else
+          fail(c, res.status, res.status < 500 ? "malformed_request" : "internal",
+               res.status < 500 ? "Bad request" : "Internal error",
+               "the request could not be processed (HTTP " + std::to_string(res.status) + ")");
+        return httplib::Server::HandlerResponse::Handled;
+      }});
     server.set_exception_handler(
       [this](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
         deps.log->error("request failed", {{"path", req.path}, {"error", exception_message(ep)}});
@@ -295,8 +294,7 @@ struct http_api::impl {
     add("POST", "/api/v1/orders", &impl::create_order);
     add("GET", "/api/v1/orders", &impl::list_orders);
     add("GET", "/api/v1/orders/{id}", &impl::get_order);
-    add("PATCH", "/api/v1/orders/{id}/status",
-        &impl::change_status);
+    add("PATCH", "/api/v1/orders/{id}/status", &impl::change_status);
     add("GET", "/healthz", [](impl&, call_ctx& c, const route_params&) {
       write_json(c.res, 200, {{"status", "ok"}});
     });
@@ -315,19 +313,16 @@ struct http_api::impl {
       c.res.status = 200;
       c.res.set_content(self.deps.stats->render(), "text/plain; version=0.0.4; charset=utf-8");
     });
-    add("GET", "/api/v1/integrations",
-        [](impl& self, call_ctx& c, const route_params&) {
-          auto now = std::chrono::steady_clock::now();
-          boost::json::object out;
-          for (auto kind : {service_kind::payment, service_kind::notification})
-            out[to_string(kind)] = self.deps.board->to_json(kind, now);
-          write_json(c.res, 200, out);
-        });
+    add("GET", "/api/v1/integrations", [](impl& self, call_ctx& c, const route_params&) {
+      auto now = std::chrono::steady_clock::now();
+      boost::json::object out;
+      for (auto kind : {service_kind::payment, service_kind::notification})
+        out[to_string(kind)] = self.deps.board->to_json(kind, now);
+      write_json(c.res, 200, out);
+    });
     add("GET", "/api/v1/events", &impl::list_events);
-    add("POST", "/api/v1/integrations/{service}/circuit",
-        &impl::circuit_admin);
-    add("POST", "/api/v1/admin/actors/{name}/crash",
-        &impl::crash_admin);
+    add("POST", "/api/v1/integrations/{service}/circuit", &impl::circuit_admin);
+    add("POST", "/api/v1/admin/actors/{name}/crash", &impl::crash_admin);
     add("GET", "/api/v1/admin/outbox", &impl::list_outbox);
     add("POST", "/api/v1/admin/outbox/{id}/retry", &impl::retry_outbox);
   }
@@ -385,17 +380,14 @@ struct http_api::impl {
       case create_result::key_mismatch:
         fail(c, 422, "validation", "Idempotency-Key reused",
              "this Idempotency-Key was used with a different request body",
-             {{"errors", boost::json::array{boost::json::object{
-                           {"field", "Idempotency-Key"},
-                           {"message", "already used with a different request body"}}}},
+             {{"errors",
+               boost::json::array{
+                 boost::json::object{{"field", "Idempotency-Key"},
+                                     {"message", "already used with a different request body"}}}},
               {"orderId", r.placed.id}});
         return;
-      case create_result::payment_failed:
-        payment_failed(c, r);
-        return;
-      case create_result::store_failed:
-        store_unavailable(c);
-        return;
+      case create_result::payment_failed: payment_failed(c, r); return;
+      case create_result::store_failed: store_unavailable(c); return;
     }
   }
 
@@ -491,12 +483,8 @@ struct http_api::impl {
       return;
     }
     switch (reply->result) {
-      case change_result::changed:
-        write_json(c.res, 200, to_json(reply->current));
-        return;
-      case change_result::store_failed:
-        store_unavailable(c);
-        return;
+      case change_result::changed: write_json(c.res, 200, to_json(reply->current)); return;
+      case change_result::store_failed: store_unavailable(c); return;
       case change_result::not_found:
         fail(c, 404, "not_found", "Order not found", "no order with id '" + p[0] + "'");
         return;
@@ -507,8 +495,8 @@ struct http_api::impl {
           allowed.push_back(boost::json::string{to_string(s)});
         auto target = std::get<order_status>(checked);
         fail(c, 409, "conflict", "Status change not allowed",
-             "cannot move an order from " + std::string{to_string(from)} + " to "
-               + std::string{to_string(target)},
+             "cannot move an order from " + std::string{to_string(from)} + " to " +
+               std::string{to_string(target)},
              {{"currentStatus", to_string(from)}, {"allowed", std::move(allowed)}});
         return;
       }
@@ -640,7 +628,8 @@ struct http_api::impl {
         entries.push_back(entry_json(e));
     } else {
       // Both open states, oldest first: what an operator has to look at.
-      for (const auto& e : deps.store->outbox_list(std::nullopt, std::numeric_limits<std::size_t>::max())) {
+      for (const auto& e :
+           deps.store->outbox_list(std::nullopt, std::numeric_limits<std::size_t>::max())) {
         if (entries.size() >= limit)
           break;
         if (e.state != outbox_state::sent)
@@ -659,21 +648,18 @@ struct http_api::impl {
       return;
     }
     switch (reply->result) {
-      case requeue_result::requeued:
-        write_json(c.res, 202, entry_json(reply->entry));
-        return;
+      case requeue_result::requeued: write_json(c.res, 202, entry_json(reply->entry)); return;
       case requeue_result::not_found:
-        fail(c, 404, "not_found", "Outbox entry not found", "no outbox entry with id '" + p[0] + "'");
+        fail(c, 404, "not_found", "Outbox entry not found",
+             "no outbox entry with id '" + p[0] + "'");
         return;
       case requeue_result::not_failed:
         fail(c, 409, "conflict", "Entry not failed",
-             "only a failed entry can be retried; this one is "
-               + std::string{to_string(reply->entry.state)},
+             "only a failed entry can be retried; this one is " +
+               std::string{to_string(reply->entry.state)},
              {{"currentStatus", to_string(reply->entry.state)}});
         return;
-      case requeue_result::store_failed:
-        store_unavailable(c);
-        return;
+      case requeue_result::store_failed: store_unavailable(c); return;
     }
   }
 
@@ -695,12 +681,10 @@ struct http_api::impl {
 
 http_api::http_api(const config& cfg, menu m, shared_services services, order_gateway& gateway,
                    std::shared_ptr<lifecycle> life)
-  : impl_(std::make_unique<impl>(cfg, std::move(m), std::move(services), gateway,
-                                 std::move(life))) {}
+  : impl_(
+      std::make_unique<impl>(cfg, std::move(m), std::move(services), gateway, std::move(life))) {}
 
-http_api::~http_api() {
-  stop();
-}
+http_api::~http_api() { stop(); }
 
 int http_api::bind(std::string& error) {
   const auto& host = impl_->cfg.http.listen_host;
@@ -710,8 +694,8 @@ int http_api::bind(std::string& error) {
   if (bound >= 0 && !impl_->server.widen_backlog())
     bound = -1;
   if (bound < 0)
-    error = "cannot listen on " + host + ":" + std::to_string(port)
-            + " (address in use or not available)";
+    error = "cannot listen on " + host + ":" + std::to_string(port) +
+            " (address in use or not available)";
   port_ = bound;
   return bound;
 }

@@ -34,14 +34,18 @@ wait_result wait_socket(int sock, short events, int wake_fd, int timeout_ms) {
   const auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
   for (;;) {
     pollfd fds[2] = {{sock, events, 0}, {wake_fd, POLLIN, 0}};
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
+    const auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
     const int rc = ::poll(fds, 2, static_cast<int>(std::max<long long>(left, 0)));
     if (rc < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR)
+        continue;
       return wait_result::woken; // unusable socket: treat as "give up now"
     }
-    if (rc == 0) return wait_result::timeout;
-    if (fds[0].revents != 0) return wait_result::ready; // includes HUP/ERR: recv/send reports it
+    if (rc == 0)
+      return wait_result::timeout;
+    if (fds[0].revents != 0)
+      return wait_result::ready; // includes HUP/ERR: recv/send reports it
     return wait_result::woken;
   }
 }
@@ -67,10 +71,14 @@ void address_of(const sockaddr_storage& addr, std::string& ip, int& port) {
 class socket_stream final : public httplib::Stream {
 public:
   socket_stream(int sock, int wake_fd, int read_timeout_ms, int write_timeout_ms)
-      : sock_(sock), wake_fd_(wake_fd), read_timeout_ms_(read_timeout_ms), write_timeout_ms_(write_timeout_ms) {}
+    : sock_(sock),
+      wake_fd_(wake_fd),
+      read_timeout_ms_(read_timeout_ms),
+      write_timeout_ms_(write_timeout_ms) {}
 
   bool is_readable() const override {
-    return off_ < len_ || wait_socket(sock_, POLLIN, wake_fd_, read_timeout_ms_) == wait_result::ready;
+    return off_ < len_ ||
+           wait_socket(sock_, POLLIN, wake_fd_, read_timeout_ms_) == wait_result::ready;
   }
 
   bool is_writable() const override {
@@ -78,21 +86,27 @@ public:
   }
 
   ssize_t read(char* ptr, size_t size) override {
-    if (off_ < len_) return take(ptr, size);
-    if (!is_readable()) return -1;
-    if (size >= sizeof buf_) return recv_some(ptr, size);
+    if (off_ < len_)
+      return take(ptr, size);
+    if (!is_readable())
+      return -1;
+    if (size >= sizeof buf_)
+      return recv_some(ptr, size);
     const ssize_t n = recv_some(buf_, sizeof buf_);
-    if (n <= 0) return n;
+    if (n <= 0)
+      return n;
     off_ = 0;
     len_ = static_cast<size_t>(n);
     return take(ptr, size);
   }
 
   ssize_t write(const char* ptr, size_t size) override {
-    if (!is_writable()) return -1;
+    if (!is_writable())
+      return -1;
     for (;;) {
       const ssize_t n = ::send(sock_, ptr, size, MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EINTR)
+        continue;
       return n;
     }
   }
@@ -100,13 +114,15 @@ public:
   void get_remote_ip_and_port(std::string& ip, int& port) const override {
     sockaddr_storage addr{};
     socklen_t len = sizeof addr;
-    if (::getpeername(sock_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) address_of(addr, ip, port);
+    if (::getpeername(sock_, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+      address_of(addr, ip, port);
   }
 
   void get_local_ip_and_port(std::string& ip, int& port) const override {
     sockaddr_storage addr{};
     socklen_t len = sizeof addr;
-    if (::getsockname(sock_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) address_of(addr, ip, port);
+    if (::getsockname(sock_, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+      address_of(addr, ip, port);
   }
 
   socket_t socket() const override { return sock_; }
@@ -122,7 +138,8 @@ private:
   ssize_t recv_some(char* ptr, size_t size) {
     for (;;) {
       const ssize_t n = ::recv(sock_, ptr, size, 0);
-      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EINTR)
+        continue;
       // Acknowledge at once. A client without TCP_NODELAY (httplib's default) writes the
       // headers and the body separately, and Nagle holds the body until the headers are
       // acknowledged; with delayed ACKs that is 40 ms per call on a kept-alive connection.
@@ -146,7 +163,8 @@ private:
 
 interruptible_server::interruptible_server() {
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+  if (wake_fd_ < 0)
+    throw std::system_error(errno, std::generic_category(), "eventfd");
   // httplib's default sets SO_REUSEPORT, which lets a second process bind the same port and
   // silently share the traffic; SO_REUSEADDR alone keeps "port in use" an error.
   set_socket_options([this](socket_t sock) {
@@ -178,9 +196,11 @@ void interruptible_server::interrupt() {
 }
 
 bool interruptible_server::peer_closed() {
-  if (current_connection < 0) return false;
+  if (current_connection < 0)
+    return false;
   pollfd fd{current_connection, POLLRDHUP, 0};
-  if (::poll(&fd, 1, 0) <= 0) return false;
+  if (::poll(&fd, 1, 0) <= 0)
+    return false;
   return (fd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
@@ -192,14 +212,16 @@ bool interruptible_server::process_and_close_socket(socket_t sock) {
   bool ok = false;
   for (size_t left = keep_alive_max_count_; left > 0 && !interrupted_; --left) {
     // Between requests: wait for the next one, the keep-alive timeout, or interrupt().
-    if (wait_socket(sock, POLLIN, wake_fd_, keep_alive_ms) != wait_result::ready) break;
+    if (wait_socket(sock, POLLIN, wake_fd_, keep_alive_ms) != wait_result::ready)
+      break;
     socket_stream strm(sock, wake_fd_, read_ms, write_ms);
     const bool close_connection = left == 1 || interrupted_;
     bool connection_closed = false;
     current_connection = sock;
     ok = process_request(strm, close_connection, connection_closed, nullptr);
     current_connection = -1;
-    if (!ok || connection_closed) break;
+    if (!ok || connection_closed)
+      break;
   }
   ::shutdown(sock, SHUT_RDWR);
   ::close(sock);

@@ -19,20 +19,17 @@ std::pair<std::string, std::string> split_url(const std::string& url) {
 }
 
 transport_error classify_error(httplib::Error err, std::chrono::steady_clock::duration elapsed,
-                         millis timeout) {
+                               millis timeout) {
   switch (err) {
     case httplib::Error::Connection:
-    case httplib::Error::SSLConnection:
-      return transport_error::connect_failed;
-    case httplib::Error::ConnectionTimeout:
-      return transport_error::timeout;
+    case httplib::Error::SSLConnection: return transport_error::connect_failed;
+    case httplib::Error::ConnectionTimeout: return transport_error::timeout;
     case httplib::Error::Read:
     case httplib::Error::Write:
       // httplib reports a read timeout and a reset alike; the clock tells them apart.
       return elapsed >= timeout * 9 / 10 ? transport_error::timeout
                                          : transport_error::connection_reset;
-    default:
-      return transport_error::other;
+    default: return transport_error::other;
   }
 }
 

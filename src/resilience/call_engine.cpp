@@ -46,17 +46,12 @@ std::string total_timeout_text(const service_settings& s) {
 
 // -- default hooks ----------------------------------------------------------------
 
-bool call_hooks::reply_reports_failure(const http_reply&) const {
-  return false;
-}
+bool call_hooks::reply_reports_failure(const http_reply&) const { return false; }
 
-std::optional<std::string> call_hooks::reference(const http_reply&) const {
-  return std::nullopt;
-}
+std::optional<std::string> call_hooks::reference(const http_reply&) const { return std::nullopt; }
 
 void call_hooks::on_finished(const outbound_call&, const call_outcome&,
-                             std::vector<integration_event>&) const {
-}
+                             std::vector<integration_event>&) const {}
 
 // -- call_engine ------------------------------------------------------------------
 
@@ -106,15 +101,15 @@ void call_engine::attempt(uint64_t id, active_call& c, const call_clock& clock,
   if (!c.budget.allows_attempt_at(now)) {
     call_outcome o;
     o.result = call_result::timed_out;
-    o.detail = total_timeout_text(settings_) + " spent after " + std::to_string(c.attempt)
-               + " attempt(s)";
+    o.detail = total_timeout_text(settings_) + " spent after " + std::to_string(c.attempt) +
+               " attempt(s)";
     finish(id, std::move(o), out);
     return;
   }
   if (attempts_in_flight_ >= settings_.max_connections) {
     reject(id, c, call_result::overloaded, millis{1000},
-           "max_connections (" + std::to_string(settings_.max_connections)
-             + ") calls already in flight",
+           "max_connections (" + std::to_string(settings_.max_connections) +
+             ") calls already in flight",
            {{"reason", "bulkhead full"}, {"maxConnections", settings_.max_connections}}, out);
     return;
   }
@@ -142,8 +137,8 @@ void call_engine::attempt(uint64_t id, active_call& c, const call_clock& clock,
   req.headers.emplace_back("traceparent", parent.child().to_header());
   if (c.call.idempotency_key)
     req.headers.emplace_back("Idempotency-Key", *c.call.idempotency_key);
-  emit(&c.call, "request_started", c.attempt,
-       {{"url", url_}, {"timeoutMs", req.timeout.count()}}, out);
+  emit(&c.call, "request_started", c.attempt, {{"url", url_}, {"timeoutMs", req.timeout.count()}},
+       out);
   out.emplace_back(std::move(send));
 }
 
@@ -203,8 +198,8 @@ void call_engine::after_failure(uint64_t id, active_call& c, const http_reply& r
                                 const call_clock& clock, call_commands& out) {
   std::string why = reply.error != transport_error::none
                       ? std::string{to_string(reply.error)}
-                      : "HTTP " + std::to_string(reply.status)
-                          + (ar.reported_failure ? " with success:false" : "");
+                      : "HTTP " + std::to_string(reply.status) +
+                          (ar.reported_failure ? " with success:false" : "");
   call_outcome o;
   o.last_status = reply.status;
   if (cls == attempt_class::final_failure) {
@@ -223,8 +218,7 @@ void call_engine::after_failure(uint64_t id, active_call& c, const http_reply& r
   auto delay = retry_.next_delay(retries_done + 1, ar.retry_after);
   if (!c.budget.allows_attempt_at(clock.now + delay)) {
     o.result = call_result::timed_out;
-    o.detail = total_timeout_text(settings_) + " would be exceeded by the next retry; last: "
-               + why;
+    o.detail = total_timeout_text(settings_) + " would be exceeded by the next retry; last: " + why;
     finish(id, std::move(o), out);
     return;
   }
@@ -264,9 +258,9 @@ void call_engine::emit(const outbound_call* about, const char* type, int attempt
   if (about)
     for (const auto& kv : about->context)
       payload.emplace(kv.key(), kv.value());
-  out.emplace_back(emit_event{make_event(kind_, type, about ? about->trace_id : "",
-                                         about ? about->order_id : "", attempt,
-                                         std::move(payload))});
+  out.emplace_back(
+    emit_event{make_event(kind_, type, about ? about->trace_id : "", about ? about->order_id : "",
+                          attempt, std::move(payload))});
 }
 
 void call_engine::note_breaker(const std::optional<circuit_transition>& tr,
@@ -286,17 +280,17 @@ void call_engine::note_breaker(const std::optional<circuit_transition>& tr,
     if (tr->to == circuit_state::open)
       payload["breakDurationMs"] = breaker_.remaining_open(now).count();
     // Breaker events carry the call that moved it, not that call's context.
-    out.emplace_back(emit_event{make_event(kind_, transition_event(tr->to),
-                                           about ? about->trace_id : "",
-                                           about ? about->order_id : "", 0, std::move(payload))});
+    out.emplace_back(
+      emit_event{make_event(kind_, transition_event(tr->to), about ? about->trace_id : "",
+                            about ? about->order_id : "", 0, std::move(payload))});
   }
   auto state = breaker_.state(now);
   // In ratio mode every outcome moves the sampling window, which a successor
   // must resume from; otherwise only visible changes are worth the copy.
   bool ratio_mode = breaker_.settings().failure_ratio.has_value();
-  if (tr || ratio_mode || state != reported_state_
-      || breaker_.consecutive_failures() != reported_failures_
-      || breaker_.isolated() != reported_isolated_) {
+  if (tr || ratio_mode || state != reported_state_ ||
+      breaker_.consecutive_failures() != reported_failures_ ||
+      breaker_.isolated() != reported_isolated_) {
     reported_state_ = state;
     reported_failures_ = breaker_.consecutive_failures();
     reported_isolated_ = breaker_.isolated();

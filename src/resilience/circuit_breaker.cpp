@@ -9,13 +9,9 @@ namespace {
 
 /// Settings are validated by the config loader; these floors only keep a
 /// hand-built breaker from dividing by zero or never admitting a probe.
-int threshold_of(const breaker_settings& s) {
-  return std::max(1, s.failure_threshold);
-}
+int threshold_of(const breaker_settings& s) { return std::max(1, s.failure_threshold); }
 
-int max_probes_of(const breaker_settings& s) {
-  return std::max(1, s.half_open_max_calls);
-}
+int max_probes_of(const breaker_settings& s) { return std::max(1, s.half_open_max_calls); }
 
 millis break_of(const breaker_settings& s) {
   return millis{std::max<int64_t>(0, s.break_duration_ms)};
@@ -31,12 +27,9 @@ std::string ratio_reason(double ratio, size_t calls) {
 
 std::string_view to_string(circuit_state s) {
   switch (s) {
-    case circuit_state::closed:
-      return "closed";
-    case circuit_state::half_open:
-      return "half_open";
-    case circuit_state::open:
-      return "open";
+    case circuit_state::closed: return "closed";
+    case circuit_state::half_open: return "half_open";
+    case circuit_state::open: return "open";
   }
   return "closed";
 }
@@ -50,12 +43,9 @@ std::optional<circuit_state> parse_circuit_state(std::string_view name) {
 
 int gauge_value(circuit_state s) {
   switch (s) {
-    case circuit_state::closed:
-      return 0;
-    case circuit_state::half_open:
-      return 1;
-    case circuit_state::open:
-      return 2;
+    case circuit_state::closed: return 0;
+    case circuit_state::half_open: return 1;
+    case circuit_state::open: return 2;
   }
   return 0;
 }
@@ -77,8 +67,8 @@ admission circuit_breaker::try_acquire(time_point now) {
     // the breaker has no clock of its own.
     state_ = circuit_state::half_open;
     probes_in_flight_ = 0;
-    result.transition =
-        circuit_transition{circuit_state::open, circuit_state::half_open, "break elapsed"};
+    result.transition = circuit_transition{circuit_state::open, circuit_state::half_open,
+                                           "break elapsed"};
   }
   if (state_ == circuit_state::half_open) {
     // A probe whose reply never comes (owner restarted mid-call) would otherwise
@@ -114,8 +104,7 @@ std::optional<circuit_transition> circuit_breaker::on_success(time_point now) {
     probes_in_flight_ = 0;
     // A fresh start: failures from before the break must not re-trip it at once.
     window_.clear();
-    return circuit_transition{circuit_state::half_open, circuit_state::closed,
-                              "probe succeeded"};
+    return circuit_transition{circuit_state::half_open, circuit_state::closed, "probe succeeded"};
   }
   consecutive_failures_ = 0;
   return std::nullopt;
@@ -144,14 +133,13 @@ std::optional<circuit_transition> circuit_breaker::on_failure(time_point now,
   if (consecutive_failures_ >= threshold)
     return open(now, retry_after,
                 std::to_string(consecutive_failures_) +
-                    (consecutive_failures_ == 1 ? " consecutive failure"
-                                                : " consecutive failures"));
+                  (consecutive_failures_ == 1 ? " consecutive failure" : " consecutive failures"));
   // The ratio is checked on failures only: opening right after a success would
   // surprise every caller, and the next failure re-checks anyway.
   if (settings_.failure_ratio) {
     size_t total = window_.size();
     size_t failed = static_cast<size_t>(
-        std::count_if(window_.begin(), window_.end(), [](const sample& s) { return s.failed; }));
+      std::count_if(window_.begin(), window_.end(), [](const sample& s) { return s.failed; }));
     if (total > 0 && total >= static_cast<size_t>(std::max(1, settings_.min_throughput))) {
       double ratio = static_cast<double>(failed) / static_cast<double>(total);
       if (ratio >= *settings_.failure_ratio)
@@ -210,9 +198,8 @@ std::optional<time_point> circuit_breaker::opened_at() const {
   return opened_at_;
 }
 
-std::optional<circuit_transition> circuit_breaker::open(time_point now,
-                                                        std::optional<millis> retry_after,
-                                                        std::string reason) {
+std::optional<circuit_transition>
+circuit_breaker::open(time_point now, std::optional<millis> retry_after, std::string reason) {
   auto from = state_;
   millis hold = break_of(settings_);
   if (retry_after && *retry_after > hold)

@@ -16,16 +16,12 @@ bool is_retryable_status(int status) {
     case 500:
     case 502:
     case 503:
-    case 504:
-      return true;
-    default:
-      return false;
+    case 504: return true;
+    default: return false;
   }
 }
 
-bool is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
@@ -48,12 +44,9 @@ attempt_class classify(const attempt_result& r) {
 
 bool is_breaker_failure(const attempt_result& r) {
   switch (classify(r)) {
-    case attempt_class::success:
-      return false;
-    case attempt_class::retryable:
-      return true;
-    case attempt_class::final_failure:
-      break;
+    case attempt_class::success: return false;
+    case attempt_class::retryable: return true;
+    case attempt_class::final_failure: break;
   }
   // A final 5xx (501, 505, ...) means the service itself is broken; a final 4xx
   // means it answered and judged the request, so it is up. Anything else
@@ -87,7 +80,7 @@ std::optional<millis> parse_retry_after(std::string_view header, int64_t now_epo
 }
 
 retry_policy::retry_policy(retry_settings settings, uint64_t seed)
-    : settings_(std::move(settings)), rng_(seed) {}
+  : settings_(std::move(settings)), rng_(seed) {}
 
 millis retry_policy::next_delay(int n, std::optional<millis> retry_after) {
   const int64_t max_delay = std::max<int64_t>(0, settings_.max_delay_ms);
@@ -100,11 +93,8 @@ millis retry_policy::next_delay(int n, std::optional<millis> retry_after) {
     d = d > max_delay / 2 ? max_delay : d * 2;
 
   switch (settings_.jitter) {
-    case jitter_mode::none:
-      break;
-    case jitter_mode::full:
-      d = std::uniform_int_distribution<int64_t>{0, d}(rng_);
-      break;
+    case jitter_mode::none: break;
+    case jitter_mode::full: d = std::uniform_int_distribution<int64_t>{0, d}(rng_); break;
     case jitter_mode::equal: {
       // d - d/2 rather than d/2 so an odd d can still reach d itself.
       int64_t half = d / 2;

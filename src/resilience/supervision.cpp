@@ -45,9 +45,7 @@ std::vector<std::size_t> children_to_restart(restart_strategy s, std::size_t fai
   if (failed >= count)
     return out;
   switch (s) {
-    case restart_strategy::one_for_one:
-      out.push_back(failed);
-      break;
+    case restart_strategy::one_for_one: out.push_back(failed); break;
     case restart_strategy::one_for_all:
       for (std::size_t i = 0; i < count; ++i)
         out.push_back(i);

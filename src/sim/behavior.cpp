@@ -19,16 +19,20 @@ constexpr int max_latency_ms = 600'000;
 constexpr std::array<std::string_view, 5> profile_names = {"trio", "fast", "down", "hang", "flaky"};
 
 std::optional<int64_t> as_integer(const json::value& v) {
-  if (!v.is_number()) return std::nullopt;
+  if (!v.is_number())
+    return std::nullopt;
   json::error_code ec;
   auto n = v.to_number<int64_t>(ec);
-  if (ec) return std::nullopt;
+  if (ec)
+    return std::nullopt;
   return n;
 }
 
 std::optional<service> parse_service(std::string_view name) {
-  if (name == "payment") return service::payment;
-  if (name == "notification") return service::notification;
+  if (name == "payment")
+    return service::payment;
+  if (name == "notification")
+    return service::notification;
   return std::nullopt;
 }
 
@@ -36,7 +40,8 @@ std::optional<service> parse_service(std::string_view name) {
 
 bool is_valid_profile(std::string_view name) {
   for (auto p : profile_names)
-    if (p == name) return true;
+    if (p == name)
+      return true;
   return false;
 }
 
@@ -45,7 +50,8 @@ std::string_view to_string(service svc) {
 }
 
 std::optional<service_behavior> profile_behavior(std::string_view profile, service svc) {
-  if (!is_valid_profile(profile)) return std::nullopt;
+  if (!is_valid_profile(profile))
+    return std::nullopt;
   service_behavior b;
   b.profile = std::string(profile);
   const bool pay = svc == service::payment;
@@ -78,28 +84,36 @@ std::optional<service_behavior> profile_behavior(std::string_view profile, servi
 }
 
 void behavior_update::apply_to(service_behavior& b, service svc) const {
-  if (profile) b = *profile_behavior(*profile, svc);
-  if (failure_rate) b.failure_rate = *failure_rate;
+  if (profile)
+    b = *profile_behavior(*profile, svc);
+  if (failure_rate)
+    b.failure_rate = *failure_rate;
   if (latency_ms) {
     b.latency_min_ms = latency_ms->first;
     b.latency_max_ms = latency_ms->second;
   }
-  if (fixed_status) b.fixed_status = *fixed_status;
-  if (retry_after_s) b.retry_after_s = *retry_after_s;
-  if (hang) b.hang = *hang;
-  if (fail_status) b.fail_status = *fail_status;
+  if (fixed_status)
+    b.fixed_status = *fixed_status;
+  if (retry_after_s)
+    b.retry_after_s = *retry_after_s;
+  if (hang)
+    b.hang = *hang;
+  if (fail_status)
+    b.fail_status = *fail_status;
 }
 
 std::variant<behavior_update, behavior_error> parse_behavior_update(std::string_view body) {
   json::error_code ec;
   json::value doc = json::parse(body, ec);
-  if (ec || !doc.is_object()) return behavior_error{"body", "expected a JSON object"};
+  if (ec || !doc.is_object())
+    return behavior_error{"body", "expected a JSON object"};
 
   const json::object& members = doc.as_object();
   // The first problem in document order is the one reported, so an unknown member wins
   // only over the members after it, as if the walk below met it in its place.
-  const auto unknown = unknown_fields(members, "", {"service", "profile", "failureRate", "latencyMs",
-                                                    "fixedStatus", "retryAfter", "hang", "failStatus"});
+  const auto unknown = unknown_fields(members, "",
+                                      {"service", "profile", "failureRate", "latencyMs",
+                                       "fixedStatus", "retryAfter", "hang", "failStatus"});
   behavior_update u;
   for (const auto& kv : members) {
     const std::string key(kv.key());
@@ -107,7 +121,8 @@ std::variant<behavior_update, behavior_error> parse_behavior_update(std::string_
     if (!unknown.empty() && key == unknown.front()) {
       return behavior_error{key, "unknown member"};
     } else if (key == "service") {
-      if (!v.is_string()) return behavior_error{key, R"(expected "payment", "notification" or "all")"};
+      if (!v.is_string())
+        return behavior_error{key, R"(expected "payment", "notification" or "all")"};
       std::string_view s = v.as_string();
       if (s == "all") {
         u.only.reset();
@@ -121,9 +136,11 @@ std::variant<behavior_update, behavior_error> parse_behavior_update(std::string_
         return behavior_error{key, "expected one of trio, fast, down, hang, flaky"};
       u.profile = std::string(v.as_string());
     } else if (key == "failureRate") {
-      if (!v.is_number()) return behavior_error{key, "expected a number between 0 and 1"};
+      if (!v.is_number())
+        return behavior_error{key, "expected a number between 0 and 1"};
       double r = v.to_number<double>();
-      if (!(r >= 0.0 && r <= 1.0)) return behavior_error{key, "expected a number between 0 and 1"};
+      if (!(r >= 0.0 && r <= 1.0))
+        return behavior_error{key, "expected a number between 0 and 1"};
       u.failure_rate = r;
     } else if (key == "latencyMs") {
       // [min, max]; a single number means a fixed delay.
@@ -135,14 +152,16 @@ std::variant<behavior_update, behavior_error> parse_behavior_update(std::string_
       } else if (v.is_number()) {
         lo = hi = as_integer(v);
       }
-      if (!lo || !hi || *lo < 0 || *lo > *hi || *hi > max_latency_ms) return behavior_error{key, msg};
+      if (!lo || !hi || *lo < 0 || *lo > *hi || *hi > max_latency_ms)
+        return behavior_error{key, msg};
       u.latency_ms = std::make_pair(static_cast<int>(*lo), static_cast<int>(*hi));
     } else if (key == "fixedStatus") {
       if (v.is_null()) {
         u.fixed_status = std::optional<int>{};
       } else {
         auto n = as_integer(v);
-        if (!n || *n < 200 || *n > 599) return behavior_error{key, "expected an HTTP status 200..599 or null"};
+        if (!n || *n < 200 || *n > 599)
+          return behavior_error{key, "expected an HTTP status 200..599 or null"};
         u.fixed_status = std::optional<int>{static_cast<int>(*n)};
       }
     } else if (key == "retryAfter") {
@@ -150,15 +169,18 @@ std::variant<behavior_update, behavior_error> parse_behavior_update(std::string_
         u.retry_after_s = std::optional<int>{};
       } else {
         auto n = as_integer(v);
-        if (!n || *n < 0 || *n > 86400) return behavior_error{key, "expected seconds 0..86400 or null"};
+        if (!n || *n < 0 || *n > 86400)
+          return behavior_error{key, "expected seconds 0..86400 or null"};
         u.retry_after_s = std::optional<int>{static_cast<int>(*n)};
       }
     } else if (key == "hang") {
-      if (!v.is_bool()) return behavior_error{key, "expected true or false"};
+      if (!v.is_bool())
+        return behavior_error{key, "expected true or false"};
       u.hang = v.as_bool();
     } else if (key == "failStatus") {
       auto n = as_integer(v);
-      if (!n || *n < 400 || *n > 599) return behavior_error{key, "expected an HTTP status 400..599"};
+      if (!n || *n < 400 || *n > 599)
+        return behavior_error{key, "expected an HTTP status 400..599"};
       u.fail_status = static_cast<int>(*n);
     }
   }

@@ -72,7 +72,8 @@ struct behavior_error {
 /// typo ("failurerate") does not silently leave the behaviour unchanged.
 std::variant<behavior_update, behavior_error> parse_behavior_update(std::string_view body);
 
-/// Wire form: {"profile","failureRate","latencyMs":[min,max],"fixedStatus","retryAfter","hang","failStatus"}.
+/// Wire form:
+/// {"profile","failureRate","latencyMs":[min,max],"fixedStatus","retryAfter","hang","failStatus"}.
 boost::json::object to_json(const service_behavior& b);
 
 } // namespace coffeeshop::sim

@@ -7,7 +7,8 @@ payment_ledger::payment_ledger(std::size_t capacity) : capacity_(capacity == 0 ?
 
 std::optional<payment_ledger::entry> payment_ledger::replay(const std::string& key) {
   auto it = by_key_.find(key);
-  if (it == by_key_.end()) return std::nullopt;
+  if (it == by_key_.end())
+    return std::nullopt;
   entry& e = entries_[it->second - first_index_];
   ++e.count;
   ++duplicates_;
@@ -16,11 +17,13 @@ std::optional<payment_ledger::entry> payment_ledger::replay(const std::string& k
 
 void payment_ledger::charge(std::optional<std::string> key, double amount, std::string reference) {
   if (entries_.size() >= capacity_) {
-    if (entries_.front().idempotency_key) by_key_.erase(*entries_.front().idempotency_key);
+    if (entries_.front().idempotency_key)
+      by_key_.erase(*entries_.front().idempotency_key);
     entries_.pop_front();
     ++first_index_;
   }
-  if (key) by_key_[*key] = first_index_ + entries_.size();
+  if (key)
+    by_key_[*key] = first_index_ + entries_.size();
   entries_.push_back(entry{std::move(key), amount, std::move(reference), 1});
   ++charges_;
 }
@@ -38,7 +41,8 @@ json::object payment_ledger::to_json() const {
   payments.reserve(entries_.size());
   for (const auto& e : entries_) {
     json::object p;
-    p["idempotencyKey"] = e.idempotency_key ? json::value(*e.idempotency_key) : json::value(nullptr);
+    p["idempotencyKey"] = e.idempotency_key ? json::value(*e.idempotency_key)
+                                            : json::value(nullptr);
     p["amount"] = e.amount;
     p["reference"] = e.reference;
     p["count"] = e.count;

@@ -48,7 +48,7 @@ public:
 private:
   std::size_t capacity_;
   std::deque<entry> entries_;
-  uint64_t first_index_ = 0; // absolute index of entries_.front()
+  uint64_t first_index_ = 0;                         // absolute index of entries_.front()
   std::unordered_map<std::string, uint64_t> by_key_; // key -> absolute index
   uint64_t charges_ = 0;
   uint64_t duplicates_ = 0;

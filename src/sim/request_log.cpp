@@ -9,7 +9,8 @@ request_log::request_log(std::size_t capacity) : capacity_(capacity == 0 ? 1 : c
 
 void request_log::add(recorded_request r) {
   r.seq = next_seq_++;
-  if (entries_.size() >= capacity_) entries_.pop_front();
+  if (entries_.size() >= capacity_)
+    entries_.pop_front();
   entries_.push_back(std::move(r));
 }
 
@@ -18,7 +19,8 @@ void request_log::clear() { entries_.clear(); }
 json::object request_log::to_json(std::optional<service> only) const {
   json::array list;
   for (const auto& r : entries_) {
-    if (only && r.svc != *only) continue;
+    if (only && r.svc != *only)
+      continue;
     json::object headers;
     for (const auto& [name, value] : r.headers) {
       if (auto* existing = headers.if_contains(name)) {

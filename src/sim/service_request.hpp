@@ -41,7 +41,7 @@ std::variant<payment_call, call_error> parse_payment(std::string_view body,
 /// Notification from `{"type":"order_status","status",...}` (seed), `{"status":s}` (Trio) or
 /// the query parameter `status`. A status outside waiting/preparation/ready/delivered/canceled
 /// is rejected as "invalid status", as the real service does.
-std::variant<notification_call, call_error> parse_notification(
-    std::string_view body, const std::optional<std::string>& query_status);
+std::variant<notification_call, call_error>
+parse_notification(std::string_view body, const std::optional<std::string>& query_status);
 
 } // namespace coffeeshop::sim

@@ -51,7 +51,8 @@ void reply_failure(httplib::Response& res, int status, std::string_view error,
   body["success"] = false;
   body["error"] = error;
   reply(res, status, body);
-  if (retry_after_s) res.set_header("Retry-After", std::to_string(*retry_after_s));
+  if (retry_after_s)
+    res.set_header("Retry-After", std::to_string(*retry_after_s));
 }
 
 // How often a held call checks whether its caller is still there.
@@ -60,7 +61,8 @@ constexpr std::chrono::milliseconds peer_check_interval{100};
 std::size_t index_of(service svc) { return svc == service::payment ? 0 : 1; }
 
 std::optional<std::string> param(const httplib::Request& req, const char* name) {
-  if (!req.has_param(name)) return std::nullopt;
+  if (!req.has_param(name))
+    return std::nullopt;
   return req.get_param_value(name);
 }
 
@@ -79,11 +81,13 @@ recorded_request record_of(const httplib::Request& req, service svc) {
   recorded_request rec;
   rec.method = req.method;
   rec.path = req.path;
-  if (auto q = req.target.find('?'); q != std::string::npos) rec.query = req.target.substr(q + 1);
+  if (auto q = req.target.find('?'); q != std::string::npos)
+    rec.query = req.target.substr(q + 1);
   rec.headers.reserve(req.headers.size());
   for (const auto& [name, value] : req.headers) {
     // cpp-httplib adds these itself; they were not sent by the client.
-    if (name == "REMOTE_ADDR" || name == "REMOTE_PORT" || name == "LOCAL_ADDR" || name == "LOCAL_PORT")
+    if (name == "REMOTE_ADDR" || name == "REMOTE_PORT" || name == "LOCAL_ADDR" ||
+        name == "LOCAL_PORT")
       continue;
     rec.headers.emplace_back(name, value);
   }
@@ -98,13 +102,17 @@ incoming_call read_call(const httplib::Request& req, service svc) {
   call.record = record_of(req, svc);
   if (svc == service::payment) {
     auto parsed = parse_payment(req.body, param(req, "value"));
-    if (auto* e = std::get_if<call_error>(&parsed)) call.invalid = std::move(*e);
-    else call.amount = std::get<payment_call>(parsed).amount;
+    if (auto* e = std::get_if<call_error>(&parsed))
+      call.invalid = std::move(*e);
+    else
+      call.amount = std::get<payment_call>(parsed).amount;
   } else {
     auto parsed = parse_notification(req.body, param(req, "status"));
-    if (auto* e = std::get_if<call_error>(&parsed)) call.invalid = std::move(*e);
+    if (auto* e = std::get_if<call_error>(&parsed))
+      call.invalid = std::move(*e);
   }
-  if (auto k = req.get_header_value("Idempotency-Key"); !k.empty()) call.idempotency_key = std::move(k);
+  if (auto k = req.get_header_value("Idempotency-Key"); !k.empty())
+    call.idempotency_key = std::move(k);
   return call;
 }
 
@@ -118,8 +126,9 @@ struct payment_result {
 /// that building the reply never holds up the other handler threads.
 struct call_outcome {
   enum class kind { caller_gone, stopping, fixed_status, invalid, failure, success };
-  explicit call_outcome(kind k, int http_status = 200, std::optional<int> retry_after = std::nullopt)
-      : what(k), status(http_status), retry_after_s(retry_after) {}
+  explicit call_outcome(kind k, int http_status = 200,
+                        std::optional<int> retry_after = std::nullopt)
+    : what(k), status(http_status), retry_after_s(retry_after) {}
   kind what;
   int status;
   std::optional<int> retry_after_s;
@@ -132,17 +141,15 @@ void send(httplib::Response& res, const call_outcome& outcome, const incoming_ca
     case kind::caller_gone:
       res.status = 499; // nginx's "client closed request"; nobody reads it
       return;
-    case kind::stopping:
-      return reply_failure(res, 503, "simulator stopping");
+    case kind::stopping: return reply_failure(res, 503, "simulator stopping");
     case kind::fixed_status:
-      return reply_failure(res, outcome.status, "simulated status " + std::to_string(outcome.status),
+      return reply_failure(res, outcome.status,
+                           "simulated status " + std::to_string(outcome.status),
                            outcome.retry_after_s);
-    case kind::invalid:
-      return reply_failure(res, 400, call.invalid->message);
+    case kind::invalid: return reply_failure(res, 400, call.invalid->message);
     case kind::failure:
       return reply_failure(res, outcome.status, "simulated failure", outcome.retry_after_s);
-    case kind::success:
-      break;
+    case kind::success: break;
   }
   json::object body;
   body["success"] = true;
@@ -190,7 +197,8 @@ struct simulator::impl {
   // draws from `rng`, must not interleave with another call.
   call_outcome decide(incoming_call& call, service svc);
   std::optional<call_outcome> wait_while_hung(std::unique_lock<std::mutex>& lk, std::size_t i);
-  std::optional<call_outcome> wait_latency(std::unique_lock<std::mutex>& lk, const service_behavior& b);
+  std::optional<call_outcome> wait_latency(std::unique_lock<std::mutex>& lk,
+                                           const service_behavior& b);
   call_outcome answer(const incoming_call& call, service svc, const service_behavior& b);
   payment_result settle_payment(const incoming_call& call);
   json::object behaviors_json() const {
@@ -206,7 +214,8 @@ struct simulator::impl {
   }
 };
 
-void simulator::impl::handle_call(const httplib::Request& req, httplib::Response& res, service svc) {
+void simulator::impl::handle_call(const httplib::Request& req, httplib::Response& res,
+                                  service svc) {
   incoming_call call = read_call(req, svc);
   const call_outcome outcome = decide(call, svc);
   send(res, outcome, call);
@@ -216,11 +225,13 @@ call_outcome simulator::impl::decide(incoming_call& call, service svc) {
   std::unique_lock<std::mutex> lk(mu);
   log.add(std::move(call.record));
   const std::size_t i = index_of(svc);
-  if (auto cut_short = wait_while_hung(lk, i)) return *cut_short;
+  if (auto cut_short = wait_while_hung(lk, i))
+    return *cut_short;
   // The behaviour as it stood when the hang ended governs the rest of the call, even if it
   // changes during the latency wait.
   const service_behavior b = behaviors[i];
-  if (auto cut_short = wait_latency(lk, b)) return *cut_short;
+  if (auto cut_short = wait_latency(lk, b))
+    return *cut_short;
   return answer(call, svc, b);
 }
 
@@ -228,41 +239,51 @@ call_outcome simulator::impl::decide(incoming_call& call, service svc) {
 // slices, and give up when the caller has hung up: otherwise every timed-out attempt of a
 // retrying client would keep a worker thread until none is left for the control API.
 std::optional<call_outcome> simulator::impl::wait_while_hung(std::unique_lock<std::mutex>& lk,
-                                                              std::size_t i) {
+                                                             std::size_t i) {
   while (!stopping && behaviors[i].hang) {
     cv.wait_for(lk, peer_check_interval);
-    if (net::interruptible_server::peer_closed()) return call_outcome{call_outcome::kind::caller_gone};
+    if (net::interruptible_server::peer_closed())
+      return call_outcome{call_outcome::kind::caller_gone};
   }
-  if (stopping) return call_outcome{call_outcome::kind::stopping};
+  if (stopping)
+    return call_outcome{call_outcome::kind::stopping};
   return std::nullopt;
 }
 
 std::optional<call_outcome> simulator::impl::wait_latency(std::unique_lock<std::mutex>& lk,
-                                                           const service_behavior& b) {
+                                                          const service_behavior& b) {
   int delay_ms = b.latency_min_ms;
   if (b.latency_max_ms > b.latency_min_ms)
     delay_ms = std::uniform_int_distribution<int>(b.latency_min_ms, b.latency_max_ms)(rng);
-  if (delay_ms <= 0) return std::nullopt;
+  if (delay_ms <= 0)
+    return std::nullopt;
   // A timed wait rather than sleep_for, so that stop() cuts the delay short.
   const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(delay_ms);
   while (!stopping && std::chrono::steady_clock::now() < until) {
     cv.wait_until(lk, std::min(until, std::chrono::steady_clock::now() + peer_check_interval));
-    if (net::interruptible_server::peer_closed()) return call_outcome{call_outcome::kind::caller_gone};
+    if (net::interruptible_server::peer_closed())
+      return call_outcome{call_outcome::kind::caller_gone};
   }
-  if (stopping) return call_outcome{call_outcome::kind::stopping};
+  if (stopping)
+    return call_outcome{call_outcome::kind::stopping};
   return std::nullopt;
 }
 
-call_outcome simulator::impl::answer(const incoming_call& call, service svc, const service_behavior& b) {
+call_outcome simulator::impl::answer(const incoming_call& call, service svc,
+                                     const service_behavior& b) {
   using kind = call_outcome::kind;
-  if (b.fixed_status) return call_outcome{kind::fixed_status, *b.fixed_status, b.retry_after_s};
-  if (call.invalid) return call_outcome{kind::invalid};
-  if (b.failure_rate > 0.0 && std::uniform_real_distribution<double>(0.0, 1.0)(rng) < b.failure_rate) {
+  if (b.fixed_status)
+    return call_outcome{kind::fixed_status, *b.fixed_status, b.retry_after_s};
+  if (call.invalid)
+    return call_outcome{kind::invalid};
+  if (b.failure_rate > 0.0 &&
+      std::uniform_real_distribution<double>(0.0, 1.0)(rng) < b.failure_rate) {
     const bool says_retry = b.fail_status == 429 || b.fail_status == 503;
     return call_outcome{kind::failure, b.fail_status, says_retry ? b.retry_after_s : std::nullopt};
   }
   call_outcome ok{kind::success};
-  if (svc == service::payment) ok.payment = settle_payment(call);
+  if (svc == service::payment)
+    ok.payment = settle_payment(call);
   return ok;
 }
 
@@ -287,7 +308,8 @@ void simulator::impl::install_routes() {
   server.Post(R"(/v1\.0/invoke/([^/]+)/method/(.+))",
               [this](const httplib::Request& req, httplib::Response& res) {
                 auto svc = classify_dapr(req.matches[1].str(), req.matches[2].str());
-                if (!svc) return reply_failure(res, 404, "no simulated service for this app id/method");
+                if (!svc)
+                  return reply_failure(res, 404, "no simulated service for this app id/method");
                 handle_call(req, res, *svc);
               });
 
@@ -308,7 +330,8 @@ void simulator::impl::install_routes() {
     {
       std::lock_guard<std::mutex> lk(mu);
       for (service svc : {service::payment, service::notification})
-        if (update.applies_to(svc)) update.apply_to(behaviors[index_of(svc)], svc);
+        if (update.applies_to(svc))
+          update.apply_to(behaviors[index_of(svc)], svc);
       state = behaviors_json();
     }
     cv.notify_all(); // held requests re-check "hang"
@@ -318,10 +341,14 @@ void simulator::impl::install_routes() {
   server.Get("/_sim/requests", [this](const httplib::Request& req, httplib::Response& res) {
     std::optional<service> only;
     if (auto s = param(req, "service")) {
-      if (*s == "payment") only = service::payment;
-      else if (*s == "notification") only = service::notification;
-      else return reply(res, 400, json::object{{"error", "service: expected payment or notification"},
-                                                {"member", "service"}});
+      if (*s == "payment")
+        only = service::payment;
+      else if (*s == "notification")
+        only = service::notification;
+      else
+        return reply(res, 400,
+                     json::object{{"error", "service: expected payment or notification"},
+                                  {"member", "service"}});
     }
     json::object body;
     {
@@ -352,22 +379,25 @@ void simulator::impl::install_routes() {
   });
 
   // Unrouted paths and methods get a JSON body too; replies the handlers built are kept.
-  server.set_error_handler(httplib::Server::HandlerWithResponse(
-      [](const httplib::Request&, httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    reply_failure(res, res.status, res.status == 404 ? "not found" : "error");
-    return httplib::Server::HandlerResponse::Handled;
-  }));
-  server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-    reply_failure(res, 500, exception_message(ep));
-  });
+  server.set_error_handler(
+    httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
+      if (!res.body.empty())
+        return httplib::Server::HandlerResponse::Unhandled;
+      reply_failure(res, res.status, res.status == 404 ? "not found" : "error");
+      return httplib::Server::HandlerResponse::Handled;
+    }));
+  server.set_exception_handler(
+    [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+      reply_failure(res, 500, exception_message(ep));
+    });
 }
 
 simulator::simulator(simulator_options opts) {
   if (!is_valid_profile(opts.profile))
     throw std::invalid_argument("unknown simulator profile \"" + opts.profile +
                                 "\" (expected trio, fast, down, hang or flaky)");
-  if (opts.threads < 1) throw std::invalid_argument("simulator threads must be at least 1");
+  if (opts.threads < 1)
+    throw std::invalid_argument("simulator threads must be at least 1");
   impl_ = std::make_unique<impl>(std::move(opts));
 
   auto& svr = impl_->server;
@@ -403,12 +433,15 @@ std::optional<int> simulator::start(const std::string& host, int port, std::stri
 
   errno = 0;
   int bound = -1;
-  if (port == 0) bound = d.server.bind_to_any_port(host);
-  else if (d.server.bind_to_port(host, port)) bound = port;
+  if (port == 0)
+    bound = d.server.bind_to_any_port(host);
+  else if (d.server.bind_to_port(host, port))
+    bound = port;
   if (bound <= 0) {
     const int err = errno;
     error = "cannot bind " + host + ":" + std::to_string(port);
-    if (err != 0) error += std::string(": ") + std::strerror(err);
+    if (err != 0)
+      error += std::string(": ") + std::strerror(err);
     return std::nullopt;
   }
   d.server.widen_backlog();
@@ -436,7 +469,8 @@ void simulator::stop() {
 
 std::optional<int> simulator::port() const {
   const int p = impl_->bound_port;
-  if (p == 0) return std::nullopt;
+  if (p == 0)
+    return std::nullopt;
   return p;
 }
 

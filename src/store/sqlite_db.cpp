@@ -4,8 +4,7 @@
 
 namespace coffeeshop::sqlite {
 
-std::optional<connection> connection::open(const std::string& path, int flags,
-                                           std::string& error) {
+std::optional<connection> connection::open(const std::string& path, int flags, std::string& error) {
   sqlite3* db = nullptr;
   const int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
   if (rc != SQLITE_OK) {
@@ -45,8 +44,8 @@ bool connection::in_transaction() const { return sqlite3_get_autocommit(db_) == 
 
 std::optional<statement> statement::prepare(connection& db, const char* sql, std::string& error) {
   sqlite3_stmt* stmt = nullptr;
-  const int rc =
-      sqlite3_prepare_v3(db.handle(), sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+  const int rc = sqlite3_prepare_v3(db.handle(), sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt,
+                                    nullptr);
   if (rc != SQLITE_OK) {
     error = db.errmsg();
     sqlite3_finalize(stmt);

@@ -108,13 +108,12 @@ bool read_identity(connection& db, const std::string& path, identity& id, std::s
 
 /// The schema version of a usable database (0: empty, to be created), or
 /// nullopt with the reason the file is refused.
-std::optional<int> usable_version(const identity& id, const std::string& path,
-                                  std::string& error) {
+std::optional<int> usable_version(const identity& id, const std::string& path, std::string& error) {
   if (id.application_id == sqlite_application_id) {
     if (id.user_version > sqlite_schema_version) {
       error = path + ": database schema version " + std::to_string(id.user_version) +
-              " is newer than this coffeeshopd supports (" +
-              std::to_string(sqlite_schema_version) + ")";
+              " is newer than this coffeeshopd supports (" + std::to_string(sqlite_schema_version) +
+              ")";
       return std::nullopt;
     }
     return static_cast<int>(id.user_version);
@@ -187,8 +186,8 @@ bool migrate(connection& db, const std::string& path, std::string& error) {
     if (m.to_version <= *version)
       continue;
     if (!db.exec(m.sql, message)) {
-      error = path + ": migration to schema version " + std::to_string(m.to_version) +
-              " failed (" + message + ")";
+      error = path + ": migration to schema version " + std::to_string(m.to_version) + " failed (" +
+              message + ")";
       return false;
     }
   }
@@ -208,8 +207,8 @@ std::optional<connection> open_schema(const sqlite_options& options, std::string
   if (!check_existing(path, error))
     return std::nullopt;
   std::string message;
-  auto db = connection::open(
-      path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, message);
+  auto db = connection::open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             message);
   if (!db) {
     error = path + ": cannot open (" + message + ")";
     return std::nullopt;

@@ -59,7 +59,7 @@ ON CONFLICT (service) DO UPDATE SET
 )sql";
 
 constexpr const char* outbox_columns =
-    "id, order_id, status, state, attempts, last_error, next_attempt_at_ms, created_at_ms";
+  "id, order_id, status, state, attempts, last_error, next_attempt_at_ms, created_at_ms";
 
 /// The write connection's statements, prepared once.
 struct writer {
@@ -103,18 +103,18 @@ std::unique_ptr<reader> make_reader(const sqlite_options& options, std::string& 
   sqlite3_busy_timeout(db->handle(), options.busy_timeout_ms);
   const std::string outbox_select = std::string("SELECT ") + outbox_columns + " FROM outbox";
   const std::string sql[] = {
-      "SELECT body FROM orders WHERE id = ?1",
-      "SELECT body FROM orders WHERE idempotency_key = ?1",
-      "SELECT seq FROM orders WHERE id = ?1",
-      "SELECT id, body FROM orders WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-      "SELECT id, body FROM orders WHERE status = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-      "SELECT count(*) FROM orders",
-      outbox_select + " WHERE id = ?1",
-      outbox_select + " ORDER BY seq LIMIT ?1",
-      outbox_select + " WHERE state = ?1 ORDER BY seq LIMIT ?2",
-      "SELECT count(*), MIN(created_at_ms) FROM outbox WHERE state = ?1",
-      "SELECT state, isolated, consecutive_failures, opened_at_ms, open_until_ms"
-      " FROM breakers WHERE service = ?1",
+    "SELECT body FROM orders WHERE id = ?1",
+    "SELECT body FROM orders WHERE idempotency_key = ?1",
+    "SELECT seq FROM orders WHERE id = ?1",
+    "SELECT id, body FROM orders WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    "SELECT id, body FROM orders WHERE status = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+    "SELECT count(*) FROM orders",
+    outbox_select + " WHERE id = ?1",
+    outbox_select + " ORDER BY seq LIMIT ?1",
+    outbox_select + " WHERE state = ?1 ORDER BY seq LIMIT ?2",
+    "SELECT count(*), MIN(created_at_ms) FROM outbox WHERE state = ?1",
+    "SELECT state, isolated, consecutive_failures, opened_at_ms, open_until_ms"
+    " FROM breakers WHERE service = ?1",
   };
   std::vector<statement> s;
   for (const auto& text : sql) {
@@ -173,7 +173,7 @@ int64_t sql_limit(std::size_t limit) {
 class sqlite_order_store final : public order_store {
 public:
   sqlite_order_store(sqlite_options options, writer w, std::unique_ptr<reader> first)
-      : options_(std::move(options)), writer_(std::move(w)) {
+    : options_(std::move(options)), writer_(std::move(w)) {
     idle_.push_back(std::move(first));
   }
 
@@ -221,8 +221,8 @@ public:
       start = r->seq_of.column_int64(0);
     }
     // One row more than asked tells whether a next page exists.
-    const int64_t fetch =
-        sql_limit(limit < std::numeric_limits<std::size_t>::max() ? limit + 1 : limit);
+    const int64_t fetch = sql_limit(limit < std::numeric_limits<std::size_t>::max() ? limit + 1
+                                                                                    : limit);
     statement& s = status ? r->list_status : r->list_all;
     reset_on_exit guard(s);
     int index = 1;
@@ -339,8 +339,8 @@ private:
           return {false, "put outbox entry " + e.id + ": " + writer_.db.errmsg()};
       for (const auto& [service, snap] : w->breakers)
         if (!put(service, snap))
-          return {false, std::string("put breaker ") + to_string(service) + ": " +
-                             writer_.db.errmsg()};
+          return {false,
+                  std::string("put breaker ") + to_string(service) + ": " + writer_.db.errmsg()};
     }
     if (!tx.commit(message))
       return {false, "commit: " + message};
@@ -351,19 +351,16 @@ private:
     statement& s = writer_.put_order;
     reset_on_exit guard(s);
     const std::string body = boost::json::serialize(to_stored_json(o));
-    return s.bind(1, o.id) && s.bind(2, to_string(o.status)) &&
-           s.bind(3, o.idempotency_key) && s.bind(4, o.created_at_ms) &&
-           s.bind(5, o.updated_at_ms) && s.bind(6, body) &&
+    return s.bind(1, o.id) && s.bind(2, to_string(o.status)) && s.bind(3, o.idempotency_key) &&
+           s.bind(4, o.created_at_ms) && s.bind(5, o.updated_at_ms) && s.bind(6, body) &&
            s.step() == SQLITE_DONE;
   }
 
   bool put(const outbox_entry& e) {
     statement& s = writer_.put_outbox;
     reset_on_exit guard(s);
-    return s.bind(1, e.id) && s.bind(2, e.order_id) &&
-           s.bind(3, e.status) &&
-           s.bind(4, to_string(e.state)) &&
-           s.bind(5, static_cast<int64_t>(e.attempts)) &&
+    return s.bind(1, e.id) && s.bind(2, e.order_id) && s.bind(3, e.status) &&
+           s.bind(4, to_string(e.state)) && s.bind(5, static_cast<int64_t>(e.attempts)) &&
            s.bind(6, e.last_error) && s.bind(7, e.next_attempt_at_ms) &&
            s.bind(8, e.created_at_ms) && s.step() == SQLITE_DONE;
   }
@@ -371,11 +368,10 @@ private:
   bool put(service_kind service, const breaker_snapshot& snap) {
     statement& s = writer_.put_breaker;
     reset_on_exit guard(s);
-    return s.bind(1, to_string(service)) &&
-           s.bind(2, to_string(snap.state)) && s.bind(3, int64_t{snap.isolated ? 1 : 0}) &&
+    return s.bind(1, to_string(service)) && s.bind(2, to_string(snap.state)) &&
+           s.bind(3, int64_t{snap.isolated ? 1 : 0}) &&
            s.bind(4, static_cast<int64_t>(snap.consecutive_failures)) &&
-           s.bind(5, snap.opened_at_ms) && s.bind(6, snap.open_until_ms) &&
-           s.step() == SQLITE_DONE;
+           s.bind(5, snap.opened_at_ms) && s.bind(6, snap.open_until_ms) && s.step() == SQLITE_DONE;
   }
 
   /// Runs a one-row order query prepared by `bind` on a borrowed reader.
@@ -395,7 +391,7 @@ private:
   class lease {
   public:
     lease(const sqlite_order_store& store, std::unique_ptr<reader> r)
-        : store_(store), reader_(std::move(r)) {}
+      : store_(store), reader_(std::move(r)) {}
     lease(const lease&) = delete;
     lease& operator=(const lease&) = delete;
     ~lease() {

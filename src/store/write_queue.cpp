@@ -65,7 +65,10 @@ class group_commit_writer final : public write_queue {
 public:
   group_commit_writer(order_store& store, std::shared_ptr<metrics> stats,
                       std::shared_ptr<store_health> health, std::size_t max_batch)
-    : store_(store), stats_(std::move(stats)), health_(std::move(health)), max_batch_(max_batch),
+    : store_(store),
+      stats_(std::move(stats)),
+      health_(std::move(health)),
+      max_batch_(max_batch),
       thread_([this] { run(); }) {}
 
   ~group_commit_writer() override { stop(); }

@@ -72,7 +72,8 @@ boost::json::object integration_board::to_json(service_kind s, time_point now) c
     circuit["openedAt"] = format_rfc3339(*st.opened_at_ms);
   else
     circuit["openedAt"] = nullptr;
-  circuit["retryAfterMs"] = state == circuit_state::open ? st.breaker.remaining_open(now).count() : 0;
+  circuit["retryAfterMs"] = state == circuit_state::open ? st.breaker.remaining_open(now).count()
+                                                         : 0;
   boost::json::object calls;
   calls["succeeded"] = st.succeeded;
   calls["failed"] = st.failed;

@@ -48,9 +48,7 @@ logger::logger(log_level min_level, log_format format)
   out_->flush_on(spdlog::level::trace);
 }
 
-logger::~logger() {
-  flush();
-}
+logger::~logger() { flush(); }
 
 void logger::log(log_level level, std::string_view msg, const boost::json::object& fields) {
   if (enabled(level))
@@ -92,8 +90,6 @@ void logger::write(log_level level, std::string_view msg, const boost::json::obj
   out_->info(line);
 }
 
-void logger::flush() {
-  out_->flush();
-}
+void logger::flush() { out_->flush(); }
 
 } // namespace coffeeshop

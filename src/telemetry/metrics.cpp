@@ -63,9 +63,7 @@ std::string series(const std::string& name, const std::string& labels) {
 metric_family::metric_family(std::string name, kind type, std::string help)
   : name_(std::move(name)), type_(type), help_(std::move(help)) {}
 
-double& metric_family::value_slot(std::string_view label_text) {
-  return slot(values_, label_text);
-}
+double& metric_family::value_slot(std::string_view label_text) { return slot(values_, label_text); }
 
 metric_family::histogram_data& metric_family::histogram_slot(std::string_view label_text) {
   auto& h = slot(histograms_, label_text);
@@ -98,8 +96,8 @@ void metric_family::render(std::string& out) const {
     auto prefix = labels.empty() ? std::string{} : labels + ',';
     for (size_t i = 0; i < bucket_bounds.size(); ++i) {
       cumulative += h.buckets[i];
-      out += name_ + "_bucket{" + prefix + "le=\"" + number(bucket_bounds[i]) + "\"} "
-             + std::to_string(cumulative) + '\n';
+      out += name_ + "_bucket{" + prefix + "le=\"" + number(bucket_bounds[i]) + "\"} " +
+             std::to_string(cumulative) + '\n';
     }
     out += name_ + "_bucket{" + prefix + "le=\"+Inf\"} " + std::to_string(h.count) + '\n';
     out += series(name_ + "_sum", labels) + ' ' + number(h.sum) + '\n';
@@ -144,9 +142,7 @@ void integration_metrics::attempt_finished(std::string_view outcome, double seco
   m_.integration_calls.add({{"service", service_}, {"outcome", outcome}});
 }
 
-void integration_metrics::retried() {
-  m_.integration_retries.add({{"service", service_}});
-}
+void integration_metrics::retried() { m_.integration_retries.add({{"service", service_}}); }
 
 void integration_metrics::rejected() {
   m_.integration_calls.add({{"service", service_}, {"outcome", "rejected"}});
@@ -163,11 +159,21 @@ void integration_metrics::state(circuit_state now) {
 // -- metrics ------------------------------------------------------------------------
 
 metrics::metrics() {
-  sorted_ = {&http_requests,       &http_request_duration, &integration_calls,
-             &integration_call_duration, &integration_retries, &circuit_state,
-             &circuit_transitions, &actor_restarts,        &orders,
-             &inflight_orders,     &integration_events,    &store_commit_duration,
-             &store_writes,        &store_errors,          &outbox_entries,
+  sorted_ = {&http_requests,
+             &http_request_duration,
+             &integration_calls,
+             &integration_call_duration,
+             &integration_retries,
+             &circuit_state,
+             &circuit_transitions,
+             &actor_restarts,
+             &orders,
+             &inflight_orders,
+             &integration_events,
+             &store_commit_duration,
+             &store_writes,
+             &store_errors,
+             &outbox_entries,
              &outbox_oldest_pending};
   std::sort(sorted_.begin(), sorted_.end(),
             [](const metric_family* a, const metric_family* b) { return a->name() < b->name(); });

@@ -28,11 +28,13 @@ struct coord_fixture : fixture {
     cs.supervision = supervision;
     cs.writer = make_inline_writer(*deps.store, deps.stats, deps.store_state);
     cs.start_payment = [this](caf::local_actor* parent) {
-      return coffeeshop::spawn_payment(parent, spec_for(service_kind::payment, pay_settings, pay_fake));
+      return coffeeshop::spawn_payment(parent,
+                                       spec_for(service_kind::payment, pay_settings, pay_fake));
     };
     cs.start_notification = [this](caf::local_actor* parent) {
-      return coffeeshop::spawn_notification(parent, spec_for(service_kind::notification, notif_settings,
-                                                 notif_fake, "http://upstream.test/notify"));
+      return coffeeshop::spawn_notification(parent,
+                                            spec_for(service_kind::notification, notif_settings,
+                                                     notif_fake, "http://upstream.test/notify"));
     };
     coord = keep(caf::actor_cast<caf::actor>(spawn_order_coordinator(sys, std::move(cs))));
     run();
@@ -106,8 +108,8 @@ TEST_CASE_METHOD(coord_fixture, "coordinator: payment attempts are retried befor
   pay->queue = {respond(500), respond(503)};
   auto r = create();
   CHECK_FALSE(r->done());
-  CHECK(stored(deps.store->list(std::nullopt, 10, std::nullopt).orders.at(0).id).status
-        == order_status::pending_payment);
+  CHECK(stored(deps.store->list(std::nullopt, 10, std::nullopt).orders.at(0).id).status ==
+        order_status::pending_payment);
   advance(6000ms);
   REQUIRE(r->value);
   CHECK(r->value->result == create_result::created);
@@ -148,7 +150,8 @@ TEST_CASE_METHOD(coord_fixture, "coordinator: the same key and body after succes
   CHECK(deps.store->size() == 1);
 }
 
-TEST_CASE_METHOD(coord_fixture, "coordinator: the same key while the first is running is in_progress",
+TEST_CASE_METHOD(coord_fixture,
+                 "coordinator: the same key while the first is running is in_progress",
                  "[coordinator][idempotency]") {
   start();
   pay->fallback = hang();
@@ -177,7 +180,8 @@ TEST_CASE_METHOD(coord_fixture, "coordinator: the same key with another body is 
   CHECK(deps.store->size() == 1);
 }
 
-TEST_CASE_METHOD(coord_fixture, "coordinator: the same key after a failed payment retries the order",
+TEST_CASE_METHOD(coord_fixture,
+                 "coordinator: the same key after a failed payment retries the order",
                  "[coordinator][idempotency]") {
   start();
   pay->queue = {respond(402)};
@@ -208,7 +212,8 @@ TEST_CASE_METHOD(coord_fixture, "coordinator: requests without a key are indepen
 
 // -- status changes -------------------------------------------------------------------
 
-TEST_CASE_METHOD(coord_fixture, "coordinator: a status change records a notification, pending then sent",
+TEST_CASE_METHOD(coord_fixture,
+                 "coordinator: a status change records a notification, pending then sent",
                  "[coordinator][status]") {
   start();
   notif->queue = {after(500ms, respond_ok())};
@@ -236,7 +241,8 @@ TEST_CASE_METHOD(coord_fixture, "coordinator: a status change records a notifica
   CHECK(body.at("orderId").as_string() == id);
 }
 
-TEST_CASE_METHOD(coord_fixture, "coordinator: a failed notification is recorded and does not fail the order",
+TEST_CASE_METHOD(coord_fixture,
+                 "coordinator: a failed notification is recorded and does not fail the order",
                  "[coordinator][status]") {
   notif_settings.retry.max_retries = 1;
   start();
@@ -256,7 +262,8 @@ TEST_CASE_METHOD(coord_fixture, "coordinator: a failed notification is recorded 
   CHECK(count_events("notification_failed", "notification") == 1);
 }
 
-TEST_CASE_METHOD(coord_fixture, "coordinator: an invalid step is a conflict", "[coordinator][status]") {
+TEST_CASE_METHOD(coord_fixture, "coordinator: an invalid step is a conflict",
+                 "[coordinator][status]") {
   start();
   auto r = create();
   REQUIRE(r->value);
@@ -362,8 +369,10 @@ TEST_CASE_METHOD(coord_fixture, "coordinator: payments held by a crashed child a
   CHECK(pay->calls.size() == 6);
 }
 
-TEST_CASE_METHOD(coord_fixture, "coordinator: a payment requested while the child restarts is issued to the successor",
-                 "[coordinator][supervision]") {
+TEST_CASE_METHOD(
+  coord_fixture,
+  "coordinator: a payment requested while the child restarts is issued to the successor",
+  "[coordinator][supervision]") {
   start();
   crash("payment");
   auto r = create();
@@ -416,9 +425,10 @@ TEST_CASE_METHOD(coord_fixture, "coordinator: repeated child crashes escalate",
 // probes_in_flight = half_open_max_calls behind; its successor (which has no
 // call in flight) then rejects every call, including the re-issued probe
 // itself, until the "lost probe" horizon one break_duration later.
-TEST_CASE_METHOD(coord_fixture,
-                 "coordinator: a probe held by a crashed payment child is re-issued to the transport",
-                 "[coordinator][supervision][breaker]") {
+TEST_CASE_METHOD(
+  coord_fixture,
+  "coordinator: a probe held by a crashed payment child is re-issued to the transport",
+  "[coordinator][supervision][breaker]") {
   pay_settings.retry.max_retries = 0;
   start();
   pay->queue = {respond(500), respond(500), respond(500), hang()};

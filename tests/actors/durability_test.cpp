@@ -43,9 +43,9 @@ struct durability_fixture : fixture {
                                        spec_for(service_kind::payment, pay_settings, pay_fake));
     };
     cs.start_notification = [this](caf::local_actor* parent) {
-      return coffeeshop::spawn_notification(
-        parent, spec_for(service_kind::notification, notif_settings, notif_fake,
-                         "http://upstream.test/notify"));
+      return coffeeshop::spawn_notification(parent,
+                                            spec_for(service_kind::notification, notif_settings,
+                                                     notif_fake, "http://upstream.test/notify"));
     };
     coord = keep(caf::actor_cast<caf::actor>(spawn_order_coordinator(sys, std::move(cs))));
     run();
@@ -98,9 +98,7 @@ std::string body_status(const recorded_call& c) {
   return std::string{boost::json::parse(c.call.body).as_object().at("status").as_string()};
 }
 
-std::string key_of(const recorded_call& c) {
-  return c.header("Idempotency-Key").value_or("");
-}
+std::string key_of(const recorded_call& c) { return c.header("Idempotency-Key").value_or(""); }
 
 /// An order as the coordinator commits it before its payment.
 order stored_order(std::string status_name, std::optional<std::string> key = std::nullopt) {
@@ -191,9 +189,10 @@ TEST_CASE_METHOD(durability_fixture,
   CHECK(pay->calls.size() == 1);
 }
 
-TEST_CASE_METHOD(durability_fixture,
-                 "coordinator: a failed commit of the payment outcome answers store_failed and is resumed by its key",
-                 "[coordinator][store]") {
+TEST_CASE_METHOD(
+  durability_fixture,
+  "coordinator: a failed commit of the payment outcome answers store_failed and is resumed by its key",
+  "[coordinator][store]") {
   start();
   writer->hold(true);
   auto r = create(create_command("key-1", "fp-1"));
@@ -266,9 +265,10 @@ TEST_CASE_METHOD(durability_fixture,
 
 // -- status changes -------------------------------------------------------------------
 
-TEST_CASE_METHOD(durability_fixture,
-                 "coordinator: a failed status-change commit answers store_failed and queues nothing",
-                 "[coordinator][store]") {
+TEST_CASE_METHOD(
+  durability_fixture,
+  "coordinator: a failed status-change commit answers store_failed and queues nothing",
+  "[coordinator][store]") {
   start();
   auto id = paid_order();
   writer->fail_next(1);
@@ -296,9 +296,10 @@ TEST_CASE_METHOD(durability_fixture,
 
 // -- the outbox -----------------------------------------------------------------------
 
-TEST_CASE_METHOD(durability_fixture,
-                 "outbox: an order's notifications go in status order despite out-of-order latencies",
-                 "[outbox]") {
+TEST_CASE_METHOD(
+  durability_fixture,
+  "outbox: an order's notifications go in status order despite out-of-order latencies",
+  "[outbox]") {
   start();
   notif->fn = [](const http_call& call, std::size_t) {
     auto status = std::string{boost::json::parse(call.body).as_object().at("status").as_string()};

@@ -14,9 +14,7 @@ fake_response respond(int status, std::string body, std::optional<std::string> r
   return r;
 }
 
-fake_response respond_ok() {
-  return respond(200, R"({"success":true,"reference":"ref-1"})");
-}
+fake_response respond_ok() { return respond(200, R"({"success":true,"reference":"ref-1"})"); }
 
 fake_response fail_transport(transport_error e) {
   fake_response r;
@@ -60,8 +58,8 @@ caf::behavior fake_transport(caf::event_based_actor* self, script_ptr script,
   return {
     [self, script, origin, st](call_atom, http_call& call) -> caf::result<http_reply> {
       auto index = script->calls.size();
-      script->calls.push_back(recorded_call{
-        call, std::chrono::duration_cast<millis>(self->clock().now() - origin)});
+      script->calls.push_back(
+        recorded_call{call, std::chrono::duration_cast<millis>(self->clock().now() - origin)});
       fake_response r;
       if (!script->queue.empty()) {
         r = std::move(script->queue.front());
@@ -100,9 +98,7 @@ caf::behavior fake_transport(caf::event_based_actor* self, script_ptr script,
   };
 }
 
-test_config_holder::test_config_holder() {
-  cfg.set("scheduler.policy", caf::atom("testing"));
-}
+test_config_holder::test_config_holder() { cfg.set("scheduler.policy", caf::atom("testing")); }
 
 fixture::fixture()
   : sys(cfg),

@@ -84,9 +84,7 @@ std::string trace_of(const std::string& traceparent) {
   return traceparent.substr(3, 32);
 }
 
-std::string span_of(const std::string& traceparent) {
-  return traceparent.substr(36, 16);
-}
+std::string span_of(const std::string& traceparent) { return traceparent.substr(36, 16); }
 
 } // namespace
 
@@ -128,9 +126,10 @@ TEST_CASE_METHOD(payment_fixture, "payment: retries 2 s, 4 s, 8 s after failures
   CHECK(calls() == 4);
 }
 
-TEST_CASE_METHOD(payment_fixture,
-                 "payment: with the default breaker the 4th attempt is cut short by the open circuit",
-                 "[payment][retry][breaker]") {
+TEST_CASE_METHOD(
+  payment_fixture,
+  "payment: with the default breaker the 4th attempt is cut short by the open circuit",
+  "[payment][retry][breaker]") {
   start(payment_settings());
   script->fallback = respond(503);
   auto out = charge_order("ord-1");
@@ -207,7 +206,8 @@ TEST_CASE_METHOD(payment_fixture, "payment: Retry-After on a 503 stretches the n
   CHECK(sched_ev[0].at("payload").at("delayMs").as_int64() == 5000);
 }
 
-TEST_CASE_METHOD(payment_fixture, "payment: a Retry-After shorter than the backoff does not shorten it",
+TEST_CASE_METHOD(payment_fixture,
+                 "payment: a Retry-After shorter than the backoff does not shorten it",
                  "[payment][retry]") {
   start(no_breaker());
   script->queue = {respond(429, "{}", std::string{"1"}), respond_ok()};
@@ -364,8 +364,8 @@ TEST_CASE_METHOD(payment_fixture, "payment: the breaker opens on the 3rd consecu
   REQUIRE(rej.size() == 1);
   CHECK(rej[0].at("payload").at("reason").as_string() == "circuit open");
   CHECK(event_attempt(rej[0]) == 1);
-  CHECK(deps.board->snapshot(service_kind::payment).breaker.state(sched.clock().now())
-        == circuit_state::open);
+  CHECK(deps.board->snapshot(service_kind::payment).breaker.state(sched.clock().now()) ==
+        circuit_state::open);
 }
 
 TEST_CASE_METHOD(payment_fixture, "payment: a success resets the consecutive count",
@@ -472,7 +472,7 @@ TEST_CASE_METHOD(payment_fixture, "payment: ratio mode opens on the failure rati
   script->queue = {respond(500), respond_ok(), respond(500), respond(500)};
   charge_orders(1, 3);
   CHECK(count_events("circuit_opened") == 0); // 2 of 3: below min_throughput
-  REQUIRE(charge_order("ord-4")->value);     // 3 of 4 failed
+  REQUIRE(charge_order("ord-4")->value);      // 3 of 4 failed
   auto opened = events("circuit_opened", "payment");
   REQUIRE(opened.size() == 1);
   CHECK(str_of(opened[0].at("payload").at("reason")).find("ratio") != std::string::npos);
@@ -484,10 +484,10 @@ TEST_CASE_METHOD(payment_fixture, "payment: ratio mode forgets samples older tha
                  "[payment][breaker]") {
   auto s = ratio_mode(10000);
   start(s);
-  script->queue = {respond(500), respond(500), respond(500), respond_ok(), respond_ok(),
-                   respond_ok(), respond(500)};
+  script->queue = {respond(500), respond(500), respond(500), respond_ok(),
+                   respond_ok(), respond_ok(), respond(500)};
   charge_orders(1, 3);
-  advance(10000ms); // the three failures leave the window
+  advance(10000ms);    // the three failures leave the window
   charge_orders(4, 7); // 1 of 4 failed
   CHECK(count_events("circuit_opened") == 0);
 }
@@ -622,9 +622,9 @@ struct notification_fixture : service_fixture {
   }
 
   slot_ptr<call_outcome> notify(const std::string& id, const std::string& status) {
-    auto slot = ask<call_outcome>(
-      notif, call_atom::value,
-      notify_request{id, "", status, "ana@example.com", "4bf92f3577b34da6a3ce929d0e0e4736"});
+    auto slot = ask<call_outcome>(notif, call_atom::value,
+                                  notify_request{id, "", status, "ana@example.com",
+                                                 "4bf92f3577b34da6a3ce929d0e0e4736"});
     run();
     return slot;
   }
@@ -646,10 +646,13 @@ TEST_CASE_METHOD(notification_fixture, "notification: success emits notification
   CHECK(count_events("notification_failed") == 0);
   REQUIRE(script->calls.size() == 1);
   // CONTRACT §4: every attempt of one notification carries <orderId>:<status>.
-  CHECK(script->calls[0].header("Idempotency-Key") == std::optional<std::string>{"ord-1:preparation"});
+  CHECK(script->calls[0].header("Idempotency-Key") ==
+        std::optional<std::string>{"ord-1:preparation"});
   auto body = boost::json::parse(script->calls[0].call.body);
-  CHECK(body == boost::json::parse(
-                  R"({"type":"order_status","orderId":"ord-1","status":"preparation","customerEmail":"ana@example.com"})"));
+  CHECK(
+    body ==
+    boost::json::parse(
+      R"({"type":"order_status","orderId":"ord-1","status":"preparation","customerEmail":"ana@example.com"})"));
 }
 
 TEST_CASE_METHOD(notification_fixture, "notification: failure emits notification_failed",

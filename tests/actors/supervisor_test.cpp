@@ -74,12 +74,12 @@ caf::behavior test_supervisor(caf::event_based_actor* self, std::string name,
                               runtime_deps deps, log_ptr log, caf::actor_clock::time_point origin) {
   auto sup = std::make_shared<supervisor_core>(self, name, settings, deps);
   for (auto& d : defs) {
-    sup->add(child_spec{d.name, d.restart, d.start,
-                        [self, log, origin, n = d.name](const caf::actor& a, bool restarted) {
-                          log->current[n] = a;
-                          log->entries.push_back(
-                            {restarted ? "restart" : "start", n, since(self, origin)});
-                        }});
+    sup->add(child_spec{
+      d.name, d.restart, d.start,
+      [self, log, origin, n = d.name](const caf::actor& a, bool restarted) {
+        log->current[n] = a;
+        log->entries.push_back({restarted ? "restart" : "start", n, since(self, origin)});
+      }});
   }
   self->set_down_handler([sup](caf::down_msg& dm) { sup->handle_down(dm); });
   self->attach_functor([sup](const caf::error&) { sup->stop_all(); });
@@ -211,7 +211,8 @@ TEST_CASE_METHOD(sup_fixture, "supervisor: restart delays double up to max_resta
   }
 }
 
-TEST_CASE_METHOD(sup_fixture, "supervisor: exceeding the intensity escalates to the owner's monitor",
+TEST_CASE_METHOD(sup_fixture,
+                 "supervisor: exceeding the intensity escalates to the owner's monitor",
                  "[supervisor]") {
   settings.max_restarts = 3;
   settings.within_ms = 10000;
@@ -267,7 +268,8 @@ TEST_CASE_METHOD(sup_fixture, "supervisor: transient children restart only after
 
 TEST_CASE_METHOD(sup_fixture, "supervisor: temporary children are never restarted",
                  "[supervisor]") {
-  spawn_sup("test", {worker_def("x", restart_type::temporary), worker_def("y", restart_type::temporary)});
+  spawn_sup("test",
+            {worker_def("x", restart_type::temporary), worker_def("y", restart_type::temporary)});
   crash("x");
   stop("y");
   advance(10000ms);
@@ -282,8 +284,7 @@ TEST_CASE_METHOD(sup_fixture, "supervisor: permanent children restart after a no
   CHECK(log->names("restart") == names{"p"});
 }
 
-TEST_CASE_METHOD(sup_fixture, "supervisor: stopping the owner stops the children",
-                 "[supervisor]") {
+TEST_CASE_METHOD(sup_fixture, "supervisor: stopping the owner stops the children", "[supervisor]") {
   auto s = spawn_sup("test", {worker_def("a"), worker_def("b")});
   anon_send_exit(s, caf::exit_reason::user_shutdown);
   run();
@@ -364,7 +365,8 @@ TEST_CASE_METHOD(sup_fixture,
 
 // -- orderly shutdown -------------------------------------------------------------
 
-TEST_CASE_METHOD(sup_fixture, "supervisor: orderly shutdown stops children in reverse order, then done",
+TEST_CASE_METHOD(sup_fixture,
+                 "supervisor: orderly shutdown stops children in reverse order, then done",
                  "[supervisor][shutdown]") {
   auto s = spawn_sup("test", {worker_def("a"), worker_def("b"), worker_def("c")});
   auto w = watch(s);
@@ -378,7 +380,8 @@ TEST_CASE_METHOD(sup_fixture, "supervisor: orderly shutdown stops children in re
   CHECK(log->names("restart").empty());
 }
 
-TEST_CASE_METHOD(sup_fixture, "supervisor: orderly shutdown waits for each child, kills a stuck one",
+TEST_CASE_METHOD(sup_fixture,
+                 "supervisor: orderly shutdown waits for each child, kills a stuck one",
                  "[supervisor][shutdown]") {
   auto s = spawn_sup("test", {worker_def("a"), worker_def("b", restart_type::permanent, true),
                               worker_def("c")});

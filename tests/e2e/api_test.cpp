@@ -202,8 +202,9 @@ TEST_CASE("api: create order answers 201 with Location and the priced order", "[
   CHECK(trace_id_of(r.header("traceparent")) == str(o, "traceId"));
 }
 
-TEST_CASE("api: create order prices several lines in integer cents, defaults and case-insensitive names",
-          "[e2e][api]") {
+TEST_CASE(
+  "api: create order prices several lines in integer cents, defaults and case-insensitive names",
+  "[e2e][api]") {
   auto d = fast_daemon();
   // 3 x Espresso Double Shot (3.50) + 1 x Donuts Glazed (2.00) + 7 x Iced Coffee Extra Ice (3.70)
   // = 10.50 + 2.00 + 25.90 = 38.40; no paymentMethod/currency: the defaults apply.
@@ -371,7 +372,8 @@ TEST_CASE("api: a wrong status step is 409 with currentStatus and allowed", "[e2
   CHECK(after.json.at("allowed").as_array().empty());
 }
 
-TEST_CASE("api: status change errors: unknown status 422, unknown order 404, bad bodies", "[e2e][api]") {
+TEST_CASE("api: status change errors: unknown status 422, unknown order 404, bad bodies",
+          "[e2e][api]") {
   auto d = fast_daemon();
   auto id = id_of(created(d));
 
@@ -430,15 +432,14 @@ TEST_CASE("api: a body that is not application/json is 415", "[e2e][api]") {
                 "unsupported_media_type");
   // Parameters and case do not matter.
   CHECK(d.request("POST", "/api/v1/orders", order_body(), {}, "Application/JSON; charset=utf-8")
-          .status
-        == 201);
+          .status == 201);
 }
 
 TEST_CASE("api: a body over http.max_body_bytes is 413 payload_too_large", "[e2e][api]") {
   auto d = fast_daemon({"http.max_body_bytes=1024"});
   std::string padding(2000, ' ');
-  auto big = "{\"customerEmail\":\"ana@example.com\"," + padding
-             + "\"items\":[{\"product\":\"Latte\",\"variation\":\"Vanilla\",\"quantity\":1}]}";
+  auto big = "{\"customerEmail\":\"ana@example.com\"," + padding +
+             "\"items\":[{\"product\":\"Latte\",\"variation\":\"Vanilla\",\"quantity\":1}]}";
   check_problem(d.create_order(big), 413, "payload_too_large", /*require_traceparent=*/false);
   // Just under the limit still works.
   CHECK(d.create_order(order_body()).status == 201);
@@ -538,7 +539,8 @@ TEST_CASE("api: unknown route is 404, wrong method is 405", "[e2e][api]") {
 TEST_CASE("api: replies httplib answers itself (413) carry traceparent too (CONTRACT §3)",
           "[e2e][api]") {
   auto d = fast_daemon({"http.max_body_bytes=1024"});
-  auto r = d.create_order(std::string(2000, ' ') + order_body(), {{"traceparent", valid_traceparent}});
+  auto r = d.create_order(std::string(2000, ' ') + order_body(),
+                          {{"traceparent", valid_traceparent}});
   INFO(r.body);
   REQUIRE(r.status == 413);
   CHECK(trace_id_of(r.header("traceparent")) == valid_trace_id);
@@ -674,7 +676,8 @@ TEST_CASE("api: upstream 500 with no retries is 502 upstream_error", "[e2e][api]
 TEST_CASE("api: a spent total payment budget is 504 upstream_timeout", "[e2e][api]") {
   auto sim = start_sim("fast");
   // The first attempt fails; the retry (2 s later) would not fit in the 1 s budget.
-  auto d = daemon_for(sim, {"services.payment.timeout_ms=500", "services.payment.total_timeout_ms=1000"});
+  auto d = daemon_for(sim, {"services.payment.timeout_ms=500",
+                            "services.payment.total_timeout_ms=1000"});
   sim.set_behavior({{"service", "payment"}, {"fixedStatus", 503}});
   auto r = d.create_order(order_body());
   check_problem(r, 504, "upstream_timeout");
@@ -698,8 +701,9 @@ TEST_CASE("api: max_inflight_orders reached is 503 overloaded with Retry-After",
   CHECK(f.status == 201);
 }
 
-TEST_CASE("api: an overloaded reply carries orderId and the order is payment_failed (CONTRACT §3.2)",
-          "[e2e][api]") {
+TEST_CASE(
+  "api: an overloaded reply carries orderId and the order is payment_failed (CONTRACT §3.2)",
+  "[e2e][api]") {
   auto sim = start_sim("fast");
   auto d = daemon_for(sim, {"http.max_inflight_orders=1", "http.threads=8"});
   auto first = order_held_upstream(d, sim);
@@ -803,7 +807,8 @@ TEST_CASE("api: an invalid or missing traceparent gets a fresh trace id", "[e2e]
 
 TEST_CASE("api: trio wire format sends {\"value\": amount} and {\"status\": s}", "[e2e][api]") {
   auto sim = start_sim("fast");
-  auto d = daemon_for(sim, {"services.payment.format=\"trio\"", "services.notification.format=\"trio\""});
+  auto d = daemon_for(sim, {"services.payment.format=\"trio\"",
+                            "services.notification.format=\"trio\""});
   auto o = created(d);
   auto payments = sim.requests("payment");
   REQUIRE(payments.size() == 1);
@@ -828,8 +833,7 @@ TEST_CASE("api: trio wire format sends {\"value\": amount} and {\"status\": s}",
   CHECK(str(nb, "status") == "preparation");
 }
 
-TEST_CASE("api: outgoing payment amounts are plain decimals, not exponent notation",
-          "[e2e][api]") {
+TEST_CASE("api: outgoing payment amounts are plain decimals, not exponent notation", "[e2e][api]") {
   // Boost.JSON serialises the double 8.6 as 8.6E0; valid JSON, but the daemon's own replies
   // (and the simulator's) avoid it, and a strict upstream may not expect it.
   auto sim = start_sim("fast");
@@ -888,13 +892,21 @@ TEST_CASE("api: metrics expose the contract families in Prometheus text format",
     CHECK(text.find(std::string("# TYPE ") + name + " " + type + "\n") != std::string::npos);
   }
   // Samples with the contract's labels.
-  CHECK(std::regex_search(text, std::regex(R"(coffeeshop_http_requests_total\{[^}]*method="POST")")));
-  CHECK(std::regex_search(text, std::regex(R"(coffeeshop_http_requests_total\{[^}]*route="/api/v1/orders")")));
+  CHECK(
+    std::regex_search(text, std::regex(R"(coffeeshop_http_requests_total\{[^}]*method="POST")")));
+  CHECK(std::regex_search(
+    text, std::regex(R"(coffeeshop_http_requests_total\{[^}]*route="/api/v1/orders")")));
   CHECK(std::regex_search(text, std::regex(R"(coffeeshop_http_requests_total\{[^}]*code="201")")));
-  CHECK(std::regex_search(text, std::regex(R"(coffeeshop_http_request_duration_seconds_bucket\{[^}]*route=)")));
-  CHECK(std::regex_search(text, std::regex(R"(coffeeshop_integration_calls_total\{[^}]*service="payment")")));
-  CHECK(std::regex_search(text, std::regex(R"(coffeeshop_integration_calls_total\{[^}]*outcome=)")));
-  CHECK(std::regex_search(text, std::regex(R"(coffeeshop_integration_call_duration_seconds_bucket\{[^}]*service="payment")")));
+  CHECK(std::regex_search(
+    text, std::regex(R"(coffeeshop_http_request_duration_seconds_bucket\{[^}]*route=)")));
+  CHECK(
+    std::regex_search(text,
+                      std::regex(R"(coffeeshop_integration_calls_total\{[^}]*service="payment")")));
+  CHECK(
+    std::regex_search(text, std::regex(R"(coffeeshop_integration_calls_total\{[^}]*outcome=)")));
+  CHECK(std::regex_search(
+    text,
+    std::regex(R"(coffeeshop_integration_call_duration_seconds_bucket\{[^}]*service="payment")")));
   CHECK(std::regex_search(text, std::regex(R"(coffeeshop_orders_total\{[^}]*status=)")));
   CHECK(std::regex_search(text, std::regex(R"((^|\n)coffeeshop_inflight_orders(\{\})? 0)")));
 
@@ -925,8 +937,8 @@ TEST_CASE("api: integrations report circuit, calls and actor per service", "[e2e
   REQUIRE(eventually([&] {
     auto r = d.get("/api/v1/integrations");
     v = r.json;
-    return r.status == 200 && v.is_object() && v.as_object().contains("payment")
-           && num(v.at("payment").at("calls").at("succeeded")) >= 1;
+    return r.status == 200 && v.is_object() && v.as_object().contains("payment") &&
+           num(v.at("payment").at("calls").at("succeeded")) >= 1;
   }));
   INFO(json::serialize(v));
   for (const char* svc : {"payment", "notification"}) {
@@ -960,8 +972,8 @@ TEST_CASE("api: events list integration events per order and mask e-mail address
 
   REQUIRE(eventually([&] {
     auto ev = events_of(d);
-    return has_event(ev, "order_created", first) && has_event(ev, "request_succeeded", first)
-           && has_event(ev, "order_created", second) && has_event(ev, "notification_sent", first);
+    return has_event(ev, "order_created", first) && has_event(ev, "request_succeeded", first) &&
+           has_event(ev, "order_created", second) && has_event(ev, "notification_sent", first);
   }));
   auto all = d.get("/api/v1/events");
   INFO(all.body);
@@ -1093,10 +1105,11 @@ TEST_CASE("api: cli --check-config", "[e2e][api][cli]") {
   CHECK(ok.status == 0);
   CHECK(ok.out == "ok\n");
 
-  auto shipped = run_cli({"--check-config", "--config", std::string(source_dir()) + "/config/coffeeshop.json"});
+  auto shipped = run_cli(
+    {"--check-config", "--config", std::string(source_dir()) + "/config/coffeeshop.json"});
   CHECK(shipped.status == 0);
-  auto production =
-    run_cli({"--check-config", "--config", std::string(source_dir()) + "/config/production.json"});
+  auto production = run_cli(
+    {"--check-config", "--config", std::string(source_dir()) + "/config/production.json"});
   INFO(production.err);
   CHECK(production.status == 0);
 
@@ -1122,7 +1135,8 @@ TEST_CASE("api: cli --check-config", "[e2e][api][cli]") {
 }
 
 TEST_CASE("api: cli --print-config masks the admin token", "[e2e][api][cli]") {
-  auto r = run_cli({"--print-config", "--set", "admin.token=\"s3cret\"", "--set", "http.threads=200"});
+  auto r = run_cli(
+    {"--print-config", "--set", "admin.token=\"s3cret\"", "--set", "http.threads=200"});
   INFO(r.out << r.err);
   REQUIRE(r.status == 0);
   CHECK(r.out.find("s3cret") == std::string::npos);

@@ -115,7 +115,8 @@ std::pair<std::string, std::string> notification_of(const json::value& recorded)
 struct sqlite_handle {
   sqlite3* db = nullptr;
   explicit sqlite_handle(const std::string& path) {
-    int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+    int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                             nullptr);
     if (rc != SQLITE_OK) {
       std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
       sqlite3_close(db);
@@ -147,8 +148,10 @@ struct sqlite_handle {
 
 /// Arguments of a daemon started by hand (one that is expected not to come up).
 std::vector<std::string> daemon_args(const sim_process& sim, const std::string& store_path) {
-  std::vector<std::string> args{"--set", "http.listen=127.0.0.1:0", "--set", "logging.level=info",
-                                "--set", "logging.format=json", "--set", "simulator.enabled=false"};
+  std::vector<std::string> args{"--set", "http.listen=127.0.0.1:0",
+                                "--set", "logging.level=info",
+                                "--set", "logging.format=json",
+                                "--set", "simulator.enabled=false"};
   for (auto& s : sim.daemon_sets()) {
     args.push_back("--set");
     args.push_back(s);
@@ -292,9 +295,12 @@ TEST_CASE("durability: kill -9 during a burst of orders loses no acknowledged or
   };
   std::vector<attempt> attempts(total);
   const std::string nonce = std::to_string(::getpid()) + "-" +
-    std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
-  const char* products[][2] = {{"Latte", "Vanilla"}, {"Espresso", "Double Shot"},
-                               {"Donuts", "Glazed"}, {"Macchiato", "Caramel"}};
+                            std::to_string(
+                              std::chrono::steady_clock::now().time_since_epoch().count());
+  const char* products[][2] = {{"Latte", "Vanilla"},
+                               {"Espresso", "Double Shot"},
+                               {"Donuts", "Glazed"},
+                               {"Macchiato", "Caramel"}};
   for (int i = 0; i < total; ++i) {
     if (i % 2 == 0)
       attempts[i].key = "burst-" + nonce + "-" + std::to_string(i);
@@ -355,10 +361,12 @@ TEST_CASE("durability: kill -9 during a burst of orders loses no acknowledged or
 
   auto d = daemon_for(sim, on_store(dir));
   CHECK(eventually([&] { return d.get("/readyz").status == 200; }, 10s));
-  bool drained = eventually([&] {
-    auto r = d.get("/api/v1/orders?status=pending_payment&limit=500");
-    return r.status == 200 && r.json.is_object() && r.json.at("orders").as_array().empty();
-  }, 15s);
+  bool drained = eventually(
+    [&] {
+      auto r = d.get("/api/v1/orders?status=pending_payment&limit=500");
+      return r.status == 200 && r.json.is_object() && r.json.at("orders").as_array().empty();
+    },
+    15s);
   CHECK(drained);
 
   std::map<std::string, std::string> status_of; // order id -> status after restart
@@ -380,8 +388,7 @@ TEST_CASE("durability: kill -9 during a burst of orders loses no acknowledged or
     numbers << s << " " << n << " ";
   numbers << "), order_recovered events " << recovered << "; ledger at kill: charges "
           << ledger_at_kill.charges << ", after recovery: charges " << ledger.charges
-          << ", entries " << ledger.entries << ", duplicates (replayed keys) "
-          << ledger.duplicates;
+          << ", entries " << ledger.entries << ", duplicates (replayed keys) " << ledger.duplicates;
   WARN("kill -9 burst: " << numbers.str());
 
   // Every acknowledged order is there, as it was acknowledged.
@@ -512,13 +519,15 @@ TEST_CASE("durability: kill -9 with notifications queued delivers them after res
         calls.emplace_back(status, header_of(rq, "Idempotency-Key"));
     }
   };
-  bool all_three = eventually([&] {
-    collect();
-    std::set<std::string> s;
-    for (const auto& c : calls)
-      s.insert(c.first);
-    return s.count("preparation") && s.count("ready") && s.count("delivered");
-  }, 15s);
+  bool all_three = eventually(
+    [&] {
+      collect();
+      std::set<std::string> s;
+      for (const auto& c : calls)
+        s.insert(c.first);
+      return s.count("preparation") && s.count("ready") && s.count("delivered");
+    },
+    15s);
   std::string trace;
   for (const auto& [s, k] : calls)
     trace += s + "[" + k + "] ";
@@ -538,11 +547,13 @@ TEST_CASE("durability: kill -9 with notifications queued delivers them after res
     CHECK(k == id + ":" + s);
 
   json::value last;
-  bool settled = eventually([&] {
-    auto g = d.get_order(id);
-    last = g.json;
-    return g.status == 200 && notifications_settled(g.json, 3);
-  }, 10s);
+  bool settled = eventually(
+    [&] {
+      auto g = d.get_order(id);
+      last = g.json;
+      return g.status == 200 && notifications_settled(g.json, 3);
+    },
+    10s);
   INFO("order after restart: " << json::serialize(last));
   CHECK(settled);
   if (last.is_object() && last.as_object().contains("notifications")) {

@@ -56,8 +56,8 @@ void parse_json_lines(const std::string& text, std::vector<boost::json::object>&
 
 bool iequals(const std::string& a, const std::string& b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x))
-                  == std::tolower(static_cast<unsigned char>(y));
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
          });
 }
 
@@ -268,8 +268,8 @@ std::string process::output() const {
   std::lock_guard<std::mutex> lk(impl_->mu);
   if (impl_->err.empty())
     return impl_->out;
-  return impl_->out + (impl_->out.empty() || impl_->out.back() == '\n' ? "" : "\n")
-         + "--- stderr ---\n" + impl_->err;
+  return impl_->out + (impl_->out.empty() || impl_->out.back() == '\n' ? "" : "\n") +
+         "--- stderr ---\n" + impl_->err;
 }
 
 std::vector<boost::json::object> process::json_lines() const {
@@ -323,8 +323,8 @@ int process::wait_listening(std::chrono::milliseconds timeout) {
     for (const auto& line : lines) {
       auto* msg = line.if_contains("msg");
       auto* addr = line.if_contains("address");
-      if (!msg || !msg->is_string() || msg->get_string() != "listening" || !addr
-          || !addr->is_string())
+      if (!msg || !msg->is_string() || msg->get_string() != "listening" || !addr ||
+          !addr->is_string())
         continue;
       std::string a(addr->get_string());
       auto colon = a.rfind(':');
@@ -336,12 +336,12 @@ int process::wait_listening(std::chrono::milliseconds timeout) {
     }
     if (!running()) {
       impl_->drain_output();
-      throw std::runtime_error(impl_->exe + " exited (status " + std::to_string(impl_->status)
-                               + ") before listening; output:\n" + output());
+      throw std::runtime_error(impl_->exe + " exited (status " + std::to_string(impl_->status) +
+                               ") before listening; output:\n" + output());
     }
     if (clock_type::now() >= deadline)
-      throw std::runtime_error(impl_->exe + " did not log \"listening\" within "
-                               + std::to_string(timeout.count()) + " ms; output:\n" + output());
+      throw std::runtime_error(impl_->exe + " did not log \"listening\" within " +
+                               std::to_string(timeout.count()) + " ms; output:\n" + output());
     std::this_thread::sleep_for(10ms);
   }
 }
@@ -420,8 +420,8 @@ http_result request(int port, const std::string& method, const std::string& path
   req.headers = std::move(headers);
   req.body = body;
   bool has_body_method = method == "POST" || method == "PUT" || method == "PATCH";
-  if (!content_type.empty() && (has_body_method || !body.empty())
-      && !req.has_header("Content-Type"))
+  if (!content_type.empty() && (has_body_method || !body.empty()) &&
+      !req.has_header("Content-Type"))
     req.headers.emplace("Content-Type", content_type);
   http_result r;
   auto res = cli.send(req);
@@ -451,8 +451,8 @@ std::vector<std::string> sim_process::daemon_sets() const {
 boost::json::value sim_process::get_json(const std::string& path) const {
   auto r = request(port, "GET", path);
   if (r.status != 200 || r.json.is_null())
-    throw std::runtime_error("simulator GET " + path + " -> " + std::to_string(r.status) + " "
-                             + r.error + r.body);
+    throw std::runtime_error("simulator GET " + path + " -> " + std::to_string(r.status) + " " +
+                             r.error + r.body);
   return r.json;
 }
 
@@ -460,13 +460,16 @@ void sim_process::set_behavior(boost::json::object behavior) const {
   auto text = boost::json::serialize(behavior);
   auto r = request(port, "PUT", "/_sim/behavior", text);
   if (r.status != 200)
-    throw std::runtime_error("simulator PUT /_sim/behavior " + text + " -> "
-                             + std::to_string(r.status) + " " + r.error + r.body);
+    throw std::runtime_error("simulator PUT /_sim/behavior " + text + " -> " +
+                             std::to_string(r.status) + " " + r.error + r.body);
 }
 
 void sim_process::reset_behavior(const std::string& profile) const {
-  set_behavior({{"service", "all"}, {"profile", profile}, {"fixedStatus", nullptr},
-                {"retryAfter", nullptr}, {"hang", false}});
+  set_behavior({{"service", "all"},
+                {"profile", profile},
+                {"fixedStatus", nullptr},
+                {"retryAfter", nullptr},
+                {"hang", false}});
 }
 
 boost::json::value sim_process::ledger() const { return get_json("/_sim/ledger"); }
@@ -597,10 +600,12 @@ boost::json::array events(const daemon_process& d, const std::string& query) {
 boost::json::array events_with(const daemon_process& d, const std::string& query,
                                const std::string& type, std::size_t min) {
   boost::json::array evs;
-  eventually([&] {
-    evs = events(d, query);
-    return count_events(evs, type) >= min;
-  }, 5s);
+  eventually(
+    [&] {
+      evs = events(d, query);
+      return count_events(evs, type) >= min;
+    },
+    5s);
   return evs;
 }
 
@@ -608,9 +613,8 @@ std::size_t count_events(const boost::json::array& evs, const std::string& type,
                          const std::string& actor) {
   std::size_t n = 0;
   for (const auto& e : evs)
-    if (str(e, "eventType") == type
-        && (actor.empty()
-            || (e.as_object().contains("payload") && str(e.at("payload"), "actor") == actor)))
+    if (str(e, "eventType") == type && (actor.empty() || (e.as_object().contains("payload") &&
+                                                          str(e.at("payload"), "actor") == actor)))
       ++n;
   return n;
 }

@@ -136,9 +136,11 @@ struct sim_process {
   void set_behavior(boost::json::object behavior) const;
   /// Back to the given profile for both services, with no fixed status / Retry-After.
   void reset_behavior(const std::string& profile = "fast") const;
-  /// GET /_sim/ledger: {"charges","payments":[{"idempotencyKey","amount","reference","count"}],"duplicates"}.
+  /// GET /_sim/ledger:
+  /// {"charges","payments":[{"idempotencyKey","amount","reference","count"}],"duplicates"}.
   boost::json::value ledger() const;
-  /// GET /_sim/requests[?service=S]: [{"seq","method","path","query","headers":{},"body","service","receivedAt"}].
+  /// GET /_sim/requests[?service=S]:
+  /// [{"seq","method","path","query","headers":{},"body","service","receivedAt"}].
   boost::json::array requests(const std::string& service = "") const;
   /// DELETE /_sim/requests (clears the request log and the ledger).
   void clear() const;
@@ -187,8 +189,8 @@ daemon_process daemon_for(const sim_process& sim, std::vector<std::string> extra
 bool eventually(std::function<bool()> pred, std::chrono::milliseconds timeout = 10s);
 
 /// A valid order body (customer ana@example.com). An empty variation is left out.
-std::string order_body(const std::string& product = "Latte", const std::string& variation = "Vanilla",
-                       int quantity = 2);
+std::string order_body(const std::string& product = "Latte",
+                       const std::string& variation = "Vanilla", int quantity = 2);
 
 /// POST /api/v1/orders on its own connection with 60 s timeouts (for requests held upstream).
 http_result post_order_held(int port, const std::string& body = order_body());

@@ -8,8 +8,10 @@
 
 using namespace coffeeshop::e2e;
 
-TEST_CASE("harness: process captures stdout and stderr and reports the exit status", "[e2e][harness]") {
-  process p("/bin/sh", {"-c", "echo '{\"msg\":\"hello\",\"n\":1}'; echo plain; echo oops >&2; exit 3"});
+TEST_CASE("harness: process captures stdout and stderr and reports the exit status",
+          "[e2e][harness]") {
+  process p("/bin/sh",
+            {"-c", "echo '{\"msg\":\"hello\",\"n\":1}'; echo plain; echo oops >&2; exit 3"});
   auto st = p.wait_exit(10s);
   REQUIRE(st.has_value());
   CHECK(*st == 3);
@@ -22,8 +24,10 @@ TEST_CASE("harness: process captures stdout and stderr and reports the exit stat
   CHECK(p.wait_exit(1ms) == st); // stays reaped
 }
 
-TEST_CASE("harness: wait_exit times out on a running process; signals and env work", "[e2e][harness]") {
-  process p("/bin/sh", {"-c", "echo \"$E2E_HARNESS_VAR${COFFEESHOP_CONFIG:-unset}\"; exec sleep 30"},
+TEST_CASE("harness: wait_exit times out on a running process; signals and env work",
+          "[e2e][harness]") {
+  process p("/bin/sh",
+            {"-c", "echo \"$E2E_HARNESS_VAR${COFFEESHOP_CONFIG:-unset}\"; exec sleep 30"},
             {{"E2E_HARNESS_VAR", "v-"}});
   CHECK(eventually([&] { return p.stdout_text() == "v-unset\n"; }));
   CHECK(!p.wait_exit(50ms).has_value());
@@ -35,7 +39,8 @@ TEST_CASE("harness: wait_exit times out on a running process; signals and env wo
   CHECK(!p.running());
 }
 
-TEST_CASE("harness: a missing executable exits 127; wait_listening reports early exits", "[e2e][harness]") {
+TEST_CASE("harness: a missing executable exits 127; wait_listening reports early exits",
+          "[e2e][harness]") {
   process missing("/nonexistent/binary", {});
   auto st = missing.wait_exit(10s);
   REQUIRE(st.has_value());
@@ -48,16 +53,18 @@ TEST_CASE("harness: a missing executable exits 127; wait_listening reports early
   CHECK_THROWS_WITH(silent.wait_listening(100ms), Catch::Contains("did not log"));
 }
 
-TEST_CASE("harness: start_daemon reports a config error with the daemon's output", "[e2e][harness]") {
+TEST_CASE("harness: start_daemon reports a config error with the daemon's output",
+          "[e2e][harness]") {
   CHECK_THROWS_WITH(start_daemon({"http.threads=\"x\""}), Catch::Contains("http.threads"));
 }
 
 TEST_CASE("harness: simulator control helpers", "[e2e][harness]") {
   auto sim = start_sim("fast");
   CHECK(sim.port > 0);
-  auto r = request(sim.port, "POST", "/api/v1/payment",
-                   R"({"orderId":"o1","amount":4.5,"currency":"USD","paymentMethod":"credit_card"})",
-                   {{"Idempotency-Key", "o1"}});
+  auto r =
+    request(sim.port, "POST", "/api/v1/payment",
+            R"({"orderId":"o1","amount":4.5,"currency":"USD","paymentMethod":"credit_card"})",
+            {{"Idempotency-Key", "o1"}});
   CHECK(r.status == 200);
   CHECK(sim.requests("payment").size() == 1);
   CHECK(sim.requests("notification").empty());

@@ -32,8 +32,9 @@ long long ms_since(steady::time_point t0) {
 long long rfc3339_ms(const std::string& ts) {
   int Y, M, D, h, m, s, ms;
   char z = 0;
-  if (std::sscanf(ts.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c", &Y, &M, &D, &h, &m, &s, &ms, &z) != 8
-      || z != 'Z')
+  if (std::sscanf(ts.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c", &Y, &M, &D, &h, &m, &s, &ms, &z) !=
+        8 ||
+      z != 'Z')
     return -1;
   std::tm tm{};
   tm.tm_year = Y - 1900;
@@ -149,10 +150,9 @@ std::vector<std::string> quick_payment(std::vector<std::string> extra = {}) {
 
 /// Sets for a breaker that opens after 3 single-attempt failures and stays open `break_ms`.
 std::vector<std::string> dead_payment_sets(int break_ms) {
-  return quick_payment({"services.payment.retry.max_retries=0",
-                        "services.payment.circuit_breaker.failure_threshold=3",
-                        "services.payment.circuit_breaker.break_duration_ms="
-                          + std::to_string(break_ms)});
+  return quick_payment(
+    {"services.payment.retry.max_retries=0", "services.payment.circuit_breaker.failure_threshold=3",
+     "services.payment.circuit_breaker.break_duration_ms=" + std::to_string(break_ms)});
 }
 
 /// Three orders against a payment service answering 500: each 502 upstream_error; the
@@ -351,10 +351,10 @@ TEST_CASE("resilience: the total budget ends the retries with 504 upstream_timeo
           "[e2e][resilience]") {
   auto sim = start_sim("fast", 64);
   sim.set_behavior({{"service", "payment"}, {"fixedStatus", 500}, {"latencyMs", {300, 300}}});
-  auto d = daemon_for(sim, {"services.payment.timeout_ms=1000",
-                            "services.payment.total_timeout_ms=1000",
-                            "services.payment.retry.base_delay_ms=500",
-                            "services.payment.retry.max_retries=3"});
+  auto d = daemon_for(sim,
+                      {"services.payment.timeout_ms=1000", "services.payment.total_timeout_ms=1000",
+                       "services.payment.retry.base_delay_ms=500",
+                       "services.payment.retry.max_retries=3"});
 
   auto t0 = steady::now();
   auto r = d.create_order(order_body());
@@ -372,10 +372,10 @@ TEST_CASE("resilience: a hanging payment service times out per call, the order d
           "[e2e][resilience]") {
   auto sim = start_sim("fast", 64);
   sim.set_behavior({{"service", "payment"}, {"hang", true}});
-  auto d = daemon_for(sim, {"services.payment.timeout_ms=300",
-                            "services.payment.total_timeout_ms=2000",
-                            "services.payment.retry.max_retries=1",
-                            "services.payment.retry.base_delay_ms=50"});
+  auto d = daemon_for(sim,
+                      {"services.payment.timeout_ms=300", "services.payment.total_timeout_ms=2000",
+                       "services.payment.retry.max_retries=1",
+                       "services.payment.retry.base_delay_ms=50"});
 
   auto t0 = steady::now();
   auto r = d.create_order(order_body());
@@ -401,10 +401,10 @@ TEST_CASE("resilience: ingress bulkhead - with payment hanging, health, menu and
           "and orders over max_inflight_orders get 503 overloaded",
           "[e2e][resilience]") {
   auto sim = start_sim("fast", 128);
-  auto d = daemon_for(sim, {"http.threads=64", "http.max_inflight_orders=40",
-                            "services.payment.max_connections=64",
-                            "services.payment.timeout_ms=20000",
-                            "services.payment.total_timeout_ms=20000"});
+  auto d = daemon_for(sim,
+                      {"http.threads=64", "http.max_inflight_orders=40",
+                       "services.payment.max_connections=64", "services.payment.timeout_ms=20000",
+                       "services.payment.total_timeout_ms=20000"});
   auto earlier = d.create_order(order_body());
   REQUIRE(earlier.status == 201);
   auto earlier_id = str(earlier.json, "id");
@@ -443,10 +443,10 @@ TEST_CASE("resilience: ingress bulkhead holds 200 orders on a hanging payment se
           "health and reads answer",
           "[e2e][resilience]") {
   auto sim = start_sim("fast", 320);
-  auto d = daemon_for(sim, {"http.threads=256", "http.max_inflight_orders=200",
-                            "services.payment.max_connections=200",
-                            "services.payment.timeout_ms=30000",
-                            "services.payment.total_timeout_ms=30000"});
+  auto d = daemon_for(sim,
+                      {"http.threads=256", "http.max_inflight_orders=200",
+                       "services.payment.max_connections=200", "services.payment.timeout_ms=30000",
+                       "services.payment.total_timeout_ms=30000"});
   auto earlier = d.create_order(order_body());
   REQUIRE(earlier.status == 201);
   auto earlier_id = str(earlier.json, "id");
@@ -527,7 +527,8 @@ TEST_CASE("resilience: a burst of 200 simultaneous connections is served (listen
     int ok = 0;
     for (const auto& r : results)
       ok += r.status == 200;
-    INFO("coffeeshopd /healthz x" << n << " at once: " << summary(results) << " in " << took << " ms");
+    INFO("coffeeshopd /healthz x" << n << " at once: " << summary(results) << " in " << took
+                                  << " ms");
     CHECK(ok == n);
     CHECK(took < 5000);
   }
@@ -547,9 +548,9 @@ TEST_CASE("resilience: upstream bulkhead - over max_connections a payment is 503
           "once",
           "[e2e][resilience]") {
   auto sim = start_sim("fast", 64);
-  auto d = daemon_for(sim, {"services.payment.max_connections=2",
-                            "services.payment.timeout_ms=20000",
-                            "services.payment.total_timeout_ms=20000"});
+  auto d = daemon_for(sim,
+                      {"services.payment.max_connections=2", "services.payment.timeout_ms=20000",
+                       "services.payment.total_timeout_ms=20000"});
   sim.set_behavior({{"service", "payment"}, {"hang", true}});
 
   std::vector<http_result> held(2);
@@ -581,8 +582,7 @@ TEST_CASE("resilience: upstream bulkhead - over max_connections a payment is 503
   }
 }
 
-TEST_CASE("resilience: a failing notification service never fails the order",
-          "[e2e][resilience]") {
+TEST_CASE("resilience: a failing notification service never fails the order", "[e2e][resilience]") {
   auto sim = start_sim("fast", 64);
   sim.set_behavior({{"service", "notification"}, {"fixedStatus", 500}});
   auto d = daemon_for(sim, {"services.notification.retry.max_retries=1",
@@ -632,12 +632,11 @@ TEST_CASE("resilience: Dapr mode sends every call through the sidecar's invoke p
           "[e2e][resilience]") {
   auto sim = start_sim("fast", 64);
   // The direct URLs point at a closed port: only the Dapr path can succeed.
-  auto d = start_daemon({"simulator.enabled=false",
-                         "services.payment.url=http://127.0.0.1:1/api/v1/payment",
-                         "services.notification.url=http://127.0.0.1:1/api/v1/notification",
-                         "dapr.enabled=true", "dapr.http_endpoint=" + sim.base_url(),
-                         "services.payment.retry.max_retries=0",
-                         "services.notification.retry.max_retries=0"});
+  auto d = start_daemon(
+    {"simulator.enabled=false", "services.payment.url=http://127.0.0.1:1/api/v1/payment",
+     "services.notification.url=http://127.0.0.1:1/api/v1/notification", "dapr.enabled=true",
+     "dapr.http_endpoint=" + sim.base_url(), "services.payment.retry.max_retries=0",
+     "services.notification.retry.max_retries=0"});
 
   auto created = d.create_order(order_body());
   INFO("create: " << created.status << " " << created.body);

@@ -90,8 +90,8 @@ TEST_CASE("supervision: crashing the payment actor with 50 orders in flight - al
   for (int i = 0; i < n; ++i)
     threads.emplace_back([&results, port = d.port, i] { results[i] = post_order_held(port); });
   // All 50 in flight: each has reached the simulator, none can be answered before 2 s.
-  REQUIRE(eventually([&] { return sim.requests("payment").size() >= static_cast<std::size_t>(n); },
-                     20s));
+  REQUIRE(
+    eventually([&] { return sim.requests("payment").size() >= static_cast<std::size_t>(n); }, 20s));
 
   // Crash while calls are held by the simulator's latency.
   auto in_flight_at_crash = sim.requests("payment").size();
@@ -167,8 +167,8 @@ TEST_CASE("supervision: events keep flowing after the event-logger crashes and r
   CHECK(str(c.json, "actor") == "event-logger");
 
   // The restart is itself an event, delivered to the successor.
-  CHECK(eventually(
-    [&] { return count_events(events(d), "actor_restarted", "event-logger") >= 1; }, 10s));
+  CHECK(eventually([&] { return count_events(events(d), "actor_restarted", "event-logger") >= 1; },
+                   10s));
 
   auto second = d.create_order(order_body());
   REQUIRE(second.status == 201);
@@ -184,8 +184,8 @@ TEST_CASE("supervision: events keep flowing after the event-logger crashes and r
   CHECK(eventually(
     [&] {
       for (const auto& line : d.proc.log_lines("integration_event"))
-        if (str(line, "eventType") == "order_created" && line.contains("metadata")
-            && str(line.at("metadata"), "orderId") == id)
+        if (str(line, "eventType") == "order_created" && line.contains("metadata") &&
+            str(line.at("metadata"), "orderId") == id)
           return true;
       return false;
     },

@@ -280,8 +280,7 @@ TEST_CASE("circuit_breaker: isolate holds it open until reset", "[circuit_breake
   CHECK_FALSE(cb.reset(t0 + 2h)); // already closed
 }
 
-TEST_CASE("circuit_breaker: isolating an open breaker reports no transition",
-          "[circuit_breaker]") {
+TEST_CASE("circuit_breaker: isolating an open breaker reports no transition", "[circuit_breaker]") {
   circuit_breaker cb{consecutive(1, 5000)};
   trip(cb, t0);
   CHECK_FALSE(cb.isolate(t0 + 1s));

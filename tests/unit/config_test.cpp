@@ -37,9 +37,8 @@ class temp_file {
 public:
   explicit temp_file(const std::string& content) {
     static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("coffeeshop-config-test-" + std::to_string(::getpid()) + "-" +
-             std::to_string(counter++) + ".json");
+    path_ = fs::temp_directory_path() / ("coffeeshop-config-test-" + std::to_string(::getpid()) +
+                                         "-" + std::to_string(counter++) + ".json");
     std::ofstream(path_, std::ios::binary) << content;
   }
   ~temp_file() {
@@ -58,13 +57,18 @@ private:
 class env_guard {
 public:
   explicit env_guard(const char* value) {
-    if (const char* old = std::getenv("COFFEESHOP_CONFIG")) old_ = old;
-    if (value != nullptr) ::setenv("COFFEESHOP_CONFIG", value, 1);
-    else ::unsetenv("COFFEESHOP_CONFIG");
+    if (const char* old = std::getenv("COFFEESHOP_CONFIG"))
+      old_ = old;
+    if (value != nullptr)
+      ::setenv("COFFEESHOP_CONFIG", value, 1);
+    else
+      ::unsetenv("COFFEESHOP_CONFIG");
   }
   ~env_guard() {
-    if (old_) ::setenv("COFFEESHOP_CONFIG", old_->c_str(), 1);
-    else ::unsetenv("COFFEESHOP_CONFIG");
+    if (old_)
+      ::setenv("COFFEESHOP_CONFIG", old_->c_str(), 1);
+    else
+      ::unsetenv("COFFEESHOP_CONFIG");
   }
 
 private:
@@ -72,19 +76,22 @@ private:
 };
 
 /// load_config with $COFFEESHOP_CONFIG unset, so the caller's environment cannot interfere.
-config_result load(const std::optional<std::string>& file, const std::vector<std::string>& overrides = {}) {
+config_result load(const std::optional<std::string>& file,
+                   const std::vector<std::string>& overrides = {}) {
   env_guard no_env(nullptr);
   return load_config(file, overrides);
 }
 
-config_result load_json(const std::string& json_text, const std::vector<std::string>& overrides = {}) {
+config_result load_json(const std::string& json_text,
+                        const std::vector<std::string>& overrides = {}) {
   temp_file f(json_text);
   return load(f.path(), overrides);
 }
 
 std::string joined(const config_result& r) {
   std::string s;
-  for (const auto& e : r.errors) s += e + "\n";
+  for (const auto& e : r.errors)
+    s += e + "\n";
   return s;
 }
 
@@ -177,11 +184,15 @@ TEST_CASE("config: a default-constructed config is the built-in defaults") {
 TEST_CASE("config: every key of the defaults is validated and takes its own default") {
   // Walks the leaves of the defaults, i.e. every row of the key table.
   std::vector<std::pair<std::string, boost::json::value>> leaves;
-  auto walk = [&leaves](const boost::json::object& o, const std::string& prefix, auto& self) -> void {
+  auto walk = [&leaves](const boost::json::object& o, const std::string& prefix,
+                        auto& self) -> void {
     for (const auto& m : o) {
-      const std::string path = prefix.empty() ? std::string(m.key()) : prefix + "." + std::string(m.key());
-      if (m.value().is_object()) self(m.value().get_object(), path, self);
-      else leaves.emplace_back(path, m.value());
+      const std::string path = prefix.empty() ? std::string(m.key())
+                                              : prefix + "." + std::string(m.key());
+      if (m.value().is_object())
+        self(m.value().get_object(), path, self);
+      else
+        leaves.emplace_back(path, m.value());
     }
   };
   walk(boost::json::parse(print_config(config::defaults())).as_object(), "", walk);
@@ -204,12 +215,12 @@ TEST_CASE("config: every key of the defaults is validated and takes its own defa
 
 TEST_CASE("config: every spelling of a choice key round-trips") {
   const std::pair<const char*, std::vector<const char*>> keys[] = {
-      {"services.payment.format", {"seed", "trio"}},
-      {"services.notification.retry.jitter", {"none", "full", "equal"}},
-      {"supervision.strategy", {"one_for_one", "one_for_all", "rest_for_one"}},
-      {"logging.level", {"trace", "debug", "info", "warn", "error"}},
-      {"logging.format", {"json", "text"}},
-      {"simulator.profile", {"trio", "fast", "down", "hang", "flaky"}},
+    {"services.payment.format", {"seed", "trio"}},
+    {"services.notification.retry.jitter", {"none", "full", "equal"}},
+    {"supervision.strategy", {"one_for_one", "one_for_all", "rest_for_one"}},
+    {"logging.level", {"trace", "debug", "info", "warn", "error"}},
+    {"logging.format", {"json", "text"}},
+    {"simulator.profile", {"trio", "fast", "down", "hang", "flaky"}},
   };
   for (const auto& [key, spellings] : keys) {
     for (const char* spelling : spellings) {
@@ -238,7 +249,8 @@ TEST_CASE("config: shipped production.json and dapr.json load") {
   config_result prod = load((config_dir() / "production.json").string());
   INFO(joined(prod));
   REQUIRE(prod.value);
-  CHECK(prod.value->payment.url == std::optional<std::string>("https://challenge.trio.dev/api/v1/payment"));
+  CHECK(prod.value->payment.url ==
+        std::optional<std::string>("https://challenge.trio.dev/api/v1/payment"));
   CHECK(prod.value->notification.url ==
         std::optional<std::string>("https://challenge.trio.dev/api/v1/notification"));
   CHECK(prod.value->payment.format == wire_format::trio);
@@ -301,7 +313,8 @@ TEST_CASE("config: --set overrides by dotted path") {
   SECTION("null") {
     config_result r = load_json(R"({"admin": {"token": "abc"},
                                     "services": {"payment": {"circuit_breaker": {"failure_ratio": 0.5}}}})",
-                                {"admin.token=null", "services.payment.circuit_breaker.failure_ratio=null"});
+                                {"admin.token=null",
+                                 "services.payment.circuit_breaker.failure_ratio=null"});
     REQUIRE(r.value);
     CHECK_FALSE(r.value->admin_token);
     CHECK_FALSE(r.value->payment.circuit_breaker.failure_ratio);
@@ -314,7 +327,8 @@ TEST_CASE("config: --set overrides by dotted path") {
     CHECK(r.value->payment.url == std::optional<std::string>("http://pay.local:81/p"));
   }
   SECTION("a whole section as a JSON object merges into it") {
-    config_result r = load(std::nullopt, {R"(services.payment.retry={"max_retries":1,"jitter":"equal"})"});
+    config_result r = load(std::nullopt,
+                           {R"(services.payment.retry={"max_retries":1,"jitter":"equal"})"});
     INFO(joined(r));
     REQUIRE(r.value);
     CHECK(r.value->payment.retry.max_retries == 1);
@@ -336,26 +350,34 @@ TEST_CASE("config: --set overrides by dotted path") {
 
 TEST_CASE("config: unknown keys are errors at every depth") {
   require_single_error(load_json(R"({"htpp": {}})"), "config: htpp: unknown key");
-  require_single_error(load_json(R"({"http": {"listne": "1.2.3.4:5"}})"), "config: http.listne: unknown key");
-  require_single_error(load_json(R"({"services": {"billing": {}}})"), "config: services.billing: unknown key");
+  require_single_error(load_json(R"({"http": {"listne": "1.2.3.4:5"}})"),
+                       "config: http.listne: unknown key");
+  require_single_error(load_json(R"({"services": {"billing": {}}})"),
+                       "config: services.billing: unknown key");
   require_single_error(load_json(R"({"services": {"payment": {"retry": {"max_retrys": 1}}}})"),
                        "config: services.payment.retry.max_retrys: unknown key");
-  require_single_error(load_json(R"({"services": {"notification": {"circuit_breaker": {"x": 1}}}})"),
+  require_single_error(load_json(
+                         R"({"services": {"notification": {"circuit_breaker": {"x": 1}}}})"),
                        "config: services.notification.circuit_breaker.x: unknown key");
-  require_single_error(load(std::nullopt, {"http.listne=127.0.0.1:9000"}), "config: http.listne: unknown key");
+  require_single_error(load(std::nullopt, {"http.listne=127.0.0.1:9000"}),
+                       "config: http.listne: unknown key");
   require_single_error(load(std::nullopt, {"services.payment.retry.nope=1"}),
                        "config: services.payment.retry.nope: unknown key");
   require_single_error(load(std::nullopt, {"nope.deeper=1"}), "config: nope: unknown key");
   // A leaf has no sub-keys.
-  require_single_error(load(std::nullopt, {"http.threads.x=1"}), "config: http.threads.x: unknown key");
-  require_single_error(load(std::nullopt, {R"(http={"thread":4})"}), "config: http.thread: unknown key");
+  require_single_error(load(std::nullopt, {"http.threads.x=1"}),
+                       "config: http.threads.x: unknown key");
+  require_single_error(load(std::nullopt, {R"(http={"thread":4})"}),
+                       "config: http.thread: unknown key");
 }
 
 TEST_CASE("config: wrong types are errors naming key and value") {
-  require_single_error(load_json(R"({"services": {"payment": {"retry": {"max_retries": "three"}}}})"),
-                       R"(config: services.payment.retry.max_retries: expected a non-negative integer, got "three")");
-  require_single_error(load(std::nullopt, {"services.payment.retry.max_retries=three"}),
-                       R"(config: services.payment.retry.max_retries: expected a non-negative integer, got "three")");
+  require_single_error(
+    load_json(R"({"services": {"payment": {"retry": {"max_retries": "three"}}}})"),
+    R"(config: services.payment.retry.max_retries: expected a non-negative integer, got "three")");
+  require_single_error(
+    load(std::nullopt, {"services.payment.retry.max_retries=three"}),
+    R"(config: services.payment.retry.max_retries: expected a non-negative integer, got "three")");
   require_single_error(load_json(R"({"http": {"threads": "8"}})"),
                        R"(config: http.threads: expected a positive integer, got "8")");
   require_single_error(load_json(R"({"http": {"threads": 3.5}})"),
@@ -364,8 +386,10 @@ TEST_CASE("config: wrong types are errors naming key and value") {
                        "config: http.threads: expected a positive integer, got true");
   require_single_error(load_json(R"({"store": {"path": 5}})"),
                        "config: store.path: expected a non-empty string, got 5");
-  require_single_error(load_json(R"({"menu": ["a"]})"), R"(config: menu: expected a non-empty string, got ["a"])");
-  require_single_error(load_json(R"({"http": [1, 2]})"), "config: http: expected an object, got [1,2]");
+  require_single_error(load_json(R"({"menu": ["a"]})"),
+                       R"(config: menu: expected a non-empty string, got ["a"])");
+  require_single_error(load_json(R"({"http": [1, 2]})"),
+                       "config: http: expected an object, got [1,2]");
   require_single_error(load_json(R"({"services": {"payment": "x"}})"),
                        R"(config: services.payment: expected an object, got "x")");
   require_single_error(load(std::nullopt, {"services.payment.retry=3"}),
@@ -376,8 +400,9 @@ TEST_CASE("config: wrong types are errors naming key and value") {
                        "config: simulator.enabled: expected true or false, got 1");
   require_single_error(load_json(R"({"http": {"listen": 8080}})"),
                        "config: http.listen: expected a string HOST:PORT, got 8080");
-  require_single_error(load_json(R"({"http": {"request_timeout_ms": {"a": 1}}})"),
-                       R"(config: http.request_timeout_ms: expected a positive integer, got {"a":1})");
+  require_single_error(
+    load_json(R"({"http": {"request_timeout_ms": {"a": 1}}})"),
+    R"(config: http.request_timeout_ms: expected a positive integer, got {"a":1})");
 
   // An integral double is an integer.
   config_result r = load_json(R"({"http": {"threads": 8.0, "max_inflight_orders": 4}})");
@@ -392,77 +417,91 @@ TEST_CASE("config: out-of-range values are errors") {
     const char* error;
   };
   const bad_case cases[] = {
-      {"http.threads=0", "config: http.threads: must be in 1..4096, got 0"},
-      {"http.threads=4097", "config: http.threads: must be in 1..4096, got 4097"},
-      {"http.max_body_bytes=0", "config: http.max_body_bytes: must be in 1..67108864, got 0"},
-      {"http.max_body_bytes=67108865", "config: http.max_body_bytes: must be in 1..67108864, got 67108865"},
-      {"http.max_inflight_orders=0", "config: http.max_inflight_orders: expected a positive integer, got 0"},
-      {"http.request_timeout_ms=0", "config: http.request_timeout_ms: expected a positive integer, got 0"},
-      {"services.payment.timeout_ms=0", "config: services.payment.timeout_ms: expected a positive integer, got 0"},
-      {"services.payment.timeout_ms=-5", "config: services.payment.timeout_ms: expected a positive integer, got -5"},
-      {"services.payment.timeout_ms=86400001",
-       "config: services.payment.timeout_ms: must be in 1..86400000, got 86400001"},
-      {"services.payment.total_timeout_ms=0",
-       "config: services.payment.total_timeout_ms: expected a positive integer, got 0"},
-      {"services.payment.max_connections=0", "config: services.payment.max_connections: must be in 1..1024, got 0"},
-      {"services.payment.max_connections=1025",
-       "config: services.payment.max_connections: must be in 1..1024, got 1025"},
-      {"services.payment.retry.max_retries=21", "config: services.payment.retry.max_retries: must be in 0..20, got 21"},
-      {"services.payment.retry.max_retries=-1", "config: services.payment.retry.max_retries: must be in 0..20, got -1"},
-      {"services.payment.retry.base_delay_ms=-1",
-       "config: services.payment.retry.base_delay_ms: expected a non-negative integer, got -1"},
-      {"services.payment.retry.jitter=random",
-       R"(config: services.payment.retry.jitter: expected one of "none", "full", "equal", got "random")"},
-      {"services.payment.retry.honor_retry_after=yes",
-       R"(config: services.payment.retry.honor_retry_after: expected true or false, got "yes")"},
-      {"services.payment.format=xml", R"(config: services.payment.format: expected one of "seed", "trio", got "xml")"},
-      {"services.payment.url=ftp://x",
-       R"(config: services.payment.url: expected null or a URL starting with http:// or https://, got "ftp://x")"},
-      {"services.payment.url=http://",
-       R"(config: services.payment.url: expected null or a URL starting with http:// or https://, got "http://")"},
-      {"services.notification.url=5",
-       "config: services.notification.url: expected null or a URL starting with http:// or https://, got 5"},
-      {"services.payment.circuit_breaker.failure_threshold=0",
-       "config: services.payment.circuit_breaker.failure_threshold: expected a positive integer, got 0"},
-      {"services.payment.circuit_breaker.break_duration_ms=0",
-       "config: services.payment.circuit_breaker.break_duration_ms: expected a positive integer, got 0"},
-      {"services.payment.circuit_breaker.half_open_max_calls=0",
-       "config: services.payment.circuit_breaker.half_open_max_calls: expected a positive integer, got 0"},
-      {"services.payment.circuit_breaker.failure_ratio=0",
-       "config: services.payment.circuit_breaker.failure_ratio: expected null or a number in (0, 1], got 0"},
-      {"services.payment.circuit_breaker.failure_ratio=1.5",
-       "config: services.payment.circuit_breaker.failure_ratio: expected null or a number in (0, 1], got 1.5"},
-      {"services.payment.circuit_breaker.failure_ratio=half",
-       R"(config: services.payment.circuit_breaker.failure_ratio: expected null or a number in (0, 1], got "half")"},
-      {"services.notification.circuit_breaker.sampling_window_ms=0",
-       "config: services.notification.circuit_breaker.sampling_window_ms: expected a positive integer, got 0"},
-      {"services.notification.circuit_breaker.min_throughput=0",
-       "config: services.notification.circuit_breaker.min_throughput: expected a positive integer, got 0"},
-      {R"(services.payment.dapr_app_id="")", R"(config: services.payment.dapr_app_id: expected a non-empty string, got "")"},
-      {"services.notification.dapr_method=5",
-       "config: services.notification.dapr_method: expected a non-empty string, got 5"},
-      {"dapr.http_endpoint=null",
-       "config: dapr.http_endpoint: expected a URL starting with http:// or https://, got null"},
-      {"dapr.http_endpoint=localhost:3500",
-       R"(config: dapr.http_endpoint: expected a URL starting with http:// or https://, got "localhost:3500")"},
-      {"supervision.strategy=all",
-       R"(config: supervision.strategy: expected one of "one_for_one", "one_for_all", "rest_for_one", got "all")"},
-      {"supervision.max_restarts=-1", "config: supervision.max_restarts: expected a non-negative integer, got -1"},
-      {"supervision.within_ms=0", "config: supervision.within_ms: expected a positive integer, got 0"},
-      {"supervision.restart_delay_ms=-1",
-       "config: supervision.restart_delay_ms: expected a non-negative integer, got -1"},
-      {R"(store.path="")", R"(config: store.path: expected a non-empty string, got "")"},
-      {"logging.level=verbose",
-       R"(config: logging.level: expected one of "trace", "debug", "info", "warn", "error", got "verbose")"},
-      {"logging.format=xml", R"(config: logging.format: expected one of "json", "text", got "xml")"},
-      {"shutdown.drain_timeout_ms=-1", "config: shutdown.drain_timeout_ms: expected a non-negative integer, got -1"},
-      {R"(admin.token="")", "config: admin.token: expected null or a non-empty string"},
-      {"admin.token=true", "config: admin.token: expected null or a non-empty string"},
-      {"simulator.profile=slow",
-       R"(config: simulator.profile: expected one of "trio", "fast", "down", "hang", "flaky", got "slow")"},
-      {R"(menu="")", R"(config: menu: expected a non-empty string, got "")"},
-      {"http.threads=18446744073709551615", "config: http.threads: must be in 1..4096, got 18446744073709551615"},
-      {"http.threads=1e20", "config: http.threads: must be in 1..4096, got 1e+20"},
+    {"http.threads=0", "config: http.threads: must be in 1..4096, got 0"},
+    {"http.threads=4097", "config: http.threads: must be in 1..4096, got 4097"},
+    {"http.max_body_bytes=0", "config: http.max_body_bytes: must be in 1..67108864, got 0"},
+    {"http.max_body_bytes=67108865",
+     "config: http.max_body_bytes: must be in 1..67108864, got 67108865"},
+    {"http.max_inflight_orders=0",
+     "config: http.max_inflight_orders: expected a positive integer, got 0"},
+    {"http.request_timeout_ms=0",
+     "config: http.request_timeout_ms: expected a positive integer, got 0"},
+    {"services.payment.timeout_ms=0",
+     "config: services.payment.timeout_ms: expected a positive integer, got 0"},
+    {"services.payment.timeout_ms=-5",
+     "config: services.payment.timeout_ms: expected a positive integer, got -5"},
+    {"services.payment.timeout_ms=86400001",
+     "config: services.payment.timeout_ms: must be in 1..86400000, got 86400001"},
+    {"services.payment.total_timeout_ms=0",
+     "config: services.payment.total_timeout_ms: expected a positive integer, got 0"},
+    {"services.payment.max_connections=0",
+     "config: services.payment.max_connections: must be in 1..1024, got 0"},
+    {"services.payment.max_connections=1025",
+     "config: services.payment.max_connections: must be in 1..1024, got 1025"},
+    {"services.payment.retry.max_retries=21",
+     "config: services.payment.retry.max_retries: must be in 0..20, got 21"},
+    {"services.payment.retry.max_retries=-1",
+     "config: services.payment.retry.max_retries: must be in 0..20, got -1"},
+    {"services.payment.retry.base_delay_ms=-1",
+     "config: services.payment.retry.base_delay_ms: expected a non-negative integer, got -1"},
+    {"services.payment.retry.jitter=random",
+     R"(config: services.payment.retry.jitter: expected one of "none", "full", "equal", got "random")"},
+    {"services.payment.retry.honor_retry_after=yes",
+     R"(config: services.payment.retry.honor_retry_after: expected true or false, got "yes")"},
+    {"services.payment.format=xml",
+     R"(config: services.payment.format: expected one of "seed", "trio", got "xml")"},
+    {"services.payment.url=ftp://x",
+     R"(config: services.payment.url: expected null or a URL starting with http:// or https://, got "ftp://x")"},
+    {"services.payment.url=http://",
+     R"(config: services.payment.url: expected null or a URL starting with http:// or https://, got "http://")"},
+    {"services.notification.url=5",
+     "config: services.notification.url: expected null or a URL starting with http:// or https://, got 5"},
+    {"services.payment.circuit_breaker.failure_threshold=0",
+     "config: services.payment.circuit_breaker.failure_threshold: expected a positive integer, got 0"},
+    {"services.payment.circuit_breaker.break_duration_ms=0",
+     "config: services.payment.circuit_breaker.break_duration_ms: expected a positive integer, got 0"},
+    {"services.payment.circuit_breaker.half_open_max_calls=0",
+     "config: services.payment.circuit_breaker.half_open_max_calls: expected a positive integer, got 0"},
+    {"services.payment.circuit_breaker.failure_ratio=0",
+     "config: services.payment.circuit_breaker.failure_ratio: expected null or a number in (0, 1], got 0"},
+    {"services.payment.circuit_breaker.failure_ratio=1.5",
+     "config: services.payment.circuit_breaker.failure_ratio: expected null or a number in (0, 1], got 1.5"},
+    {"services.payment.circuit_breaker.failure_ratio=half",
+     R"(config: services.payment.circuit_breaker.failure_ratio: expected null or a number in (0, 1], got "half")"},
+    {"services.notification.circuit_breaker.sampling_window_ms=0",
+     "config: services.notification.circuit_breaker.sampling_window_ms: expected a positive integer, got 0"},
+    {"services.notification.circuit_breaker.min_throughput=0",
+     "config: services.notification.circuit_breaker.min_throughput: expected a positive integer, got 0"},
+    {R"(services.payment.dapr_app_id="")",
+     R"(config: services.payment.dapr_app_id: expected a non-empty string, got "")"},
+    {"services.notification.dapr_method=5",
+     "config: services.notification.dapr_method: expected a non-empty string, got 5"},
+    {"dapr.http_endpoint=null",
+     "config: dapr.http_endpoint: expected a URL starting with http:// or https://, got null"},
+    {"dapr.http_endpoint=localhost:3500",
+     R"(config: dapr.http_endpoint: expected a URL starting with http:// or https://, got "localhost:3500")"},
+    {"supervision.strategy=all",
+     R"(config: supervision.strategy: expected one of "one_for_one", "one_for_all", "rest_for_one", got "all")"},
+    {"supervision.max_restarts=-1",
+     "config: supervision.max_restarts: expected a non-negative integer, got -1"},
+    {"supervision.within_ms=0",
+     "config: supervision.within_ms: expected a positive integer, got 0"},
+    {"supervision.restart_delay_ms=-1",
+     "config: supervision.restart_delay_ms: expected a non-negative integer, got -1"},
+    {R"(store.path="")", R"(config: store.path: expected a non-empty string, got "")"},
+    {"logging.level=verbose",
+     R"(config: logging.level: expected one of "trace", "debug", "info", "warn", "error", got "verbose")"},
+    {"logging.format=xml", R"(config: logging.format: expected one of "json", "text", got "xml")"},
+    {"shutdown.drain_timeout_ms=-1",
+     "config: shutdown.drain_timeout_ms: expected a non-negative integer, got -1"},
+    {R"(admin.token="")", "config: admin.token: expected null or a non-empty string"},
+    {"admin.token=true", "config: admin.token: expected null or a non-empty string"},
+    {"simulator.profile=slow",
+     R"(config: simulator.profile: expected one of "trio", "fast", "down", "hang", "flaky", got "slow")"},
+    {R"(menu="")", R"(config: menu: expected a non-empty string, got "")"},
+    {"http.threads=18446744073709551615",
+     "config: http.threads: must be in 1..4096, got 18446744073709551615"},
+    {"http.threads=1e20", "config: http.threads: must be in 1..4096, got 1e+20"},
   };
   for (const auto& c : cases) {
     INFO("--set " << c.set);
@@ -470,13 +509,14 @@ TEST_CASE("config: out-of-range values are errors") {
   }
 
   // The edges of each range are accepted.
-  config_result edges = load(std::nullopt, {
-      "http.threads=4096", "http.max_body_bytes=67108864", "http.max_inflight_orders=1",
-      "services.payment.retry.max_retries=20", "services.notification.retry.max_retries=0",
-      "services.payment.retry.base_delay_ms=0", "services.payment.max_connections=1024",
-      "services.payment.circuit_breaker.failure_ratio=1", "shutdown.drain_timeout_ms=0",
-      "supervision.max_restarts=0", "supervision.restart_delay_ms=0", "http.listen=0.0.0.0:0",
-      "admin.token=t"});
+  config_result edges =
+    load(std::nullopt,
+         {"http.threads=4096", "http.max_body_bytes=67108864", "http.max_inflight_orders=1",
+          "services.payment.retry.max_retries=20", "services.notification.retry.max_retries=0",
+          "services.payment.retry.base_delay_ms=0", "services.payment.max_connections=1024",
+          "services.payment.circuit_breaker.failure_ratio=1", "shutdown.drain_timeout_ms=0",
+          "supervision.max_restarts=0", "supervision.restart_delay_ms=0", "http.listen=0.0.0.0:0",
+          "admin.token=t"});
   INFO(joined(edges));
   REQUIRE(edges.value);
   CHECK(edges.value->payment.circuit_breaker.failure_ratio == Approx(1.0));
@@ -484,8 +524,9 @@ TEST_CASE("config: out-of-range values are errors") {
 }
 
 TEST_CASE("config: max_inflight_orders must be below threads") {
-  require_single_error(load(std::nullopt, {"http.max_inflight_orders=128"}),
-                       "config: http.max_inflight_orders: must be below http.threads (128), got 128");
+  require_single_error(
+    load(std::nullopt, {"http.max_inflight_orders=128"}),
+    "config: http.max_inflight_orders: must be below http.threads (128), got 128");
   require_single_error(load(std::nullopt, {"http.threads=64"}),
                        "config: http.max_inflight_orders: must be below http.threads (64), got 96");
   config_result ok = load(std::nullopt, {"http.threads=4", "http.max_inflight_orders=3"});
@@ -511,18 +552,23 @@ TEST_CASE("config: ordered limits (total >= timeout, max delay >= base delay)") 
 TEST_CASE("config: bad http.listen values") {
   require_single_error(load(std::nullopt, {"http.listen=127.0.0.1"}),
                        R"(config: http.listen: expected HOST:PORT, got "127.0.0.1")");
-  require_single_error(load(std::nullopt, {"http.listen=127.0.0.1:70000"}),
-                       R"(config: http.listen: port must be an integer in 0..65535, got "127.0.0.1:70000")");
+  require_single_error(
+    load(std::nullopt, {"http.listen=127.0.0.1:70000"}),
+    R"(config: http.listen: port must be an integer in 0..65535, got "127.0.0.1:70000")");
   require_single_error(load(std::nullopt, {"http.listen=:8080"}),
                        R"(config: http.listen: host must not be empty, got ":8080")");
-  require_single_error(load(std::nullopt, {"http.listen=127.0.0.1:"}),
-                       R"(config: http.listen: port must be an integer in 0..65535, got "127.0.0.1:")");
-  require_single_error(load(std::nullopt, {"http.listen=localhost:http"}),
-                       R"(config: http.listen: port must be an integer in 0..65535, got "localhost:http")");
-  require_single_error(load(std::nullopt, {"http.listen=127.0.0:80"}),
-                       R"(config: http.listen: host must be an IPv4 address, a host name or [IPv6], got "127.0.0:80")");
-  require_single_error(load(std::nullopt, {"http.listen=my host:80"}),
-                       R"(config: http.listen: host must be an IPv4 address, a host name or [IPv6], got "my host:80")");
+  require_single_error(
+    load(std::nullopt, {"http.listen=127.0.0.1:"}),
+    R"(config: http.listen: port must be an integer in 0..65535, got "127.0.0.1:")");
+  require_single_error(
+    load(std::nullopt, {"http.listen=localhost:http"}),
+    R"(config: http.listen: port must be an integer in 0..65535, got "localhost:http")");
+  require_single_error(
+    load(std::nullopt, {"http.listen=127.0.0:80"}),
+    R"(config: http.listen: host must be an IPv4 address, a host name or [IPv6], got "127.0.0:80")");
+  require_single_error(
+    load(std::nullopt, {"http.listen=my host:80"}),
+    R"(config: http.listen: host must be an IPv4 address, a host name or [IPv6], got "my host:80")");
 }
 
 TEST_CASE("config: parse_listen_address and format_listen_address") {
@@ -552,14 +598,19 @@ TEST_CASE("config: a null url with the simulator off is an error") {
   INFO(joined(r));
   CHECK_FALSE(r.value);
   CHECK(r.errors.size() == 2);
-  CHECK(has_error(r, "config: services.payment.url: required when simulator.enabled and dapr.enabled are false"));
-  CHECK(has_error(r, "config: services.notification.url: required when simulator.enabled and dapr.enabled are false"));
+  CHECK(has_error(
+    r, "config: services.payment.url: required when simulator.enabled and dapr.enabled are false"));
+  CHECK(has_error(
+    r,
+    "config: services.notification.url: required when simulator.enabled and dapr.enabled are false"));
 
-  require_single_error(load(std::nullopt, {"simulator.enabled=false", "services.payment.url=https://pay.example/x"}),
-                       "config: services.notification.url: required when simulator.enabled and dapr.enabled are false");
+  require_single_error(
+    load(std::nullopt, {"simulator.enabled=false", "services.payment.url=https://pay.example/x"}),
+    "config: services.notification.url: required when simulator.enabled and dapr.enabled are false");
 
-  config_result ok = load(std::nullopt, {"simulator.enabled=false", "services.payment.url=https://pay.example/x",
-                                         "services.notification.url=http://note.example/y"});
+  config_result ok = load(std::nullopt,
+                          {"simulator.enabled=false", "services.payment.url=https://pay.example/x",
+                           "services.notification.url=http://note.example/y"});
   INFO(joined(ok));
   REQUIRE(ok.value);
   CHECK(ok.value->notification.url == std::optional<std::string>("http://note.example/y"));
@@ -577,22 +628,31 @@ TEST_CASE("config: all errors are reported together") {
     "http": {"threads": 0, "listne": "x"},
     "services": {"payment": {"retry": {"max_retries": "three", "jitter": "lots"}}},
     "logging": {"level": "loud"}
-  })", {"store.path=", "bogus=1"});
+  })",
+                              {"store.path=", "bogus=1"});
   INFO(joined(r));
   CHECK_FALSE(r.value);
   CHECK(r.errors.size() == 7);
   CHECK(has_error(r, "config: http.listne: unknown key"));
   CHECK(has_error(r, "config: bogus: unknown key"));
   CHECK(has_error(r, "config: http.threads: must be in 1..4096, got 0"));
-  CHECK(has_error(r, R"(config: services.payment.retry.max_retries: expected a non-negative integer, got "three")"));
-  CHECK(has_error(r, R"(config: services.payment.retry.jitter: expected one of "none", "full", "equal", got "lots")"));
-  CHECK(has_error(r, R"(config: logging.level: expected one of "trace", "debug", "info", "warn", "error", got "loud")"));
+  CHECK(has_error(
+    r,
+    R"(config: services.payment.retry.max_retries: expected a non-negative integer, got "three")"));
+  CHECK(has_error(
+    r,
+    R"(config: services.payment.retry.jitter: expected one of "none", "full", "equal", got "lots")"));
+  CHECK(has_error(
+    r,
+    R"(config: logging.level: expected one of "trace", "debug", "info", "warn", "error", got "loud")"));
   CHECK(has_error(r, R"(config: store.path: expected a non-empty string, got "")"));
 }
 
 TEST_CASE("config: unreadable or invalid files") {
-  const std::string missing = (fs::temp_directory_path() / "coffeeshop-config-test-missing.json").string();
-  require_single_error(load(missing), "config: " + missing + ": cannot read: No such file or directory");
+  const std::string missing =
+    (fs::temp_directory_path() / "coffeeshop-config-test-missing.json").string();
+  require_single_error(load(missing),
+                       "config: " + missing + ": cannot read: No such file or directory");
 
   const std::string dir = fs::temp_directory_path().string();
   config_result d = load(dir);
@@ -623,7 +683,8 @@ TEST_CASE("config: unreadable or invalid files") {
 
   temp_file array("[1, 2]");
   require_single_error(load(array.path()),
-                       "config: " + array.path() + ": expected a JSON object at the top level, got [1,2]");
+                       "config: " + array.path() +
+                         ": expected a JSON object at the top level, got [1,2]");
 
   // A broken file does not hide the problems of the overrides.
   config_result both = load(missing, {"http.threads=0"});
@@ -632,19 +693,24 @@ TEST_CASE("config: unreadable or invalid files") {
 }
 
 TEST_CASE("config: malformed --set arguments") {
-  require_single_error(load(std::nullopt, {"http.threads"}), R"(config: --set "http.threads": expected KEY=VALUE)");
+  require_single_error(load(std::nullopt, {"http.threads"}),
+                       R"(config: --set "http.threads": expected KEY=VALUE)");
   require_single_error(load(std::nullopt, {"=5"}), R"(config: --set "=5": expected KEY=VALUE)");
-  require_single_error(load(std::nullopt, {"http..threads=5"}), "config: http..threads: invalid key path");
+  require_single_error(load(std::nullopt, {"http..threads=5"}),
+                       "config: http..threads: invalid key path");
   require_single_error(load(std::nullopt, {".http=5"}), "config: .http: invalid key path");
 }
 
 TEST_CASE("config: print_config masks the token and round-trips through load") {
-  config_result r = load(std::nullopt, {
-      "admin.token=s3cret", "http.listen=0.0.0.0:9090", "http.threads=16", "http.max_inflight_orders=8",
-      "services.payment.url=https://pay.example/p", "services.payment.format=trio",
-      "services.payment.circuit_breaker.failure_ratio=0.25", "services.notification.retry.jitter=equal",
-      "supervision.strategy=rest_for_one", "logging.format=text", "logging.level=warn",
-      "simulator.profile=flaky", "menu=/etc/menu.json", "dapr.enabled=true"});
+  config_result r = load(std::nullopt, {"admin.token=s3cret", "http.listen=0.0.0.0:9090",
+                                        "http.threads=16", "http.max_inflight_orders=8",
+                                        "services.payment.url=https://pay.example/p",
+                                        "services.payment.format=trio",
+                                        "services.payment.circuit_breaker.failure_ratio=0.25",
+                                        "services.notification.retry.jitter=equal",
+                                        "supervision.strategy=rest_for_one", "logging.format=text",
+                                        "logging.level=warn", "simulator.profile=flaky",
+                                        "menu=/etc/menu.json", "dapr.enabled=true"});
   INFO(joined(r));
   REQUIRE(r.value);
   const std::string printed = print_config(*r.value);
@@ -696,7 +762,8 @@ TEST_CASE("config: $COFFEESHOP_CONFIG is used when there is no --config") {
     CHECK(explicit_file.value->http.threads == 12);
   }
   {
-    const std::string missing = (fs::temp_directory_path() / "coffeeshop-config-test-nope.json").string();
+    const std::string missing =
+      (fs::temp_directory_path() / "coffeeshop-config-test-nope.json").string();
     env_guard env(missing.c_str());
     config_result r = load_config(std::nullopt, {});
     require_single_error(r, "config: " + missing + ": cannot read: No such file or directory");
@@ -782,9 +849,10 @@ TEST_CASE("config: parse_cli") {
 TEST_CASE("config: help_text documents options, lookup order and exit codes") {
   const std::string h = help_text();
   CHECK(h.rfind("Usage: coffeeshopd", 0) == 0);
-  for (const char* needle : {"--config FILE", "--set KEY=VALUE", "--check-config", "--print-config",
-                             "--version", "--help", "COFFEESHOP_CONFIG", "config/coffeeshop.json",
-                             "0  clean shutdown", "1  fatal runtime error", "2  usage or config error"}) {
+  for (const char* needle :
+       {"--config FILE", "--set KEY=VALUE", "--check-config", "--print-config", "--version",
+        "--help", "COFFEESHOP_CONFIG", "config/coffeeshop.json", "0  clean shutdown",
+        "1  fatal runtime error", "2  usage or config error"}) {
     INFO(needle);
     CHECK(h.find(needle) != std::string::npos);
   }

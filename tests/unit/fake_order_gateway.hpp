@@ -33,12 +33,12 @@ public:
     millis timeout;
   };
 
-  using create_script = std::function<gateway_result<create_order_reply>(
-    const create_order_command&)>;
-  using status_script = std::function<gateway_result<change_status_reply>(
-    const change_status_command&)>;
-  using circuit_script = std::function<gateway_result<integration_view>(service_kind,
-                                                                        circuit_action)>;
+  using create_script =
+    std::function<gateway_result<create_order_reply>(const create_order_command&)>;
+  using status_script =
+    std::function<gateway_result<change_status_reply>(const change_status_command&)>;
+  using circuit_script =
+    std::function<gateway_result<integration_view>(service_kind, circuit_action)>;
   using crash_script = std::function<bool(std::string_view)>;
   using requeue_script = std::function<gateway_result<requeue_reply>(const std::string&)>;
 
@@ -119,8 +119,8 @@ public:
   /// Calls of any kind, for "this request never reached the gateway".
   std::size_t total_calls() const {
     std::lock_guard lock{mtx_};
-    return creates_.size() + statuses_.size() + circuits_.size() + crashes_.size()
-           + requeues_.size();
+    return creates_.size() + statuses_.size() + circuits_.size() + crashes_.size() +
+           requeues_.size();
   }
 
   // -- order_gateway ------------------------------------------------------------------
@@ -148,8 +148,7 @@ public:
     return script(actor);
   }
 
-  gateway_result<requeue_reply> requeue_notification(std::string entry_id,
-                                                     millis) override {
+  gateway_result<requeue_reply> requeue_notification(std::string entry_id, millis) override {
     auto script = record(requeues_, entry_id, requeue_);
     return script(entry_id);
   }

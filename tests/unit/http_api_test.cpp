@@ -14,12 +14,12 @@
 
 #include <algorithm>
 #include <cctype>
-#include <functional>
 #include <chrono>
+#include <functional>
 #include <future>
-#include <thread>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace coffeeshop;
@@ -91,8 +91,8 @@ public:
   /// POSTs an order from another thread (and its own client: clients are not thread-safe).
   std::shared_future<httplib::Result> post_order_in_background(const std::string& body) {
     auto f = std::async(std::launch::async, [this, body] {
-                return make_client()->Post(orders_path.c_str(), body, "application/json");
-              }).share();
+               return make_client()->Post(orders_path.c_str(), body, "application/json");
+             }).share();
     background_.push_back(f);
     return f;
   }
@@ -122,9 +122,7 @@ private:
   std::vector<std::shared_future<httplib::Result>> background_;
 };
 
-void with_admin_token(config& c) {
-  c.admin_token = admin_token;
-}
+void with_admin_token(config& c) { c.admin_token = admin_token; }
 
 // -- reading replies ----------------------------------------------------------------
 
@@ -140,7 +138,8 @@ boost::json::object object_of(const std::string& body) {
 /// A string member, or a marker that cannot match a real value.
 std::string text(const boost::json::object& o, std::string_view key) {
   auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string{v->get_string()} : "<no string " + std::string{key} + ">";
+  return v && v->is_string() ? std::string{v->get_string()}
+                             : "<no string " + std::string{key} + ">";
 }
 
 /// An integer member, or -1.
@@ -174,8 +173,8 @@ boost::json::object expect_problem(const httplib::Result& res, int status,
 /// The first entry of a problem's `errors`, or an empty object.
 boost::json::object first_error(const boost::json::object& problem) {
   auto* errors = problem.if_contains("errors");
-  if (!errors || !errors->is_array() || errors->get_array().empty()
-      || !errors->get_array()[0].is_object())
+  if (!errors || !errors->is_array() || errors->get_array().empty() ||
+      !errors->get_array()[0].is_object())
     return {};
   return errors->get_array()[0].get_object();
 }
@@ -227,7 +226,8 @@ TEST_CASE("http_api: a valid create reaches the gateway as a priced command", "[
   api_fixture f;
   f.fake.reply_create(create_reply(create_result::created));
 
-  auto res = f.post_order(valid_order, {{"Idempotency-Key", "key-1"}, {"traceparent", traceparent}});
+  auto res = f.post_order(valid_order,
+                          {{"Idempotency-Key", "key-1"}, {"traceparent", traceparent}});
   REQUIRE(res);
   CHECK(res->status == 201);
 
@@ -306,7 +306,8 @@ TEST_CASE("http_api: in_progress answers 409 conflict with orderId", "[http_api]
   api_fixture f;
   f.fake.reply_create(create_reply(create_result::in_progress, "ord_running"));
 
-  auto res = f.post_order(valid_order, {{"Idempotency-Key", "key-1"}, {"traceparent", traceparent}});
+  auto res = f.post_order(valid_order,
+                          {{"Idempotency-Key", "key-1"}, {"traceparent", traceparent}});
   auto problem = expect_problem(res, 409, "conflict", orders_path);
   CHECK(text(problem, "title") == "Request in progress");
   CHECK(text(problem, "orderId") == "ord_running");
@@ -367,9 +368,7 @@ TEST_CASE("http_api: a gateway without a reply answers 503 overloaded", "[http_a
     CHECK(res->get_header_value("Retry-After") == "1");
     CHECK(f.fake.total_calls() == 1);
   };
-  SECTION("create") {
-    expect_unavailable(f.post_order(valid_order), orders_path);
-  }
+  SECTION("create") { expect_unavailable(f.post_order(valid_order), orders_path); }
   SECTION("status change") {
     expect_unavailable(f.patch_status("ord_1", R"({"status":"preparation"})"),
                        orders_path + "/ord_1/status");
@@ -395,7 +394,8 @@ TEST_CASE("http_api: an invalid create never reaches the gateway", "[http_api]")
     CHECK(text(problem, "detail").find("'text/plain'") != std::string::npos);
   }
   SECTION("an unknown product answers 422 with the field") {
-    auto body = R"({"customerEmail":"ana@example.com","items":[{"product":"Flat White","quantity":1}]})";
+    auto body =
+      R"({"customerEmail":"ana@example.com","items":[{"product":"Flat White","quantity":1}]})";
     auto problem = expect_problem(f.post_order(body), 422, "validation", orders_path);
     CHECK(text(problem, "title") == "Validation failed");
     auto error = first_error(problem);
@@ -552,8 +552,9 @@ TEST_CASE("http_api: admin endpoints need the right bearer token", "[http_api]")
 TEST_CASE("http_api: circuit admin hands the gateway service and action", "[http_api]") {
   api_fixture f{with_admin_token};
   f.fake.on_circuit([](service_kind s, circuit_action a) {
-    boost::json::object view{{"circuit", {{"state", a == circuit_action::isolate ? "open" : "closed"},
-                                          {"isolated", a == circuit_action::isolate}}},
+    boost::json::object view{{"circuit",
+                              {{"state", a == circuit_action::isolate ? "open" : "closed"},
+                               {"isolated", a == circuit_action::isolate}}},
                              {"service", to_string(s)}};
     return gateway_result<integration_view>::ok({view});
   });
@@ -564,15 +565,15 @@ TEST_CASE("http_api: circuit admin hands the gateway service and action", "[http
   REQUIRE(isolated);
   CHECK(isolated->status == 200);
   CHECK(isolated->get_header_value("Content-Type") == "application/json");
-  CHECK(boost::json::parse(isolated->body)
-        == boost::json::parse(R"({"circuit":{"state":"open","isolated":true},"service":"payment"})"));
+  CHECK(boost::json::parse(isolated->body) ==
+        boost::json::parse(R"({"circuit":{"state":"open","isolated":true},"service":"payment"})"));
 
   auto reset = f.admin_post("/api/v1/integrations/notification/circuit", R"({"action":"reset"})",
                             bearer);
   REQUIRE(reset);
   CHECK(reset->status == 200);
-  CHECK(boost::json::parse(reset->body)
-        == boost::json::parse(
+  CHECK(boost::json::parse(reset->body) ==
+        boost::json::parse(
           R"({"circuit":{"state":"closed","isolated":false},"service":"notification"})"));
 
   auto calls = f.fake.circuits();
@@ -583,12 +584,10 @@ TEST_CASE("http_api: circuit admin hands the gateway service and action", "[http
   CHECK(calls[1].action == circuit_action::reset);
 }
 
-TEST_CASE("http_api: circuit admin rejects an unknown integration and a bad action",
-          "[http_api]") {
+TEST_CASE("http_api: circuit admin rejects an unknown integration and a bad action", "[http_api]") {
   api_fixture f{with_admin_token};
-  f.fake.on_circuit([](service_kind, circuit_action) {
-    return gateway_result<integration_view>::ok({});
-  });
+  f.fake.on_circuit(
+    [](service_kind, circuit_action) { return gateway_result<integration_view>::ok({}); });
   auto bearer = "Bearer " + admin_token;
 
   SECTION("an unknown integration answers 404") {
@@ -617,8 +616,8 @@ TEST_CASE("http_api: crash admin answers 202 for an actor the gateway crashes, 4
   auto crashed = f.admin_post("/api/v1/admin/actors/payment/crash", "", bearer);
   REQUIRE(crashed);
   CHECK(crashed->status == 202);
-  CHECK(boost::json::parse(crashed->body)
-        == boost::json::parse(R"({"actor":"payment","status":"crash requested"})"));
+  CHECK(boost::json::parse(crashed->body) ==
+        boost::json::parse(R"({"actor":"payment","status":"crash requested"})"));
 
   auto path = std::string{"/api/v1/admin/actors/barista/crash"};
   auto problem = expect_problem(f.admin_post(path, "", bearer), 404, "not_found", path);

@@ -50,11 +50,11 @@ TEST_CASE("menu: built-in catalogue matches the contract", "[menu]") {
     std::vector<std::pair<const char*, cents>> variations;
   };
   const std::vector<expected_product> expected = {
-      {"Latte", 400, {{"Pumpkin Spice", 50}, {"Vanilla", 30}, {"Hazelnut", 40}}},
-      {"Espresso", 250, {{"Single Shot", 0}, {"Double Shot", 100}}},
-      {"Macchiato", 400, {{"Caramel", 50}, {"Vanilla", 30}}},
-      {"Iced Coffee", 350, {{"Regular", 0}, {"Sweetened", 30}, {"Extra Ice", 20}}},
-      {"Donuts", 200, {{"Glazed", 0}, {"Jelly", 30}, {"Boston Cream", 50}}},
+    {"Latte", 400, {{"Pumpkin Spice", 50}, {"Vanilla", 30}, {"Hazelnut", 40}}},
+    {"Espresso", 250, {{"Single Shot", 0}, {"Double Shot", 100}}},
+    {"Macchiato", 400, {{"Caramel", 50}, {"Vanilla", 30}}},
+    {"Iced Coffee", 350, {{"Regular", 0}, {"Sweetened", 30}, {"Extra Ice", 20}}},
+    {"Donuts", 200, {{"Glazed", 0}, {"Jelly", 30}, {"Boston Cream", 50}}},
   };
   for (std::size_t i = 0; i < expected.size(); ++i) {
     const auto& p = m.products()[i];
@@ -141,8 +141,8 @@ TEST_CASE("menu: load_file errors name the path and the problem", "[menu]") {
   SECTION("missing file") {
     std::string error;
     CHECK_FALSE(menu::load_file("/nonexistent/dir/menu.json", error).has_value());
-    CHECK_THAT(error, Catch::Contains("/nonexistent/dir/menu.json") &&
-                          Catch::Contains("cannot open"));
+    CHECK_THAT(error,
+               Catch::Contains("/nonexistent/dir/menu.json") && Catch::Contains("cannot open"));
   }
   SECTION("invalid JSON names the line") {
     CHECK_THAT(load_error("{\"currency\":\"USD\",\n\"products\": [,]}"),
@@ -158,28 +158,36 @@ TEST_CASE("menu: load_file errors name the path and the problem", "[menu]") {
                Catch::Contains("currency:"));
   }
   SECTION("products missing or empty") {
-    CHECK_THAT(load_error(R"({"currency":"USD"})"), Catch::Contains("products: must be a non-empty array"));
-    CHECK_THAT(load_error(R"({"currency":"USD","products":[]})"), Catch::Contains("products: must be a non-empty array"));
+    CHECK_THAT(load_error(R"({"currency":"USD"})"),
+               Catch::Contains("products: must be a non-empty array"));
+    CHECK_THAT(load_error(R"({"currency":"USD","products":[]})"),
+               Catch::Contains("products: must be a non-empty array"));
   }
   SECTION("unknown fields") {
     CHECK_THAT(load_error(R"({"currency":"USD","products":[],"extra":1})"),
                Catch::Contains("extra: unknown field"));
     CHECK_THAT(load_error(R"({"currency":"USD","products":[{"name":"A","price":1,"prise":2}]})"),
                Catch::Contains("products[0].prise: unknown field"));
-    CHECK_THAT(load_error(R"({"currency":"USD","products":[{"name":"A","price":1,"variations":[{"name":"x","priceDelta":0,"y":1}]}]})"),
-               Catch::Contains("products[0].variations[0].y: unknown field"));
+    CHECK_THAT(
+      load_error(
+        R"({"currency":"USD","products":[{"name":"A","price":1,"variations":[{"name":"x","priceDelta":0,"y":1}]}]})"),
+      Catch::Contains("products[0].variations[0].y: unknown field"));
   }
   SECTION("empty or missing names") {
-    CHECK_THAT(load_error(R"({"currency":"USD","products":[{"name":"A","price":1},{"name":"","price":1}]})"),
+    CHECK_THAT(load_error(
+                 R"({"currency":"USD","products":[{"name":"A","price":1},{"name":"","price":1}]})"),
                Catch::Contains("products[1].name: must be a non-empty string"));
     CHECK_THAT(load_error(R"({"currency":"USD","products":[{"price":1}]})"),
                Catch::Contains("products[0].name: must be a non-empty string"));
-    CHECK_THAT(load_error(R"({"currency":"USD","products":[{"name":"A","price":1,"variations":[{"name":"","priceDelta":0}]}]})"),
-               Catch::Contains("products[0].variations[0].name: must be a non-empty string"));
+    CHECK_THAT(
+      load_error(
+        R"({"currency":"USD","products":[{"name":"A","price":1,"variations":[{"name":"","priceDelta":0}]}]})"),
+      Catch::Contains("products[0].variations[0].name: must be a non-empty string"));
   }
   SECTION("bad prices") {
     CHECK_THAT(load_error(R"({"currency":"USD","products":[{"name":"A","price":4.005}]})"),
-               Catch::Contains("products[0].price: must be a non-negative amount with at most 2 decimals"));
+               Catch::Contains(
+                 "products[0].price: must be a non-negative amount with at most 2 decimals"));
     CHECK_THAT(load_error(R"({"currency":"USD","products":[{"name":"A","price":-1}]})"),
                Catch::Contains("products[0].price:"));
     CHECK_THAT(load_error(R"({"currency":"USD","products":[{"name":"A","price":"4.00"}]})"),
@@ -188,19 +196,28 @@ TEST_CASE("menu: load_file errors name the path and the problem", "[menu]") {
                Catch::Contains("products[0].price:"));
     CHECK_THAT(load_error(R"({"currency":"USD","products":[{"name":"A","price":1e300}]})"),
                Catch::Contains("products[0].price:"));
-    CHECK_THAT(load_error(R"({"currency":"USD","products":[{"name":"A","price":1,"variations":[{"name":"x","priceDelta":0.001}]}]})"),
-               Catch::Contains("products[0].variations[0].priceDelta:"));
-    CHECK_THAT(load_error(R"({"currency":"USD","products":[{"name":"A","price":1,"variations":[{"name":"x","priceDelta":-1.01}]}]})"),
-               Catch::Contains("products[0].variations[0].priceDelta: makes the price"));
+    CHECK_THAT(
+      load_error(
+        R"({"currency":"USD","products":[{"name":"A","price":1,"variations":[{"name":"x","priceDelta":0.001}]}]})"),
+      Catch::Contains("products[0].variations[0].priceDelta:"));
+    CHECK_THAT(
+      load_error(
+        R"({"currency":"USD","products":[{"name":"A","price":1,"variations":[{"name":"x","priceDelta":-1.01}]}]})"),
+      Catch::Contains("products[0].variations[0].priceDelta: makes the price"));
   }
   SECTION("duplicate names, case-insensitively") {
-    CHECK_THAT(load_error(R"({"currency":"USD","products":[{"name":"Latte","price":1},{"name":"LATTE","price":2}]})"),
-               Catch::Contains("products[1].name: duplicate product 'LATTE'"));
-    CHECK_THAT(load_error(R"({"currency":"USD","products":[{"name":"A","price":1,"variations":[{"name":"Big","priceDelta":0},{"name":"big","priceDelta":1}]}]})"),
-               Catch::Contains("products[0].variations[1].name: duplicate variation 'big'"));
+    CHECK_THAT(
+      load_error(
+        R"({"currency":"USD","products":[{"name":"Latte","price":1},{"name":"LATTE","price":2}]})"),
+      Catch::Contains("products[1].name: duplicate product 'LATTE'"));
+    CHECK_THAT(
+      load_error(
+        R"({"currency":"USD","products":[{"name":"A","price":1,"variations":[{"name":"Big","priceDelta":0},{"name":"big","priceDelta":1}]}]})"),
+      Catch::Contains("products[0].variations[1].name: duplicate variation 'big'"));
   }
   SECTION("variations not an array") {
-    CHECK_THAT(load_error(R"({"currency":"USD","products":[{"name":"A","price":1,"variations":{}}]})"),
+    CHECK_THAT(load_error(
+                 R"({"currency":"USD","products":[{"name":"A","price":1,"variations":{}}]})"),
                Catch::Contains("products[0].variations: must be an array"));
   }
 }

@@ -15,8 +15,8 @@ order sample_order() {
   o.id = "ord_0190a1b2c3d4deadbeef";
   o.status = order_status::waiting;
   o.items = {
-      {"Latte", "Vanilla", 2, 430, 860},
-      {"Tea", "", 1, 300, 300},
+    {"Latte", "Vanilla", 2, 430, 860},
+    {"Tea", "", 1, 300, 300},
   };
   o.total = 1160;
   o.currency = "USD";

@@ -58,8 +58,8 @@ std::string with_top(const std::string& extra) {
 }
 
 std::string item(const std::string& product, const std::string& variation, int quantity) {
-  return R"({"product":")" + product + R"(","variation":")" + variation +
-         R"(","quantity":)" + std::to_string(quantity) + "}";
+  return R"({"product":")" + product + R"(","variation":")" + variation + R"(","quantity":)" +
+         std::to_string(quantity) + "}";
 }
 
 } // namespace
@@ -71,13 +71,13 @@ TEST_CASE("pricing: every product and variation", "[pricing]") {
     cents unit;
   };
   const row rows[] = {
-      {"Latte", "Pumpkin Spice", 450},  {"Latte", "Vanilla", 430},
-      {"Latte", "Hazelnut", 440},       {"Espresso", "Single Shot", 250},
-      {"Espresso", "Double Shot", 350}, {"Macchiato", "Caramel", 450},
-      {"Macchiato", "Vanilla", 430},    {"Iced Coffee", "Regular", 350},
-      {"Iced Coffee", "Sweetened", 380}, {"Iced Coffee", "Extra Ice", 370},
-      {"Donuts", "Glazed", 200},        {"Donuts", "Jelly", 230},
-      {"Donuts", "Boston Cream", 250},
+    {"Latte", "Pumpkin Spice", 450},   {"Latte", "Vanilla", 430},
+    {"Latte", "Hazelnut", 440},        {"Espresso", "Single Shot", 250},
+    {"Espresso", "Double Shot", 350},  {"Macchiato", "Caramel", 450},
+    {"Macchiato", "Vanilla", 430},     {"Iced Coffee", "Regular", 350},
+    {"Iced Coffee", "Sweetened", 380}, {"Iced Coffee", "Extra Ice", 370},
+    {"Donuts", "Glazed", 200},         {"Donuts", "Jelly", 230},
+    {"Donuts", "Boston Cream", 250},
   };
   for (const auto& r : rows) {
     INFO(r.product << " / " << r.variation);
@@ -108,7 +108,8 @@ TEST_CASE("pricing: total sums lines; defaults filled", "[pricing]") {
 }
 
 TEST_CASE("pricing: names match case-insensitively and are stored canonically", "[pricing]") {
-  auto order = priced(with_item(R"({"product":"iced COFFEE","variation":"extra ice","quantity":1})"));
+  auto order = priced(
+    with_item(R"({"product":"iced COFFEE","variation":"extra ice","quantity":1})"));
   CHECK(order.items[0].product == "Iced Coffee");
   CHECK(order.items[0].variation == "Extra Ice");
   CHECK(order.items[0].unit_price == 370);
@@ -116,7 +117,8 @@ TEST_CASE("pricing: names match case-insensitively and are stored canonically", 
 
 TEST_CASE("pricing: explicit paymentMethod, currency and null optionals", "[pricing]") {
   for (const char* method : {"credit_card", "debit_card", "cash", "mobile"}) {
-    auto order = priced(with_top(std::string(R"(,"paymentMethod":")") + method + R"(","currency":"USD")"));
+    auto order = priced(
+      with_top(std::string(R"(,"paymentMethod":")") + method + R"(","currency":"USD")"));
     CHECK(order.payment_method == method);
     CHECK(order.currency == "USD");
   }
@@ -144,7 +146,8 @@ TEST_CASE("pricing: products without variations", "[pricing]") {
   const menu m("USD", {{"Tea", 300, {}}});
   for (const char* variation : {"", R"(,"variation":null)", R"(,"variation":"")"}) {
     INFO(variation);
-    auto body = std::string(R"({"customerEmail":"ana@example.com","items":[{"product":"tea","quantity":2)") +
+    auto body = std::string(
+                  R"({"customerEmail":"ana@example.com","items":[{"product":"tea","quantity":2)") +
                 variation + "}]}";
     auto result = validate_order_request(boost::json::parse(body), m);
     REQUIRE(std::holds_alternative<priced_order>(result));
@@ -153,7 +156,8 @@ TEST_CASE("pricing: products without variations", "[pricing]") {
     CHECK(order.items[0].variation.empty());
     CHECK(order.total == 600);
   }
-  auto body = R"({"customerEmail":"ana@example.com","items":[{"product":"Tea","variation":"Large","quantity":1}]})";
+  auto body =
+    R"({"customerEmail":"ana@example.com","items":[{"product":"Tea","variation":"Large","quantity":1}]})";
   auto result = validate_order_request(boost::json::parse(body), m);
   REQUIRE(std::holds_alternative<std::vector<field_error>>(result));
   const auto& errors = std::get<std::vector<field_error>>(result);
@@ -178,25 +182,40 @@ TEST_CASE("validation: customerEmail", "[validation]") {
     CHECK(e.message == "is required");
   }
   SECTION("null") {
-    CHECK(only_error(R"({"customerEmail":null,"items":[{"product":"Latte","variation":"Vanilla","quantity":1}]})").field == "customerEmail");
+    CHECK(
+      only_error(
+        R"({"customerEmail":null,"items":[{"product":"Latte","variation":"Vanilla","quantity":1}]})")
+        .field == "customerEmail");
   }
   SECTION("wrong type") {
-    auto e = only_error(R"({"customerEmail":42,"items":[{"product":"Latte","variation":"Vanilla","quantity":1}]})");
+    auto e = only_error(
+      R"({"customerEmail":42,"items":[{"product":"Latte","variation":"Vanilla","quantity":1}]})");
     CHECK(e.field == "customerEmail");
     CHECK(e.message == "must be a string");
   }
   SECTION("bad shapes") {
     const std::string bad[] = {
-        "",  "a@", "@example.com", "ana", "ana@example", "ana@@example.com", "ana@b@example.com",
-        "ana @example.com", "ana@exa mple.com", "ana@.com", "ana@example.", "ana\t@example.com",
-        "a@" + std::string(250, 'x') + ".com", // 256 chars
+      "",
+      "a@",
+      "@example.com",
+      "ana",
+      "ana@example",
+      "ana@@example.com",
+      "ana@b@example.com",
+      "ana @example.com",
+      "ana@exa mple.com",
+      "ana@.com",
+      "ana@example.",
+      "ana\t@example.com",
+      "a@" + std::string(250, 'x') + ".com", // 256 chars
     };
     for (const auto& email : bad) {
       INFO("email: '" << email << "'");
-      auto body = boost::json::serialize(boost::json::object{
-          {"customerEmail", email},
-          {"items", boost::json::array{boost::json::object{
-                        {"product", "Latte"}, {"variation", "Vanilla"}, {"quantity", 1}}}}});
+      auto body = boost::json::serialize(
+        boost::json::object{{"customerEmail", email},
+                            {"items",
+                             boost::json::array{boost::json::object{
+                               {"product", "Latte"}, {"variation", "Vanilla"}, {"quantity", 1}}}}});
       auto e = only_error(body);
       CHECK(e.field == "customerEmail");
       CHECK_THAT(e.message, Catch::Contains("e-mail"));
@@ -214,7 +233,7 @@ TEST_CASE("validation: customerEmail", "[validation]") {
     REQUIRE(longest.size() == 254);
     CHECK(priced(R"({"customerEmail":")" + longest +
                  R"(","items":[{"product":"Latte","variation":"Vanilla","quantity":1}]})")
-              .customer_email == longest);
+            .customer_email == longest);
   }
 }
 
@@ -254,14 +273,16 @@ TEST_CASE("validation: quantity", "[validation]") {
     for (const char* q : {"0", "101", "-1", "1.5", "\"2\"", "true", "false", "[]", "{}",
                           "18446744073709551615", "1e300"}) {
       INFO("quantity " << q);
-      auto e = only_error(with_item(std::string(R"({"product":"Latte","variation":"Vanilla","quantity":)") + q + "}"));
+      auto e = only_error(with_item(
+        std::string(R"({"product":"Latte","variation":"Vanilla","quantity":)") + q + "}"));
       CHECK(e.field == "items[0].quantity");
       CHECK(e.message == "must be an integer from 1 to 100");
     }
   }
   SECTION("missing or null") {
     for (const char* tail : {"", R"(,"quantity":null)"}) {
-      auto e = only_error(with_item(std::string(R"({"product":"Latte","variation":"Vanilla")") + tail + "}"));
+      auto e = only_error(
+        with_item(std::string(R"({"product":"Latte","variation":"Vanilla")") + tail + "}"));
       CHECK(e.field == "items[0].quantity");
       CHECK(e.message == "is required");
     }
@@ -285,7 +306,8 @@ TEST_CASE("validation: product", "[validation]") {
     CHECK(e.message == "must be a string");
   }
   SECTION("a huge unknown name is echoed cut short") {
-    auto e = only_error(with_item(R"({"product":")" + std::string(1000, 'z') + R"(","quantity":1})"));
+    auto e = only_error(
+      with_item(R"({"product":")" + std::string(1000, 'z') + R"(","quantity":1})"));
     CHECK(e.field == "items[0].product");
     CHECK(e.message.size() < 100);
     CHECK_THAT(e.message, Catch::EndsWith("...'"));
@@ -304,7 +326,8 @@ TEST_CASE("validation: variation", "[validation]") {
   SECTION("not listed for the product") {
     auto e = only_error(with_item(item("Espresso", "Vanilla", 1)));
     CHECK(e.field == "items[0].variation");
-    CHECK(e.message == "unknown variation 'Vanilla' for Espresso; expected one of Single Shot, Double Shot");
+    CHECK(e.message ==
+          "unknown variation 'Vanilla' for Espresso; expected one of Single Shot, Double Shot");
   }
   SECTION("wrong type") {
     auto e = only_error(with_item(R"({"product":"Latte","variation":3,"quantity":1})"));
@@ -337,13 +360,15 @@ TEST_CASE("validation: unknown members at both levels", "[validation]") {
   CHECK(top.field == "coupon");
   CHECK(top.message == "unknown field");
 
-  auto nested = only_error(with_item(R"({"product":"Latte","variation":"Vanilla","quantity":1,"size":"L"})"));
+  auto nested = only_error(
+    with_item(R"({"product":"Latte","variation":"Vanilla","quantity":1,"size":"L"})"));
   CHECK(nested.field == "items[0].size");
   CHECK(nested.message == "unknown field");
 }
 
 TEST_CASE("validation: all errors are reported together with their paths", "[validation]") {
-  auto errors = errors_of(R"({"customerEmail":"nope","extra":1,"currency":"EUR","paymentMethod":"gold","items":[
+  auto errors = errors_of(
+    R"({"customerEmail":"nope","extra":1,"currency":"EUR","paymentMethod":"gold","items":[
       {"product":"Latte","variation":"Vanilla","quantity":1},
       {"product":"Mocha","quantity":0},
       {"product":"Espresso","variation":"Triple","quantity":1.5,"note":"hot"},
@@ -353,10 +378,10 @@ TEST_CASE("validation: all errors are reported together with their paths", "[val
     fields.push_back(e.field);
   std::sort(fields.begin(), fields.end());
   const std::vector<std::string> expected = {
-      "currency",          "customerEmail",       "extra",
-      "items[1].product",  "items[1].quantity",   "items[2].note",
-      "items[2].quantity", "items[2].variation",  "items[3].quantity",
-      "items[3].variation", "paymentMethod",
+    "currency",           "customerEmail",      "extra",
+    "items[1].product",   "items[1].quantity",  "items[2].note",
+    "items[2].quantity",  "items[2].variation", "items[3].quantity",
+    "items[3].variation", "paymentMethod",
   };
   CHECK(fields == expected);
 }
@@ -384,8 +409,9 @@ TEST_CASE("validation: status request", "[validation]") {
   };
   auto unknown = error_of(R"({"status":"brewing"})");
   CHECK(unknown.field == "status");
-  CHECK(unknown.message ==
-        "unknown status 'brewing'; expected one of waiting, preparation, ready, delivered, canceled");
+  CHECK(
+    unknown.message ==
+    "unknown status 'brewing'; expected one of waiting, preparation, ready, delivered, canceled");
   CHECK(error_of(R"({"status":"Ready"})").field == "status");
   CHECK(error_of("{}").message == "is required");
   CHECK(error_of(R"({"status":null})").message == "is required");

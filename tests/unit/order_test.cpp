@@ -9,9 +9,9 @@ using namespace coffeeshop;
 
 namespace {
 const order_status all_statuses[] = {
-    order_status::pending_payment, order_status::payment_failed, order_status::waiting,
-    order_status::preparation,     order_status::ready,          order_status::delivered,
-    order_status::canceled,
+  order_status::pending_payment, order_status::payment_failed, order_status::waiting,
+  order_status::preparation,     order_status::ready,          order_status::delivered,
+  order_status::canceled,
 };
 }
 
@@ -37,10 +37,10 @@ TEST_CASE("status: wire names round-trip", "[order]") {
 TEST_CASE("status: transition table, every pair", "[order]") {
   using S = order_status;
   const std::set<std::pair<S, S>> allowed = {
-      {S::waiting, S::preparation},
-      {S::waiting, S::canceled},
-      {S::preparation, S::ready},
-      {S::ready, S::delivered},
+    {S::waiting, S::preparation},
+    {S::waiting, S::canceled},
+    {S::preparation, S::ready},
+    {S::ready, S::delivered},
   };
   int allowed_count = 0;
   for (auto from : all_statuses) {

@@ -136,8 +136,8 @@ TEST_CASE("retry_policy: a fixed seed gives a fixed sequence", "[retry_policy]")
 
 TEST_CASE("retry_policy: Retry-After raises the delay, capped by max", "[retry_policy]") {
   retry_policy p{retry_settings{}, 1};
-  CHECK(p.next_delay(1, 5000ms) == 5000ms);   // raised from 2000
-  CHECK(p.next_delay(3, 5000ms) == 8000ms);   // never lowered
+  CHECK(p.next_delay(1, 5000ms) == 5000ms);    // raised from 2000
+  CHECK(p.next_delay(3, 5000ms) == 8000ms);    // never lowered
   CHECK(p.next_delay(1, 120000ms) == 30000ms); // capped by max_delay_ms
   CHECK(p.next_delay(1, 0ms) == 2000ms);
   CHECK(p.next_delay(1, -5000ms) == 2000ms);
@@ -236,19 +236,14 @@ TEST_CASE("retry_policy: parse_retry_after HTTP-date", "[retry_policy]") {
 }
 
 TEST_CASE("retry_policy: parse_retry_after rejects garbage", "[retry_policy]") {
-  const std::string bad = GENERATE(std::string{""}, std::string{"   "}, std::string{"-5"},
-                                   std::string{"+5"}, std::string{"1.5"}, std::string{"5s"},
-                                   std::string{"soon"}, std::string{"0x10"},
-                                   std::string{"Tue, 24 Nov 2026 10:15:30 UTC"},
-                                   std::string{"Tue, 24 Foo 2026 10:15:30 GMT"},
-                                   std::string{"Xyz, 24 Nov 2026 10:15:30 GMT"},
-                                   std::string{"Tue, 31 Nov 2026 10:15:30 GMT"},
-                                   std::string{"Fri, 29 Feb 2026 10:15:30 GMT"},
-                                   std::string{"Tue, 24 Nov 2026 24:00:00 GMT"},
-                                   std::string{"Tue, 24 Nov 2026 10:60:00 GMT"},
-                                   std::string{"Tue, 24 Nov 2026 10:15:3 GMT"},
-                                   std::string{"Tue, 24 Nov 26 10:15:30 GMT"},
-                                   std::string{"Tuesday, 24-Nov-26 10:15:30 GMT"});
+  const std::string bad = GENERATE(
+    std::string{""}, std::string{"   "}, std::string{"-5"}, std::string{"+5"}, std::string{"1.5"},
+    std::string{"5s"}, std::string{"soon"}, std::string{"0x10"},
+    std::string{"Tue, 24 Nov 2026 10:15:30 UTC"}, std::string{"Tue, 24 Foo 2026 10:15:30 GMT"},
+    std::string{"Xyz, 24 Nov 2026 10:15:30 GMT"}, std::string{"Tue, 31 Nov 2026 10:15:30 GMT"},
+    std::string{"Fri, 29 Feb 2026 10:15:30 GMT"}, std::string{"Tue, 24 Nov 2026 24:00:00 GMT"},
+    std::string{"Tue, 24 Nov 2026 10:60:00 GMT"}, std::string{"Tue, 24 Nov 2026 10:15:3 GMT"},
+    std::string{"Tue, 24 Nov 26 10:15:30 GMT"}, std::string{"Tuesday, 24-Nov-26 10:15:30 GMT"});
   CAPTURE(bad);
   CHECK_FALSE(parse_retry_after(bad, nov_24_2026_ms));
 }
@@ -281,7 +276,7 @@ TEST_CASE("retry_policy: deadline remaining time", "[retry_policy][deadline]") {
 TEST_CASE("retry_policy: deadline clips the per-call timeout", "[retry_policy][deadline]") {
   const time_point start = time_point{} + 1000h;
   deadline d{start, 30000ms};
-  CHECK(d.attempt_timeout(start, 10000ms) == 10000ms);      // plenty left
+  CHECK(d.attempt_timeout(start, 10000ms) == 10000ms);       // plenty left
   CHECK(d.attempt_timeout(start + 20s, 10000ms) == 10000ms); // exactly fits
   CHECK(d.attempt_timeout(start + 25s, 10000ms) == 5000ms);  // clipped
   CHECK(d.attempt_timeout(start + 29999ms, 10000ms) == 1ms);

@@ -81,7 +81,8 @@ json::value get_json(httplib::Client& c, const std::string& path) {
 } // namespace
 
 TEST_CASE("simulator: profile names", "[sim]") {
-  for (auto name : {"trio", "fast", "down", "hang", "flaky"}) CHECK(coffeeshop::sim::is_valid_profile(name));
+  for (auto name : {"trio", "fast", "down", "hang", "flaky"})
+    CHECK(coffeeshop::sim::is_valid_profile(name));
   CHECK_FALSE(coffeeshop::sim::is_valid_profile("Trio"));
   CHECK_FALSE(coffeeshop::sim::is_valid_profile(""));
   CHECK_THROWS_AS(simulator(simulator_options{"slow", 1, 4}), std::invalid_argument);
@@ -90,8 +91,9 @@ TEST_CASE("simulator: profile names", "[sim]") {
 TEST_CASE("simulator: fast profile payment succeeds with a reference", "[sim]") {
   running_sim s;
   auto c = s.client();
-  auto r = post_json(c, "/api/v1/payment",
-                     R"({"orderId":"ord_1","amount":12.5,"currency":"USD","paymentMethod":"credit_card"})");
+  auto r = post_json(
+    c, "/api/v1/payment",
+    R"({"orderId":"ord_1","amount":12.5,"currency":"USD","paymentMethod":"credit_card"})");
   CHECK(r->status == 200);
   auto body = parse(r->body).as_object();
   CHECK(body.at("success") == true);
@@ -100,8 +102,9 @@ TEST_CASE("simulator: fast profile payment succeeds with a reference", "[sim]") 
   CHECK(ref.rfind("pay_", 0) == 0);
   CHECK(ref.size() > 4);
 
-  auto n = post_json(c, "/api/v1/notification",
-                     R"({"type":"order_status","orderId":"ord_1","status":"waiting","customerEmail":"a@b.c"})");
+  auto n = post_json(
+    c, "/api/v1/notification",
+    R"({"type":"order_status","orderId":"ord_1","status":"waiting","customerEmail":"a@b.c"})");
   CHECK(n->status == 200);
   CHECK(parse(n->body).at("success") == true);
 }
@@ -143,7 +146,8 @@ TEST_CASE("simulator: dapr invocation path", "[sim]") {
   CHECK(parse(r->body).as_object().contains("reference"));
 
   // The method name decides before the app id.
-  r = post_json(c, "/v1.0/invoke/payment-service/method/send-notification", R"({"status":"ready"})");
+  r = post_json(c, "/v1.0/invoke/payment-service/method/send-notification",
+                R"({"status":"ready"})");
   CHECK(r->status == 200);
   CHECK_FALSE(parse(r->body).as_object().contains("reference"));
 
@@ -164,8 +168,9 @@ TEST_CASE("simulator: dapr invocation path", "[sim]") {
 TEST_CASE("simulator: invalid notification status and bad JSON are 400", "[sim]") {
   running_sim s;
   auto c = s.client();
-  auto r = post_json(c, "/api/v1/notification",
-                     R"({"type":"order_status","orderId":"o","status":"pending_payment","customerEmail":"a@b.c"})");
+  auto r = post_json(
+    c, "/api/v1/notification",
+    R"({"type":"order_status","orderId":"o","status":"pending_payment","customerEmail":"a@b.c"})");
   CHECK(r->status == 400);
   auto body = parse(r->body);
   CHECK(body.at("success") == false);
@@ -262,10 +267,12 @@ TEST_CASE("simulator: the first bad behaviour member in document order is report
   CHECK(invalid_first.at("error") == "failureRate: expected a number between 0 and 1");
 }
 
-TEST_CASE("simulator: ledger counts a charge once and a repeated Idempotency-Key as duplicate", "[sim]") {
+TEST_CASE("simulator: ledger counts a charge once and a repeated Idempotency-Key as duplicate",
+          "[sim]") {
   running_sim s;
   auto c = s.client();
-  const std::string body = R"({"orderId":"ord_9","amount":4.5,"currency":"USD","paymentMethod":"credit_card"})";
+  const std::string body =
+    R"({"orderId":"ord_9","amount":4.5,"currency":"USD","paymentMethod":"credit_card"})";
   auto first = post_json(c, "/api/v1/payment", body, {{"Idempotency-Key", "ord_9"}});
   auto second = post_json(c, "/api/v1/payment", body, {{"Idempotency-Key", "ord_9"}});
   REQUIRE(first->status == 200);
@@ -303,7 +310,8 @@ TEST_CASE("simulator: requests log records headers and body", "[sim]") {
   running_sim s;
   auto c = s.client();
   const std::string tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-  const std::string body = R"({"type":"order_status","orderId":"ord_2","status":"ready","customerEmail":"a@b.c"})";
+  const std::string body =
+    R"({"type":"order_status","orderId":"ord_2","status":"ready","customerEmail":"a@b.c"})";
   post_json(c, "/api/v1/notification", body, {{"traceparent", tp}});
 
   auto log = get_json(c, "/_sim/requests").at("requests").as_array();
@@ -353,7 +361,8 @@ bool wait_for_requests(running_sim& s, std::size_t n) {
   const auto deadline = std::chrono::steady_clock::now() + 5s;
   while (std::chrono::steady_clock::now() < deadline) {
     auto r = c.Get("/_sim/requests");
-    if (r && r->status == 200 && json::parse(r->body).at("requests").as_array().size() >= n) return true;
+    if (r && r->status == 200 && json::parse(r->body).at("requests").as_array().size() >= n)
+      return true;
     std::this_thread::sleep_for(5ms);
   }
   return false;
@@ -423,9 +432,11 @@ TEST_CASE("simulator: keep-alive connections serve many requests, large bodies i
   c.set_read_timeout(5s);
   // Larger than the server's 4 KiB read buffer, so the body arrives over several reads.
   const std::string email(20000, 'x');
-  const std::string big = R"({"type":"order_status","orderId":"o","status":"ready","customerEmail":")" + email + "\"}";
+  const std::string big =
+    R"({"type":"order_status","orderId":"o","status":"ready","customerEmail":")" + email + "\"}";
   for (int i = 0; i < 20; ++i) {
-    auto r = c.Post("/api/v1/notification", i % 2 ? big : R"({"status":"ready"})", "application/json");
+    auto r = c.Post("/api/v1/notification", i % 2 ? big : R"({"status":"ready"})",
+                    "application/json");
     REQUIRE(r);
     CHECK(r->status == 200);
   }
@@ -447,23 +458,27 @@ TEST_CASE("simulator: concurrent calls are all recorded and charged", "[sim]") {
       int ok = 0;
       for (int i = 0; i < calls; ++i) {
         // Every call uses its own key except the last, which replays this worker's first.
-        const std::string key = "w" + std::to_string(w) + "-" + std::to_string(i == calls - 1 ? 0 : i);
-        auto r = c.Post("/api/v1/payment", httplib::Headers{{"Idempotency-Key", key}}, R"({"value":2.5})",
-                        "application/json");
-        if (r && r->status == 200) ++ok;
+        const std::string key = "w" + std::to_string(w) + "-" +
+                                std::to_string(i == calls - 1 ? 0 : i);
+        auto r = c.Post("/api/v1/payment", httplib::Headers{{"Idempotency-Key", key}},
+                        R"({"value":2.5})", "application/json");
+        if (r && r->status == 200)
+          ++ok;
       }
       return ok;
     }));
   }
   int ok = 0;
-  for (auto& f : workers) ok += f.get();
+  for (auto& f : workers)
+    ok += f.get();
   CHECK(ok == clients * calls);
 
   auto c = s.client();
   auto ledger = get_json(c, "/_sim/ledger");
   CHECK(ledger.at("charges") == clients * (calls - 1));
   CHECK(ledger.at("duplicates") == clients);
-  CHECK(get_json(c, "/_sim/requests").at("requests").as_array().size() == std::size_t(clients * calls));
+  CHECK(get_json(c, "/_sim/requests").at("requests").as_array().size() ==
+        std::size_t(clients * calls));
 }
 
 TEST_CASE("simulator: a held call whose caller gave up frees its thread", "[sim]") {
@@ -487,7 +502,8 @@ TEST_CASE("simulator: a held call whose caller gave up frees its thread", "[sim]
       return r ? r->status : -1;
     }));
   }
-  for (auto& f : impatient) CHECK(f.get() == -1); // timed out while held
+  for (auto& f : impatient)
+    CHECK(f.get() == -1); // timed out while held
 
   httplib::Client c("127.0.0.1", *port);
   c.set_read_timeout(5s);

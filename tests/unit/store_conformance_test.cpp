@@ -255,8 +255,8 @@ TEMPLATE_TEST_CASE("store: list pages with next", "[store]", STORE_BACKENDS) {
   SECTION("limit 0 and a huge limit") {
     CHECK(store->list(std::nullopt, 0, std::nullopt).orders.empty());
     CHECK_FALSE(store->list(std::nullopt, 0, std::nullopt).next.has_value());
-    auto all =
-        store->list(std::nullopt, std::numeric_limits<std::size_t>::max(), std::string("o0"));
+    auto all = store->list(std::nullopt, std::numeric_limits<std::size_t>::max(),
+                           std::string("o0"));
     CHECK(all.orders.size() == 6);
     CHECK_FALSE(all.next.has_value());
   }
@@ -307,7 +307,8 @@ TEMPLATE_TEST_CASE("store: outbox entries", "[store]", STORE_BACKENDS) {
         std::pair<std::size_t, std::optional<int64_t>>{0, std::nullopt});
 
   store_write w;
-  w.outbox = {entry("n1", "a", outbox_state::pending, 300), entry("n2", "a", outbox_state::sent, 100),
+  w.outbox = {entry("n1", "a", outbox_state::pending, 300),
+              entry("n2", "a", outbox_state::sent, 100),
               entry("n3", "b", outbox_state::pending, 200),
               entry("n4", "c", outbox_state::failed, 400)};
   w.outbox[3].attempts = 5;
@@ -435,7 +436,8 @@ TEMPLATE_TEST_CASE("store: concurrent readers and a writer", "[store]", STORE_BA
   while (reads.load() == 0)
     std::this_thread::yield();
   for (int i = 0; i < writes; ++i) {
-    put_order(*store, make("o" + std::to_string(i), order_status::waiting, "k" + std::to_string(i)));
+    put_order(*store,
+              make("o" + std::to_string(i), order_status::waiting, "k" + std::to_string(i)));
     put_order(*store, make("o" + std::to_string(i / 2), order_status::preparation,
                            "k" + std::to_string(i / 2)));
   }

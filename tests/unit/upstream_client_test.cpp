@@ -130,8 +130,8 @@ int unused_port() {
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof addr;
-  bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0
-               && ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+  bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+               ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
   ::close(fd);
   REQUIRE(bound);
   return ntohs(addr.sin_port);
@@ -169,7 +169,8 @@ TEST_CASE_METHOD(upstream_fixture,
   CHECK(requests[0].headers.count("Content-Type") == 1);
 }
 
-TEST_CASE_METHOD(upstream_fixture, "upstream_client: consecutive calls share one keep-alive connection",
+TEST_CASE_METHOD(upstream_fixture,
+                 "upstream_client: consecutive calls share one keep-alive connection",
                  "[upstream_client]") {
   net::upstream_client client;
 

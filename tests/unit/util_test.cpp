@@ -47,7 +47,8 @@ TEST_CASE("util: parse_http_date", "[util]") {
 TEST_CASE("util: parse_http_date edge cases the retry policy relies on", "[util]") {
   // RFC 7231's time-of-day admits a leap second.
   CHECK(parse_http_date("Wed, 31 Dec 2025 23:59:60 GMT") == std::optional<int64_t>(1767225600000));
-  CHECK(parse_http_date("\tThu, 29 Feb 2024 00:00:00 GMT\t") == std::optional<int64_t>(1709164800000));
+  CHECK(parse_http_date("\tThu, 29 Feb 2024 00:00:00 GMT\t") ==
+        std::optional<int64_t>(1709164800000));
   // Spelling only: a weekday that does not match the date is not checked.
   CHECK(parse_http_date("Mon, 06 Nov 1994 08:49:37 GMT") == std::optional<int64_t>(784111777000));
   for (const char* bad : {"Fri, 29 Feb 2026 10:15:30 GMT", "Tue, 24 Nov 2026 10:15:3 GMT",
@@ -94,15 +95,15 @@ TEST_CASE("util: make_order_id sorts by creation time", "[util]") {
 }
 
 TEST_CASE("util: traceparent parsing keeps a valid context", "[util]") {
-  const auto ctx =
-      trace_context::from_header_or_new("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  const auto ctx = trace_context::from_header_or_new(
+    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
   CHECK(ctx.trace_id == "4bf92f3577b34da6a3ce929d0e0e4736");
   CHECK(ctx.span_id == "00f067aa0ba902b7");
   CHECK(ctx.flags == "01");
   CHECK(ctx.to_header() == "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
 
-  const auto unsampled =
-      trace_context::from_header_or_new("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00");
+  const auto unsampled = trace_context::from_header_or_new(
+    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00");
   CHECK(unsampled.flags == "00");
   const auto child = unsampled.child();
   CHECK(child.trace_id == unsampled.trace_id);
@@ -112,24 +113,24 @@ TEST_CASE("util: traceparent parsing keeps a valid context", "[util]") {
 
   // A future version with the same layout is accepted.
   CHECK(trace_context::from_header_or_new("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
-            .trace_id == "4bf92f3577b34da6a3ce929d0e0e4736");
+          .trace_id == "4bf92f3577b34da6a3ce929d0e0e4736");
 }
 
 TEST_CASE("util: invalid traceparent yields a fresh context", "[util]") {
   const std::regex shape("^00-[0-9a-f]{32}-[0-9a-f]{16}-01$");
   const char* invalid[] = {
-      "",
-      "garbage",
-      "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", // upper case
-      "00-00000000000000000000000000000000-00f067aa0ba902b7-01", // zero trace
-      "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", // zero span
-      "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", // version ff
-      "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",  // short trace
-      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
-      "00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01",
-      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902bz-01",
-      "0x-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",
+    "",
+    "garbage",
+    "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", // upper case
+    "00-00000000000000000000000000000000-00f067aa0ba902b7-01", // zero trace
+    "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", // zero span
+    "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", // version ff
+    "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",  // short trace
+    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+    "00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01",
+    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902bz-01",
+    "0x-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",
   };
   for (const char* header : invalid) {
     INFO(header);

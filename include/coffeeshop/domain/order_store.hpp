@@ -33,9 +33,9 @@ std::optional<outbox_state> parse_outbox_state(std::string_view name);
 /// One notification to deliver: an order's status change, written in the
 /// same transaction as that change (CONTRACT §7).
 struct outbox_entry {
-  std::string id;       // chosen by the writer; also the notification's id in the order JSON
+  std::string id; // chosen by the writer; also the notification's id in the order JSON
   std::string order_id;
-  std::string status;   // the order status announced
+  std::string status; // the order status announced
   outbox_state state = outbox_state::pending;
   int attempts = 0;
   std::string last_error;

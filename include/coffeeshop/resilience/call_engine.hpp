@@ -110,17 +110,15 @@ public:
   /// predecessor's last report; its half-open probes are forgotten).
   /// `hooks` must outlive the engine.
   call_engine(service_kind kind, service_settings settings, std::string url,
-              const call_hooks& hooks, circuit_breaker breaker,
-              std::optional<int64_t> opened_at_ms, uint64_t jitter_seed,
-              const call_clock& clock);
+              const call_hooks& hooks, circuit_breaker breaker, std::optional<int64_t> opened_at_ms,
+              uint64_t jitter_seed, const call_clock& clock);
 
   /// Starts call `id` (unique among active calls) and tries its first attempt.
   void start(uint64_t id, outbound_call call, const call_clock& clock, call_commands& out);
 
   /// The transport answered (or failed to answer) the attempt in flight of `id`.
   /// A reply for a call with no attempt in flight is ignored.
-  void on_reply(uint64_t id, const http_reply& reply, const call_clock& clock,
-                call_commands& out);
+  void on_reply(uint64_t id, const http_reply& reply, const call_clock& clock, call_commands& out);
 
   /// A retry timer of `id` fired.
   void on_retry_timer(uint64_t id, const call_clock& clock, call_commands& out);
@@ -148,15 +146,14 @@ private:
   /// What the policies need to know of a reply.
   attempt_result observe(const http_reply& reply, const call_clock& clock) const;
   /// A failed attempt ends the call (declined, exhausted, out of budget) or schedules a retry.
-  void after_failure(uint64_t id, active_call& c, const http_reply& reply,
-                     const attempt_result& ar, attempt_class cls, const call_clock& clock,
-                     call_commands& out);
+  void after_failure(uint64_t id, active_call& c, const http_reply& reply, const attempt_result& ar,
+                     attempt_class cls, const call_clock& clock, call_commands& out);
   void finish(uint64_t id, call_outcome outcome, call_commands& out);
   /// Ends the call before an attempt was sent: counted and announced as rejected.
   void reject(uint64_t id, active_call& c, call_result result, millis retry_after,
               std::string detail, boost::json::object event_payload, call_commands& out);
-  void emit(const outbound_call* about, const char* type, int attempt,
-            boost::json::object payload, call_commands& out) const;
+  void emit(const outbound_call* about, const char* type, int attempt, boost::json::object payload,
+            call_commands& out) const;
   void note_breaker(const std::optional<circuit_transition>& tr, const outbound_call* about,
                     const call_clock& clock, call_commands& out);
 

@@ -28,8 +28,8 @@ struct breaker_snapshot {
   circuit_state state = circuit_state::closed;
   bool isolated = false;
   int consecutive_failures = 0;
-  std::optional<int64_t> opened_at_ms;   // Unix epoch ms, while open or isolated
-  std::optional<int64_t> open_until_ms;  // Unix epoch ms, while open and not isolated
+  std::optional<int64_t> opened_at_ms;  // Unix epoch ms, while open or isolated
+  std::optional<int64_t> open_until_ms; // Unix epoch ms, while open and not isolated
 };
 
 /// A state change, reported so the owner can emit an event and count it.

@@ -33,7 +33,8 @@ public:
                              const breaker_settings& notification = {});
 
   /// Stores the breaker as its owner last saw it.
-  void report_breaker(service_kind s, const circuit_breaker& b, std::optional<int64_t> opened_at_ms);
+  void report_breaker(service_kind s, const circuit_breaker& b,
+                      std::optional<int64_t> opened_at_ms);
 
   enum class counter { succeeded, failed, rejected, retries };
   void count(service_kind s, counter c);

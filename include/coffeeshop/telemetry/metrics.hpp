@@ -51,7 +51,7 @@ protected:
   // One lock per family: HTTP threads and actors update different families
   // at the same time without queueing on one global lock.
   mutable std::mutex mtx_;
-  std::map<std::string, double, std::less<>> values_;               // label text -> value
+  std::map<std::string, double, std::less<>> values_;             // label text -> value
   std::map<std::string, histogram_data, std::less<>> histograms_; // label text -> data
 };
 
@@ -112,8 +112,7 @@ public:
                              "Circuit breaker state: 0 closed, 1 half-open, 2 open."};
   counter_family circuit_transitions{"coffeeshop_circuit_transitions_total",
                                      "Circuit breaker transitions by target state."};
-  counter_family actor_restarts{"coffeeshop_actor_restarts_total",
-                                "Supervisor restarts by actor."};
+  counter_family actor_restarts{"coffeeshop_actor_restarts_total", "Supervisor restarts by actor."};
   counter_family orders{"coffeeshop_orders_total", "Orders by the status they reached."};
   gauge_family inflight_orders{"coffeeshop_inflight_orders", "Create-order requests in flight."};
   counter_family integration_events{"coffeeshop_integration_events_total",
