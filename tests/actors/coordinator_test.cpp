@@ -11,57 +11,10 @@ using namespace cstest;
 
 namespace {
 
-struct coord_fixture : fixture {
-  service_settings pay_settings = payment_settings();
-  service_settings notif_settings = payment_settings();
-  supervision_settings supervision;
-  caf::actor pay_fake, notif_fake;
-  script_ptr pay, notif;
-  caf::actor coord;
-
-  void start() {
-    reset_board(pay_settings.circuit_breaker, notif_settings.circuit_breaker);
-    std::tie(pay_fake, pay) = make_fake();
-    std::tie(notif_fake, notif) = make_fake();
-    coordinator_spec cs;
-    cs.deps = deps;
-    cs.supervision = supervision;
-    cs.writer = make_inline_writer(*deps.store, deps.stats, deps.store_state);
-    cs.start_payment = [this](caf::local_actor* parent) {
-      return coffeeshop::spawn_payment(parent,
-                                       spec_for(service_kind::payment, pay_settings, pay_fake));
-    };
-    cs.start_notification = [this](caf::local_actor* parent) {
-      return coffeeshop::spawn_notification(parent,
-                                            spec_for(service_kind::notification, notif_settings,
-                                                     notif_fake, "http://upstream.test/notify"));
-    };
-    coord = keep(caf::actor_cast<caf::actor>(spawn_order_coordinator(sys, std::move(cs))));
-    run();
-  }
-
-  slot_ptr<create_order_reply> create(create_order_command cmd = create_command()) {
-    auto slot = ask<create_order_reply>(coord, create_atom::value, std::move(cmd));
-    run();
-    return slot;
-  }
-
-  slot_ptr<change_status_reply> change(const std::string& id, order_status target) {
-    auto slot = ask<change_status_reply>(coord, status_atom::value,
-                                         change_status_command{id, target, "trace"});
-    run();
-    return slot;
-  }
-
+struct coord_fixture : coordinator_fixture {
   void crash(const std::string& child) {
     anon_send(coord, crash_atom::value, child);
     run();
-  }
-
-  order stored(const std::string& id) {
-    auto o = deps.store->get(id);
-    REQUIRE(o);
-    return *o;
   }
 };
 

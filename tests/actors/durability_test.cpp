@@ -19,60 +19,14 @@ using namespace cstest;
 
 namespace {
 
-struct durability_fixture : fixture {
-  service_settings pay_settings = payment_settings();
-  service_settings notif_settings = payment_settings();
-  caf::actor pay_fake, notif_fake;
-  script_ptr pay, notif;
-  std::shared_ptr<fake_writer> writer = std::make_shared<fake_writer>(deps.store);
-  caf::actor coord;
+struct durability_fixture : coordinator_fixture {
+  std::shared_ptr<fake_writer> fake = std::make_shared<fake_writer>(deps.store);
 
-  durability_fixture() {
-    // Fakes exist before start(), so a test can script them for recovery.
-    std::tie(pay_fake, pay) = make_fake();
-    std::tie(notif_fake, notif) = make_fake();
-  }
-
-  void start() {
-    reset_board(pay_settings.circuit_breaker, notif_settings.circuit_breaker);
-    coordinator_spec cs;
-    cs.deps = deps;
-    cs.writer = writer;
-    cs.start_payment = [this](caf::local_actor* parent) {
-      return coffeeshop::spawn_payment(parent,
-                                       spec_for(service_kind::payment, pay_settings, pay_fake));
-    };
-    cs.start_notification = [this](caf::local_actor* parent) {
-      return coffeeshop::spawn_notification(parent,
-                                            spec_for(service_kind::notification, notif_settings,
-                                                     notif_fake, "http://upstream.test/notify"));
-    };
-    coord = keep(caf::actor_cast<caf::actor>(spawn_order_coordinator(sys, std::move(cs))));
-    run();
-  }
-
-  slot_ptr<create_order_reply> create(create_order_command cmd = create_command()) {
-    auto slot = ask<create_order_reply>(coord, create_atom::value, std::move(cmd));
-    run();
-    return slot;
-  }
-
-  slot_ptr<change_status_reply> change(const std::string& id, order_status target) {
-    auto slot = ask<change_status_reply>(coord, status_atom::value,
-                                         change_status_command{id, target, "trace"});
-    run();
-    return slot;
-  }
-
-  slot_ptr<integration_view> circuit(service_kind kind, circuit_action action) {
-    auto slot = ask<integration_view>(coord, circuit_atom::value, kind, action);
-    run();
-    return slot;
-  }
+  durability_fixture() { writer = fake; }
 
   /// Releases every held write as one transaction and runs what follows.
   std::size_t release() {
-    auto n = writer->release();
+    auto n = fake->release();
     run();
     return n;
   }
@@ -83,12 +37,6 @@ struct durability_fixture : fixture {
     REQUIRE(r->value);
     REQUIRE(r->value->result == create_result::created);
     return r->value->placed.id;
-  }
-
-  order stored(const std::string& id) {
-    auto o = deps.store->get(id);
-    REQUIRE(o);
-    return *o;
   }
 
   std::vector<outbox_entry> outbox() { return deps.store->outbox_list(std::nullopt, 100); }
@@ -128,7 +76,7 @@ TEST_CASE_METHOD(durability_fixture,
                  "coordinator: a failed commit of the new order answers store_failed",
                  "[coordinator][store]") {
   start();
-  writer->fail_next(1);
+  fake->fail_next(1);
   auto r = create(create_command("key-1", "fp-1"));
   REQUIRE(r->value);
   CHECK(r->value->result == create_result::store_failed);
@@ -136,7 +84,7 @@ TEST_CASE_METHOD(durability_fixture,
   CHECK(pay->calls.size() == 0);
   CHECK(deps.store->size() == 0);
   CHECK_FALSE(deps.store->find_by_idempotency_key("key-1"));
-  CHECK(writer->failed() == 1);
+  CHECK(fake->failed() == 1);
   CHECK(count_events("store_failed", "store") == 1);
   // Nothing is attempted later either.
   advance(5000ms);
@@ -155,26 +103,26 @@ TEST_CASE_METHOD(durability_fixture,
                  "coordinator: the pending order is committed before the first payment attempt",
                  "[coordinator][store]") {
   start();
-  writer->hold(true);
+  fake->hold(true);
   auto r = create();
   // The pending_payment write is held: no payment yet, nothing visible.
-  REQUIRE(writer->held() == 1);
+  REQUIRE(fake->held() == 1);
   CHECK(pay->calls.size() == 0);
   CHECK(deps.store->size() == 0);
   CHECK_FALSE(r->done());
-  REQUIRE(writer->writes().size() == 1);
-  REQUIRE(writer->writes()[0].orders.size() == 1);
-  CHECK(writer->writes()[0].orders[0].status == order_status::pending_payment);
-  auto id = writer->writes()[0].orders[0].id;
+  REQUIRE(fake->writes().size() == 1);
+  REQUIRE(fake->writes()[0].orders.size() == 1);
+  CHECK(fake->writes()[0].orders[0].status == order_status::pending_payment);
+  auto id = fake->writes()[0].orders[0].id;
 
   // Committed: the payment is attempted, then its outcome is written (held).
   REQUIRE(release() == 1);
   CHECK(stored(id).status == order_status::pending_payment);
   REQUIRE(pay->calls.size() == 1);
   CHECK(key_of(pay->calls[0]) == id);
-  REQUIRE(writer->held() == 1);
-  REQUIRE(writer->writes().size() == 2);
-  CHECK(writer->writes()[1].orders.at(0).status == order_status::waiting);
+  REQUIRE(fake->held() == 1);
+  REQUIRE(fake->writes().size() == 2);
+  CHECK(fake->writes()[1].orders.at(0).status == order_status::waiting);
   // Paid but the outcome is not committed: no reply, the store says pending.
   advance(1000ms);
   CHECK_FALSE(r->done());
@@ -194,19 +142,19 @@ TEST_CASE_METHOD(
   "coordinator: a failed commit of the payment outcome answers store_failed and is resumed by its key",
   "[coordinator][store]") {
   start();
-  writer->hold(true);
+  fake->hold(true);
   auto r = create(create_command("key-1", "fp-1"));
   REQUIRE(release() == 1); // the pending order commits
   REQUIRE(pay->calls.size() == 1);
-  REQUIRE(writer->held() == 1); // the outcome (waiting)
-  writer->fail_next(1);
+  REQUIRE(fake->held() == 1); // the outcome (waiting)
+  fake->fail_next(1);
   REQUIRE(release() == 1);
   REQUIRE(r->value);
   CHECK(r->value->result == create_result::store_failed);
   auto id = r->value->placed.id;
   CHECK(stored(id).status == order_status::pending_payment);
   CHECK(stored(id).payment.status == "pending");
-  writer->hold(false);
+  fake->hold(false);
 
   // The same key and body resume the same order with the same Idempotency-Key.
   auto again = create(create_command("key-1", "fp-1"));
@@ -231,24 +179,24 @@ TEST_CASE_METHOD(durability_fixture,
                  "coordinator: creates sharing one group commit are all answered created",
                  "[coordinator][store]") {
   start();
-  writer->hold(true);
+  fake->hold(true);
   std::vector<slot_ptr<create_order_reply>> replies;
   for (int i = 0; i < 5; ++i)
     replies.push_back(ask<create_order_reply>(coord, create_atom::value, create_command()));
   run();
-  REQUIRE(writer->held() == 5);
+  REQUIRE(fake->held() == 5);
   CHECK(pay->calls.size() == 0);
   CHECK(deps.store->size() == 0);
 
   REQUIRE(release() == 5); // one transaction for the five pending orders
   CHECK(deps.store->size() == 5);
   CHECK(pay->calls.size() == 5);
-  REQUIRE(writer->held() == 5); // the five outcomes
+  REQUIRE(fake->held() == 5); // the five outcomes
   for (auto& r : replies)
     CHECK_FALSE(r->done());
 
   REQUIRE(release() == 5); // one transaction for the five outcomes
-  CHECK(writer->batch_sizes() == std::vector<std::size_t>{5, 5});
+  CHECK(fake->batch_sizes() == std::vector<std::size_t>{5, 5});
   std::set<std::string> ids;
   for (auto& r : replies) {
     REQUIRE(r->value);
@@ -271,7 +219,7 @@ TEST_CASE_METHOD(
   "[coordinator][store]") {
   start();
   auto id = paid_order();
-  writer->fail_next(1);
+  fake->fail_next(1);
   auto c = change(id, order_status::preparation);
   REQUIRE(c->value);
   CHECK(c->value->result == change_result::store_failed);

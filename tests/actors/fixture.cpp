@@ -2,6 +2,8 @@
 
 #include "coffeeshop/telemetry/event_journal.hpp"
 
+#include <catch2/catch.hpp>
+
 #include <map>
 
 namespace cstest {
@@ -248,6 +250,61 @@ std::string str_of(const boost::json::value& v) {
   if (v.is_string())
     return std::string{v.get_string()};
   return boost::json::serialize(v);
+}
+
+coordinator_fixture::coordinator_fixture()
+  : pay_settings(payment_settings()),
+    notif_settings(payment_settings()),
+    writer(make_inline_writer(*deps.store, deps.stats, deps.store_state)) {
+  std::tie(pay_fake, pay) = make_fake();
+  std::tie(notif_fake, notif) = make_fake();
+}
+
+void coordinator_fixture::start() {
+  reset_board(pay_settings.circuit_breaker, notif_settings.circuit_breaker);
+  coordinator_spec cs;
+  cs.deps = deps;
+  cs.supervision = supervision;
+  cs.writer = writer;
+  cs.start_payment = [this](caf::local_actor* parent) {
+    return coffeeshop::spawn_payment(parent,
+                                     spec_for(service_kind::payment, pay_settings, pay_fake));
+  };
+  cs.start_notification = [this](caf::local_actor* parent) {
+    return coffeeshop::spawn_notification(parent,
+                                          spec_for(service_kind::notification, notif_settings,
+                                                   notif_fake, "http://upstream.test/notify"));
+  };
+  coord = keep(caf::actor_cast<caf::actor>(spawn_order_coordinator(sys, std::move(cs))));
+  run();
+}
+
+slot_ptr<create_order_reply> coordinator_fixture::create(create_order_command cmd) {
+  auto slot = ask<create_order_reply>(coord, create_atom::value, std::move(cmd));
+  run();
+  return slot;
+}
+
+slot_ptr<create_order_reply> coordinator_fixture::create() { return create(create_command()); }
+
+slot_ptr<change_status_reply> coordinator_fixture::change(const std::string& id,
+                                                          order_status target) {
+  auto slot = ask<change_status_reply>(coord, status_atom::value,
+                                       change_status_command{id, target, "trace"});
+  run();
+  return slot;
+}
+
+slot_ptr<integration_view> coordinator_fixture::circuit(service_kind kind, circuit_action action) {
+  auto slot = ask<integration_view>(coord, circuit_atom::value, kind, action);
+  run();
+  return slot;
+}
+
+order coordinator_fixture::stored(const std::string& id) {
+  auto o = deps.store->get(id);
+  REQUIRE(o);
+  return *o;
 }
 
 } // namespace cstest

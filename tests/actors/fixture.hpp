@@ -12,6 +12,8 @@
 #include "runtime.hpp"
 #include "supervisor.hpp"
 
+#include "coffeeshop/store/write_queue.hpp"
+
 #include "coffeeshop/messages.hpp"
 
 #include <caf/all.hpp>
@@ -177,6 +179,32 @@ struct service_fixture : fixture {
 
   /// Number of calls the fake transport received so far.
   std::size_t calls() const { return script->calls.size(); }
+};
+
+/// An order coordinator with scripted payment and notification transports.
+/// The fakes exist from construction, so a test can script them (or fill the
+/// store) before start(); `writer` is where the coordinator's writes go.
+struct coordinator_fixture : fixture {
+  service_settings pay_settings;
+  service_settings notif_settings;
+  supervision_settings supervision;
+  caf::actor pay_fake, notif_fake;
+  script_ptr pay, notif;
+  std::shared_ptr<write_queue> writer;
+  caf::actor coord;
+
+  coordinator_fixture();
+
+  /// Spawns the coordinator (it recovers what the store holds at once).
+  void start();
+
+  slot_ptr<create_order_reply> create(create_order_command cmd);
+  slot_ptr<create_order_reply> create();
+  slot_ptr<change_status_reply> change(const std::string& id, order_status target);
+  slot_ptr<integration_view> circuit(service_kind kind, circuit_action action);
+
+  /// The stored order `id`, which must exist.
+  order stored(const std::string& id);
 };
 
 /// Settings with quiet defaults for payment tests.
