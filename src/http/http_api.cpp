@@ -20,7 +20,6 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
-#include <limits>
 
 namespace coffeeshop {
 
@@ -622,20 +621,22 @@ struct http_api::impl {
       fail_validation(c, errors);
       return;
     }
-    boost::json::array entries;
-    if (state) {
-      for (const auto& e : deps.store->outbox_list(state, limit))
-        entries.push_back(entry_json(e));
-    } else {
-      // Both open states, oldest first: what an operator has to look at.
-      for (const auto& e :
-           deps.store->outbox_list(std::nullopt, std::numeric_limits<std::size_t>::max())) {
-        if (entries.size() >= limit)
-          break;
-        if (e.state != outbox_state::sent)
-          entries.push_back(entry_json(e));
-      }
+    // Without a state, both open states, oldest first: what an operator has to
+    // look at. Each is read with the limit, so sent entries are never scanned.
+    auto open = state ? deps.store->outbox_list(state, limit)
+                      : deps.store->outbox_list(outbox_state::pending, limit);
+    if (!state) {
+      auto failed = deps.store->outbox_list(outbox_state::failed, limit);
+      open.insert(open.end(), failed.begin(), failed.end());
+      std::stable_sort(open.begin(), open.end(), [](const outbox_entry& a, const outbox_entry& b) {
+        return a.created_at_ms < b.created_at_ms;
+      });
+      if (open.size() > limit)
+        open.resize(limit);
     }
+    boost::json::array entries;
+    for (const auto& e : open)
+      entries.push_back(entry_json(e));
     write_json(c.res, 200, {{"entries", std::move(entries)}});
   }
 

@@ -698,3 +698,77 @@ TEST_CASE("http_api: a stop right after start ends the server", "[http_api]") {
     REQUIRE(done.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
   }
 }
+
+TEST_CASE("http_api: the admin outbox lists open entries and retries through the gateway",
+          "[http_api]") {
+  api_fixture f{with_admin_token};
+  auto entry = [](std::string id, outbox_state state, int64_t created) {
+    outbox_entry e;
+    e.id = std::move(id);
+    e.order_id = "ord_1";
+    e.status = "ready";
+    e.state = state;
+    e.attempts = state == outbox_state::failed ? 4 : 0;
+    e.last_error = state == outbox_state::failed ? "notification service answered HTTP 400" : "";
+    e.created_at_ms = created;
+    return e;
+  };
+  store_write w;
+  w.outbox = {entry("ntf_failed", outbox_state::failed, 1000),
+              entry("ntf_sent", outbox_state::sent, 2000),
+              entry("ntf_pending", outbox_state::pending, 3000)};
+  REQUIRE(f.services.store->commit({&w}).ok);
+  httplib::Headers auth{{"Authorization", "Bearer " + admin_token}};
+
+  SECTION("without a state: pending and failed, oldest first, never sent") {
+    auto res = f.client->Get("/api/v1/admin/outbox", auth);
+    REQUIRE(res);
+    CHECK(res->status == 200);
+    auto entries = object_of(res->body).at("entries").as_array();
+    REQUIRE(entries.size() == 2);
+    CHECK(entries[0].at("id") == "ntf_failed");
+    CHECK(entries[0].at("state") == "failed");
+    CHECK(entries[0].at("attempts") == 4);
+    CHECK(entries[0].at("lastError") == "notification service answered HTTP 400");
+    CHECK(entries[1].at("id") == "ntf_pending");
+    CHECK(entries[1].at("lastError").is_null());
+    CHECK(entries[1].at("nextAttemptAt").is_null());
+  }
+  SECTION("a state filters, the limit bounds, sent is not a listable state") {
+    auto failed = f.client->Get("/api/v1/admin/outbox?state=failed", auth);
+    REQUIRE(failed);
+    CHECK(object_of(failed->body).at("entries").as_array().size() == 1);
+    auto one = f.client->Get("/api/v1/admin/outbox?limit=1", auth);
+    REQUIRE(one);
+    CHECK(object_of(one->body).at("entries").as_array().size() == 1);
+    expect_problem(f.client->Get("/api/v1/admin/outbox?state=sent", auth), 422, "validation",
+                   "/api/v1/admin/outbox");
+  }
+  SECTION("retry answers 202, 404 or 409 as the gateway says") {
+    f.fake.on_requeue([&](const std::string& id) {
+      requeue_reply r;
+      r.entry = entry(id, outbox_state::pending, 1000);
+      r.result = id == "ntf_failed" ? requeue_result::requeued
+                 : id == "ntf_sent" ? requeue_result::not_failed
+                                    : requeue_result::not_found;
+      if (r.result == requeue_result::not_failed)
+        r.entry.state = outbox_state::sent;
+      return gateway_result<requeue_reply>::ok(r);
+    });
+    auto ok = f.admin_post("/api/v1/admin/outbox/ntf_failed/retry", "", "Bearer " + admin_token);
+    REQUIRE(ok);
+    CHECK(ok->status == 202);
+    CHECK(object_of(ok->body).at("state") == "pending");
+    auto sent = f.admin_post("/api/v1/admin/outbox/ntf_sent/retry", "", "Bearer " + admin_token);
+    CHECK(expect_problem(sent, 409, "conflict", "/api/v1/admin/outbox/ntf_sent/retry")
+            .at("currentStatus") == "sent");
+    expect_problem(f.admin_post("/api/v1/admin/outbox/nope/retry", "", "Bearer " + admin_token),
+                   404, "not_found", "/api/v1/admin/outbox/nope/retry");
+    CHECK(f.fake.requeues() == std::vector<std::string>{"ntf_failed", "ntf_sent", "nope"});
+  }
+  SECTION("without the token nothing is read or retried") {
+    CHECK(f.client->Get("/api/v1/admin/outbox")->status == 401);
+    CHECK(f.admin_post("/api/v1/admin/outbox/ntf_failed/retry", "", "")->status == 401);
+    CHECK(f.fake.total_calls() == 0);
+  }
+}
