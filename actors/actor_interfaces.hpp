@@ -35,6 +35,7 @@ using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
 using committed_atom = caf::atom_constant<caf::atom("committed")>;
 using redeliver_atom = caf::atom_constant<caf::atom("redeliver")>;
 using requeue_atom = caf::atom_constant<caf::atom("requeue")>;
+using repay_atom = caf::atom_constant<caf::atom("repay")>;
 
 // -- interfaces -----------------------------------------------------------------
 

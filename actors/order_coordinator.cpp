@@ -37,6 +37,10 @@ struct coordinator_state {
     /// Empty for an order resumed at start: nobody waits for its reply.
     std::optional<caf::typed_response_promise<create_order_reply>> promise;
     uint64_t issue = 0; // which request is current; replies to older ones are stale
+    /// Paid before by an earlier run or call (resumed from pending_payment):
+    /// the upstream may already have charged it under its key, so a refusal
+    /// that sent nothing must not fail it.
+    bool resumed = false;
   };
   struct delivery {
     notify_request request;
@@ -71,7 +75,7 @@ struct coordinator_state {
 /// The interface plus the messages the coordinator sends itself.
 using coordinator_impl = coordinator_actor::extend_with<supervisor_timers>::extend<
   caf::reacts_to<committed_atom, uint64_t, commit_result>,
-  caf::reacts_to<redeliver_atom, std::string>>;
+  caf::reacts_to<redeliver_atom, std::string>, caf::reacts_to<repay_atom, std::string>>;
 using coordinator_self = coordinator_impl::stateful_pointer<coordinator_state>;
 
 void emit_order_event(coordinator_self self, const order& o, const char* type,
@@ -415,6 +419,24 @@ void complete_payment(coordinator_self self, const std::string& order_id, const 
   auto i = st.payments.find(order_id);
   if (i == st.payments.end())
     return;
+  if (i->second.resumed &&
+      (out.result == call_result::circuit_open || out.result == call_result::overloaded)) {
+    // Nothing was sent this time, but an earlier attempt may have charged it:
+    // it stays pending_payment and is paid again later. A client waiting for
+    // it hears why now (503) and finds it paid or failed when it asks again.
+    auto& pending = i->second;
+    if (pending.promise) {
+      create_order_reply reply;
+      reply.result = create_result::payment_failed;
+      reply.payment = out;
+      reply.placed = pending.placed;
+      pending.promise->deliver(std::move(reply));
+      pending.promise.reset();
+    }
+    self->delayed_send(self, std::max(out.retry_after, redelivery_delay), repay_atom::value,
+                       order_id);
+    return;
+  }
   auto pending = std::move(i->second);
   st.payments.erase(i);
   auto o = std::move(pending.placed);
@@ -475,12 +497,14 @@ void issue_payment(coordinator_self self, const std::string& order_id) {
 
 /// Starts the payment of a committed pending order (new, retried, or resumed).
 void start_payment(coordinator_self self, order o,
-                   std::optional<caf::typed_response_promise<create_order_reply>> promise) {
+                   std::optional<caf::typed_response_promise<create_order_reply>> promise,
+                   bool resumed = false) {
   auto& st = self->state;
   if (o.idempotency_key)
     st.keys_in_progress[*o.idempotency_key] = o.id;
   auto id = o.id;
-  st.payments[id] = coordinator_state::pending_payment{std::move(o), std::move(promise), 0};
+  st.payments[id] = coordinator_state::pending_payment{std::move(o), std::move(promise), 0,
+                                                       resumed};
   issue_payment(self, id);
 }
 
@@ -512,7 +536,7 @@ void recover(coordinator_self self) {
   while (true) {
     auto page = store.list(order_status::pending_payment, 500, after);
     for (auto& o : page.orders)
-      start_payment(self, std::move(o), std::nullopt);
+      start_payment(self, std::move(o), std::nullopt, true);
     if (!page.next)
       break;
     after = page.next;
@@ -594,7 +618,7 @@ caf::result<create_order_reply> create_order(coordinator_self self, create_order
       if (existing->status == order_status::pending_payment) {
         // Committed, but its outcome was not: resume it under the same key.
         auto rp = self->make_response_promise<create_order_reply>();
-        start_payment(self, std::move(*existing), rp);
+        start_payment(self, std::move(*existing), rp, true);
         return rp;
       }
       if (existing->status != order_status::payment_failed) {
@@ -809,6 +833,7 @@ coordinator_impl::behavior_type coordinator_behavior(coordinator_self self, coor
       then(r);
     },
     [self](redeliver_atom, const std::string& order_id) { resume_paused(self, {order_id}); },
+    [self](repay_atom, const std::string& order_id) { issue_payment(self, order_id); },
   };
 }
 

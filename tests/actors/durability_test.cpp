@@ -456,3 +456,39 @@ TEST_CASE_METHOD(durability_fixture,
   CHECK(e->state == outbox_state::sent);
   CHECK(stored(paid.id).notifications.at(0).state == "sent");
 }
+
+TEST_CASE_METHOD(durability_fixture,
+                 "coordinator: a resumed payment refused by the breaker stays pending, not failed",
+                 "[coordinator][store]") {
+  // An order left pending_payment may have been charged before the crash: a
+  // refusal that sends nothing (breaker open) must not report it failed.
+  auto unpaid = stored_order("pending_payment", "key-open");
+  REQUIRE(put_order(*deps.store, unpaid).ok);
+  start();
+  REQUIRE(circuit(service_kind::payment, circuit_action::isolate)->value);
+  // The order's first resumed attempt went out at start (answered by the
+  // fake's default); take a fresh one that meets the isolated breaker.
+  auto second = stored_order("pending_payment", "key-open-2");
+  REQUIRE(put_order(*deps.store, second).ok);
+  auto again = create(create_command("key-open-2", "fp-1"));
+  REQUIRE(again->value);
+  CHECK(again->value->result == create_result::payment_failed);
+  CHECK(again->value->payment.result == call_result::circuit_open);
+  CHECK(stored(second.id).status == order_status::pending_payment);
+  CHECK(events("order_status_changed", "orders", second.id).empty());
+  // While it waits the key is still in progress: no second order, no failure.
+  auto during = create(create_command("key-open-2", "fp-1"));
+  REQUIRE(during->value);
+  CHECK(during->value->result == create_result::in_progress);
+
+  auto calls_before = pay->calls.size();
+  REQUIRE(circuit(service_kind::payment, circuit_action::reset)->value);
+  advance(31000ms);
+  CHECK(pay->calls.size() == calls_before + 1);
+  CHECK(key_of(pay->calls.back()) == second.id);
+  CHECK(stored(second.id).status == order_status::waiting);
+  auto replay = create(create_command("key-open-2", "fp-1"));
+  REQUIRE(replay->value);
+  CHECK(replay->value->result == create_result::replayed);
+  CHECK(replay->value->placed.id == second.id);
+}
