@@ -60,8 +60,11 @@ std::string series(const std::string& name, const std::string& labels) {
 
 // -- metric_family ----------------------------------------------------------------
 
-metric_family::metric_family(std::string name, kind type, std::string help)
-  : name_(std::move(name)), type_(type), help_(std::move(help)) {}
+metric_family::metric_family(metric_registry& registry, std::string name, kind type,
+                             std::string help)
+  : name_(std::move(name)), type_(type), help_(std::move(help)) {
+  registry.push_back(this);
+}
 
 double& metric_family::value_slot(std::string_view label_text) { return slot(values_, label_text); }
 
@@ -105,8 +108,8 @@ void metric_family::render(std::string& out) const {
   }
 }
 
-counter_family::counter_family(std::string name, std::string help)
-  : metric_family(std::move(name), kind::counter, std::move(help)) {}
+counter_family::counter_family(metric_registry& registry, std::string name, std::string help)
+  : metric_family(registry, std::move(name), kind::counter, std::move(help)) {}
 
 void counter_family::add(const metric_labels& labels, double value) {
   auto key = label_text(labels);
@@ -114,8 +117,8 @@ void counter_family::add(const metric_labels& labels, double value) {
   value_slot(key) += value;
 }
 
-gauge_family::gauge_family(std::string name, std::string help)
-  : metric_family(std::move(name), kind::gauge, std::move(help)) {}
+gauge_family::gauge_family(metric_registry& registry, std::string name, std::string help)
+  : metric_family(registry, std::move(name), kind::gauge, std::move(help)) {}
 
 void gauge_family::set(const metric_labels& labels, double value) {
   auto key = label_text(labels);
@@ -123,8 +126,8 @@ void gauge_family::set(const metric_labels& labels, double value) {
   value_slot(key) = value;
 }
 
-histogram_family::histogram_family(std::string name, std::string help)
-  : metric_family(std::move(name), kind::histogram, std::move(help)) {}
+histogram_family::histogram_family(metric_registry& registry, std::string name, std::string help)
+  : metric_family(registry, std::move(name), kind::histogram, std::move(help)) {}
 
 void histogram_family::observe(const metric_labels& labels, double seconds) {
   auto key = label_text(labels);
@@ -159,23 +162,7 @@ void integration_metrics::state(circuit_state now) {
 // -- metrics ------------------------------------------------------------------------
 
 metrics::metrics() {
-  sorted_ = {&http_requests,
-             &http_request_duration,
-             &integration_calls,
-             &integration_call_duration,
-             &integration_retries,
-             &circuit_state,
-             &circuit_transitions,
-             &actor_restarts,
-             &orders,
-             &inflight_orders,
-             &integration_events,
-             &store_commit_duration,
-             &store_writes,
-             &store_errors,
-             &outbox_entries,
-             &outbox_oldest_pending};
-  std::sort(sorted_.begin(), sorted_.end(),
+  std::sort(families_.begin(), families_.end(),
             [](const metric_family* a, const metric_family* b) { return a->name() < b->name(); });
   integrations_[0] = std::make_unique<integration_metrics>(*this, service_kind::payment);
   integrations_[1] = std::make_unique<integration_metrics>(*this, service_kind::notification);
@@ -184,7 +171,7 @@ metrics::metrics() {
 std::string metrics::render() const {
   std::string out;
   out.reserve(8192);
-  for (const auto* fam : sorted_)
+  for (const auto* fam : families_)
     fam->render(out);
   return out;
 }

@@ -18,6 +18,12 @@ namespace coffeeshop {
 /// Label set of one series, in the order given: {{"service","payment"}}.
 using metric_labels = std::vector<std::pair<std::string_view, std::string_view>>;
 
+class metric_family;
+
+/// The families of one metrics object; each family adds itself when it is
+/// constructed, so no list of them is kept by hand.
+using metric_registry = std::vector<const metric_family*>;
+
 /// One metric family of the Prometheus text format 0.0.4. Its series are
 /// created on first use, so a label set nobody used is not rendered.
 /// Safe to use from any thread.
@@ -25,7 +31,7 @@ class metric_family {
 public:
   enum class kind { counter, gauge, histogram };
 
-  metric_family(std::string name, kind type, std::string help);
+  metric_family(metric_registry& registry, std::string name, kind type, std::string help);
   metric_family(const metric_family&) = delete;
   metric_family& operator=(const metric_family&) = delete;
 
@@ -57,19 +63,19 @@ protected:
 
 class counter_family : public metric_family {
 public:
-  counter_family(std::string name, std::string help);
+  counter_family(metric_registry& registry, std::string name, std::string help);
   void add(const metric_labels& labels, double value = 1.0);
 };
 
 class gauge_family : public metric_family {
 public:
-  gauge_family(std::string name, std::string help);
+  gauge_family(metric_registry& registry, std::string name, std::string help);
   void set(const metric_labels& labels, double value);
 };
 
 class histogram_family : public metric_family {
 public:
-  histogram_family(std::string name, std::string help);
+  histogram_family(metric_registry& registry, std::string name, std::string help);
   void observe(const metric_labels& labels, double seconds);
 };
 
@@ -93,37 +99,44 @@ private:
 /// HELP/TYPE line is present before a series has a value. Callers update
 /// them through these typed members; nothing is looked up by name.
 class metrics {
+  // First: the families below add themselves to it while they are constructed.
+  metric_registry families_;
+
 public:
   metrics();
   metrics(const metrics&) = delete;
   metrics& operator=(const metrics&) = delete;
 
-  counter_family http_requests{"coffeeshop_http_requests_total",
+  counter_family http_requests{families_, "coffeeshop_http_requests_total",
                                "HTTP requests served, by route and code."};
-  histogram_family http_request_duration{"coffeeshop_http_request_duration_seconds",
+  histogram_family http_request_duration{families_, "coffeeshop_http_request_duration_seconds",
                                          "HTTP request latency by route."};
-  counter_family integration_calls{"coffeeshop_integration_calls_total",
+  counter_family integration_calls{families_, "coffeeshop_integration_calls_total",
                                    "Upstream call attempts by service and outcome."};
-  histogram_family integration_call_duration{"coffeeshop_integration_call_duration_seconds",
+  histogram_family integration_call_duration{families_,
+                                             "coffeeshop_integration_call_duration_seconds",
                                              "Upstream call attempt latency by service."};
-  counter_family integration_retries{"coffeeshop_integration_retries_total",
+  counter_family integration_retries{families_, "coffeeshop_integration_retries_total",
                                      "Retries scheduled by service."};
-  gauge_family circuit_state{"coffeeshop_circuit_state",
+  gauge_family circuit_state{families_, "coffeeshop_circuit_state",
                              "Circuit breaker state: 0 closed, 1 half-open, 2 open."};
-  counter_family circuit_transitions{"coffeeshop_circuit_transitions_total",
+  counter_family circuit_transitions{families_, "coffeeshop_circuit_transitions_total",
                                      "Circuit breaker transitions by target state."};
-  counter_family actor_restarts{"coffeeshop_actor_restarts_total", "Supervisor restarts by actor."};
-  counter_family orders{"coffeeshop_orders_total", "Orders by the status they reached."};
-  gauge_family inflight_orders{"coffeeshop_inflight_orders", "Create-order requests in flight."};
-  counter_family integration_events{"coffeeshop_integration_events_total",
+  counter_family actor_restarts{families_, "coffeeshop_actor_restarts_total",
+                                "Supervisor restarts by actor."};
+  counter_family orders{families_, "coffeeshop_orders_total", "Orders by the status they reached."};
+  gauge_family inflight_orders{families_, "coffeeshop_inflight_orders",
+                               "Create-order requests in flight."};
+  counter_family integration_events{families_, "coffeeshop_integration_events_total",
                                     "Integration events by service and type."};
-  histogram_family store_commit_duration{"coffeeshop_store_commit_duration_seconds",
+  histogram_family store_commit_duration{families_, "coffeeshop_store_commit_duration_seconds",
                                          "Store transaction latency (one per group commit)."};
-  counter_family store_writes{"coffeeshop_store_writes_total",
+  counter_family store_writes{families_, "coffeeshop_store_writes_total",
                               "Writes committed or failed; divided by commits, the group size."};
-  counter_family store_errors{"coffeeshop_store_errors_total", "Failed store operations by op."};
-  gauge_family outbox_entries{"coffeeshop_outbox_entries", "Outbox entries by state."};
-  gauge_family outbox_oldest_pending{"coffeeshop_outbox_oldest_pending_seconds",
+  counter_family store_errors{families_, "coffeeshop_store_errors_total",
+                              "Failed store operations by op."};
+  gauge_family outbox_entries{families_, "coffeeshop_outbox_entries", "Outbox entries by state."};
+  gauge_family outbox_oldest_pending{families_, "coffeeshop_outbox_oldest_pending_seconds",
                                      "Age of the oldest pending outbox entry."};
 
   /// The per-integration series (payment, notification).
@@ -135,7 +148,6 @@ public:
   std::string render() const;
 
 private:
-  std::vector<const metric_family*> sorted_;
   std::array<std::unique_ptr<integration_metrics>, 2> integrations_;
 };
 
