@@ -39,11 +39,9 @@ void record(integration_state& st, const call_command& cmd, time_point now) {
   } else if (auto* b = std::get_if<report_breaker>(&cmd)) {
     if (b->transition) {
       series.transition(b->transition->to);
-      const char* what = b->transition->to == circuit_state::open        ? "circuit_opened"
-                         : b->transition->to == circuit_state::half_open ? "circuit_half_opened"
-                                                                         : "circuit_closed";
       auto level = b->transition->to == circuit_state::open ? log_level::warn : log_level::info;
-      deps.log->log(level, what, {{"service", to_string(kind)}, {"reason", b->transition->reason}});
+      deps.log->log(level, transition_event(b->transition->to),
+                    {{"service", to_string(kind)}, {"reason", b->transition->reason}});
     }
     deps.board->report_breaker(kind, st.engine->breaker(), st.engine->opened_at_ms());
     if (deps.writer) {

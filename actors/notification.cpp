@@ -17,7 +17,7 @@ public:
                    std::vector<integration_event>& events) const override {
     // A call refused before it was sent (breaker open, bulkhead full) is not a
     // failed notification: its outbox entry waits (call_rejected says why).
-    if (outcome.result == call_result::circuit_open || outcome.result == call_result::overloaded)
+    if (outcome.refused_unsent())
       return;
     boost::json::object payload;
     payload["attempts"] = outcome.attempts;

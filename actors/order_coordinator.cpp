@@ -348,7 +348,7 @@ void issue_delivery(coordinator_self self, const std::string& order_id) {
 void redeliver_later(coordinator_self self, const std::string& order_id, millis delay) {
   self->state.delivering.erase(order_id);
   self->state.paused.insert(order_id);
-  self->delayed_send(self, std::max(delay, millis{1}), redeliver_atom::value, order_id);
+  self->delayed_send(self, delay, redeliver_atom::value, order_id);
   pump(self);
 }
 
@@ -365,7 +365,7 @@ void resume_paused(coordinator_self self, std::vector<std::string> order_ids) {
 void complete_delivery(coordinator_self self, const std::string& order_id,
                        const call_outcome& out) {
   // An open breaker or a full bulkhead pauses delivery; it does not fail entries.
-  if (out.result == call_result::circuit_open || out.result == call_result::overloaded) {
+  if (out.refused_unsent()) {
     redeliver_later(self, order_id, std::max(out.retry_after, redelivery_delay));
     return;
   }
@@ -419,8 +419,7 @@ void complete_payment(coordinator_self self, const std::string& order_id, const 
   auto i = st.payments.find(order_id);
   if (i == st.payments.end())
     return;
-  if (i->second.resumed &&
-      (out.result == call_result::circuit_open || out.result == call_result::overloaded)) {
+  if (i->second.resumed && out.refused_unsent()) {
     // Nothing was sent this time, but an earlier attempt may have charged it:
     // it stays pending_payment and is paid again later. A client waiting for
     // it hears why now (503) and finds it paid or failed when it asks again.

@@ -72,6 +72,12 @@ struct call_outcome {
   std::optional<std::string> reference; // payment reference on success
   millis retry_after{0};                // for circuit_open / overloaded
   std::string detail;                   // human-readable reason of a failure
+
+  /// True when the call was refused before anything was sent (breaker open,
+  /// bulkhead full): whatever it was for has not failed, it has to wait.
+  bool refused_unsent() const {
+    return result == call_result::circuit_open || result == call_result::overloaded;
+  }
 };
 
 // -- orders -----------------------------------------------------------------------

@@ -29,15 +29,6 @@ const char* to_string(transport_error e) {
   return "other";
 }
 
-const char* transition_event(circuit_state to) {
-  switch (to) {
-    case circuit_state::open: return "circuit_opened";
-    case circuit_state::half_open: return "circuit_half_opened";
-    case circuit_state::closed: return "circuit_closed";
-  }
-  return "circuit_closed";
-}
-
 std::string total_timeout_text(const service_settings& s) {
   return "total timeout of " + std::to_string(s.total_timeout_ms) + " ms";
 }

@@ -41,6 +41,15 @@ std::optional<circuit_state> parse_circuit_state(std::string_view name) {
   return std::nullopt;
 }
 
+const char* transition_event(circuit_state to) {
+  switch (to) {
+    case circuit_state::open: return "circuit_opened";
+    case circuit_state::half_open: return "circuit_half_opened";
+    case circuit_state::closed: return "circuit_closed";
+  }
+  return "circuit_closed";
+}
+
 int gauge_value(circuit_state s) {
   switch (s) {
     case circuit_state::closed: return 0;

@@ -19,6 +19,10 @@ std::string_view to_string(circuit_state s);
 /// Parses "closed", "half_open", "open"; nullopt when unknown.
 std::optional<circuit_state> parse_circuit_state(std::string_view name);
 
+/// The integration event (and log message) that announces a move to `to`:
+/// "circuit_opened", "circuit_half_opened", "circuit_closed".
+const char* transition_event(circuit_state to);
+
 /// Gauge value of coffeeshop_circuit_state: 0 closed, 1 half-open, 2 open.
 int gauge_value(circuit_state s);
 
