@@ -55,6 +55,15 @@ void record(integration_state& st, const call_command& cmd, time_point now) {
   }
 }
 
+std::optional<transport_actor> take_busy_worker(integration_state& st, uint64_t id, int attempt) {
+  auto i = st.busy_workers.find(id);
+  if (i == st.busy_workers.end() || i->second.attempt != attempt)
+    return std::nullopt;
+  auto worker = std::move(i->second.worker);
+  st.busy_workers.erase(i);
+  return worker;
+}
+
 integration_view view(const integration_state& st, time_point now) {
   return integration_view{st.spec.deps.board->to_json(st.spec.kind, now)};
 }

@@ -92,6 +92,11 @@ call_clock clock_of(time_point now);
 /// ones that need the actor (send, retry, finish) are left to `execute`.
 void record(integration_state& st, const call_command& cmd, time_point now);
 
+/// Takes the worker carrying attempt `attempt` of call `id` off the busy
+/// list; none when that attempt is no longer waited for (it expired and its
+/// worker was retired, or it was answered).
+std::optional<transport_actor> take_busy_worker(integration_state& st, uint64_t id, int attempt);
+
 /// The integration's state as /api/v1/integrations shows it.
 integration_view view(const integration_state& st, time_point now);
 
@@ -113,6 +118,19 @@ void attempt_ended(integration_self<Call> self, uint64_t id, const http_reply& r
   execute<Call>(self);
 }
 
+/// A worker that is gone (died, or retired while stuck) is replaced by a
+/// fresh one, and its attempt ends with `error`.
+template <class Call>
+void replace_worker_and_fail(integration_self<Call> self, uint64_t id, transport_error error,
+                             std::string message) {
+  auto& st = self->state;
+  st.idle_workers.push_back(st.spec.workers.spawn(self));
+  http_reply reply;
+  reply.error = error;
+  reply.error_message = std::move(message);
+  attempt_ended<Call>(self, id, reply);
+}
+
 template <class Call>
 void dispatch(integration_self<Call> self, send_attempt send) {
   auto& st = self->state;
@@ -126,35 +144,20 @@ void dispatch(integration_self<Call> self, send_attempt send) {
   auto attempt = send.attempt;
   st.busy_workers[id] = {worker, attempt};
   self->delayed_send(self, send.request.timeout + transport_grace, expire_atom::value, id, attempt);
-  // True (and the worker idle again) when the reply is for the attempt it carries.
-  auto release = [self, id, attempt] {
-    auto& st = self->state;
-    auto i = st.busy_workers.find(id);
-    if (i == st.busy_workers.end() || i->second.attempt != attempt)
-      return false; // expired before: its worker was retired
-    st.idle_workers.push_back(std::move(i->second.worker));
-    st.busy_workers.erase(i);
-    return true;
-  };
   self->request(worker, caf::infinite, call_atom::value, std::move(send.request))
     .then(
-      [self, id, release](http_reply& reply) {
-        if (release())
-          attempt_ended<Call>(self, id, reply);
+      [self, id, attempt](http_reply& reply) {
+        auto worker = integration_shell::take_busy_worker(self->state, id, attempt);
+        if (!worker)
+          return;
+        self->state.idle_workers.push_back(std::move(*worker));
+        attempt_ended<Call>(self, id, reply);
       },
       [self, id, attempt](caf::error& err) {
-        // The worker died (it never fails a call on I/O errors): a fresh
-        // one takes its place and the attempt failed.
-        auto& st = self->state;
-        auto i = st.busy_workers.find(id);
-        if (i == st.busy_workers.end() || i->second.attempt != attempt)
-          return;
-        st.busy_workers.erase(i);
-        st.idle_workers.push_back(st.spec.workers.spawn(self));
-        http_reply reply;
-        reply.error = transport_error::other;
-        reply.error_message = self->system().render(err);
-        attempt_ended<Call>(self, id, reply);
+        // The worker died (it never fails a call on I/O errors).
+        if (integration_shell::take_busy_worker(self->state, id, attempt))
+          replace_worker_and_fail<Call>(self, id, transport_error::other,
+                                        self->system().render(err));
       });
 }
 
@@ -162,17 +165,12 @@ void dispatch(integration_self<Call> self, send_attempt send) {
 /// its worker is retired and replaced, and the attempt timed out.
 template <class Call>
 void expire(integration_self<Call> self, uint64_t id, int attempt) {
-  auto& st = self->state;
-  auto i = st.busy_workers.find(id);
-  if (i == st.busy_workers.end() || i->second.attempt != attempt)
+  auto worker = integration_shell::take_busy_worker(self->state, id, attempt);
+  if (!worker)
     return; // answered in time
-  st.spec.workers.retire(self, i->second.worker);
-  st.busy_workers.erase(i);
-  st.idle_workers.push_back(st.spec.workers.spawn(self));
-  http_reply reply;
-  reply.error = transport_error::timeout;
-  reply.error_message = "no reply from the transport within its timeout";
-  attempt_ended<Call>(self, id, reply);
+  self->state.spec.workers.retire(self, *worker);
+  replace_worker_and_fail<Call>(self, id, transport_error::timeout,
+                                "no reply from the transport within its timeout");
 }
 
 template <class Call>
