@@ -568,7 +568,9 @@ void requeue(coordinator_self self, const std::string& entry_id,
   e->attempts = 0;
   e->last_error.clear();
   store_write w;
+  std::string trace_id;
   if (auto o = store.get(e->order_id)) {
+    trace_id = o->trace_id;
     for (auto& rec : o->notifications)
       if (rec.id == e->id) {
         rec.state = "pending";
@@ -579,7 +581,7 @@ void requeue(coordinator_self self, const std::string& entry_id,
   w.outbox.push_back(*e);
   auto order_id = e->order_id;
   write_order(self, order_id, std::move(w),
-              [self, rp, e = std::move(*e)](const commit_result& r) mutable {
+              [self, rp, trace_id, e = std::move(*e)](const commit_result& r) mutable {
                 note_store(self, r);
                 requeue_reply reply;
                 if (!r.ok) {
@@ -587,6 +589,9 @@ void requeue(coordinator_self self, const std::string& entry_id,
                   rp.deliver(std::move(reply));
                   return;
                 }
+                self->state.spec.deps.events->emit(
+                  make_event(service_kind::notification, "outbox_retried", trace_id, e.order_id, 0,
+                             {{"entryId", e.id}, {"status", e.status}}));
                 reply.entry = e;
                 outbox_append(self, std::move(e));
                 rp.deliver(std::move(reply));

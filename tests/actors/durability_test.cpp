@@ -393,6 +393,56 @@ TEST_CASE_METHOD(durability_fixture,
   CHECK(count_events("notification_sent", "notification") == 1);
 }
 
+TEST_CASE_METHOD(durability_fixture,
+                 "outbox: an operator's retry puts a failed entry back, delivered once more",
+                 "[outbox]") {
+  notif_settings.retry.max_retries = 0;
+  notif_settings.circuit_breaker.failure_threshold = 100;
+  start();
+  notif->queue = {respond(500, R"({"success":false})")};
+  auto id = paid_order();
+  REQUIRE(change(id, order_status::preparation)->value);
+  advance(100ms);
+  auto entries = outbox();
+  REQUIRE(entries.size() == 1);
+  REQUIRE(entries[0].state == outbox_state::failed);
+  auto entry_id = entries[0].id;
+
+  auto requeue = [&](const std::string& eid) {
+    auto slot = ask<requeue_reply>(coord, requeue_atom::value, eid);
+    run();
+    REQUIRE(slot->value);
+    return *slot->value;
+  };
+  CHECK(requeue("ntf_unknown").result == requeue_result::not_found);
+
+  // A failing store answers store_failed and leaves the entry failed.
+  fake->fail_next(1);
+  CHECK(requeue(entry_id).result == requeue_result::store_failed);
+  CHECK(deps.store->outbox_get(entry_id)->state == outbox_state::failed);
+  CHECK(count_events("outbox_retried", "notification") == 0);
+
+  auto back = requeue(entry_id);
+  CHECK(back.result == requeue_result::requeued);
+  CHECK(back.entry.attempts == 0);
+  auto retried = events("outbox_retried", "notification", id);
+  REQUIRE(retried.size() == 1);
+  CHECK(retried[0].at("payload").at("entryId").as_string() == entry_id);
+  CHECK(retried[0].at("payload").at("status").as_string() == "preparation");
+
+  advance(100ms);
+  REQUIRE(notif->calls.size() == 2);
+  CHECK(key_of(notif->calls[1]) == id + ":preparation");
+  auto e = deps.store->outbox_get(entry_id);
+  REQUIRE(e);
+  CHECK(e->state == outbox_state::sent);
+  CHECK(e->attempts == 1);
+  CHECK(stored(id).notifications.at(0).state == "sent");
+  // A sent entry is not put back.
+  CHECK(requeue(entry_id).result == requeue_result::not_failed);
+  CHECK(count_events("outbox_retried", "notification") == 1);
+}
+
 // -- recovery -------------------------------------------------------------------------
 
 TEST_CASE_METHOD(durability_fixture,

@@ -569,6 +569,79 @@ TEST_CASE("durability: kill -9 with notifications queued delivers them after res
 
 // --------------------------------------------------------------------------------------------
 
+TEST_CASE("durability: a notification that spent its retries is listed failed by the admin "
+          "outbox, put back by its retry endpoint, and survives a restart either way",
+          "[e2e][durability][outbox]") {
+  temp_dir dir;
+  auto sim = start_sim("fast");
+  const httplib::Headers auth{{"Authorization", "Bearer s3cret"}};
+  auto sets = on_store(dir, {"admin.token=s3cret", "services.notification.retry.max_retries=0",
+                             "services.notification.circuit_breaker.failure_threshold=100"});
+  std::string id, entry_id;
+  {
+    auto d = daemon_for(sim, sets);
+    auto c = d.create_order(order_body());
+    REQUIRE(c.status == 201);
+    id = str(c.json, "id");
+    sim.set_behavior({{"service", "notification"}, {"fixedStatus", 500}});
+    REQUIRE(d.set_status(id, "preparation").status == 200);
+
+    json::value listed;
+    bool failed = eventually(
+      [&] {
+        auto r = d.get("/api/v1/admin/outbox?state=failed", auth);
+        listed = r.json;
+        return r.status == 200 && !r.json.at("entries").as_array().empty();
+      },
+      10s);
+    INFO("failed entries: " << json::serialize(listed));
+    REQUIRE(failed);
+    const auto& entry = listed.at("entries").as_array().at(0);
+    entry_id = str(entry, "id");
+    CHECK(str(entry, "orderId") == id);
+    CHECK(str(entry, "status") == "preparation");
+    CHECK(str(entry, "state") == "failed");
+    CHECK(num(entry.at("attempts")) == 1);
+    CHECK(!str(entry, "lastError").empty());
+    auto pending = d.get("/api/v1/admin/outbox?state=pending", auth);
+    REQUIRE(pending.status == 200);
+    CHECK(pending.json.at("entries").as_array().empty());
+    check_problem(d.get("/api/v1/admin/outbox?state=failed"), 401, "unauthorized");
+    CHECK(d.stop() == 0);
+  }
+
+  // The failed entry is still failed after a restart, not silently redelivered.
+  sim.clear();
+  sim.reset_behavior("fast");
+  auto d = daemon_for(sim, sets);
+  auto after = d.get("/api/v1/admin/outbox?state=failed", auth);
+  REQUIRE(after.status == 200);
+  REQUIRE(after.json.at("entries").as_array().size() == 1);
+  CHECK(str(after.json.at("entries").as_array().at(0), "id") == entry_id);
+  CHECK(sim.requests("notification").empty());
+
+  check_problem(d.post("/api/v1/admin/outbox/ntf_unknown/retry", "", auth), 404, "not_found");
+  auto retry = d.post("/api/v1/admin/outbox/" + entry_id + "/retry", "", auth);
+  INFO("retry: " << retry.status << " " << retry.body);
+  REQUIRE(retry.status == 202);
+  CHECK(str(retry.json, "state") == "pending");
+  CHECK(num(retry.json.at("attempts")) == 0);
+
+  bool sent = eventually(
+    [&] {
+      auto g = d.get_order(id);
+      return g.status == 200 && notifications_settled(g.json, 1);
+    },
+    10s);
+  CHECK(sent);
+  auto calls = sim.requests("notification");
+  REQUIRE(calls.size() == 1);
+  CHECK(header_of(calls[0], "Idempotency-Key") == id + ":preparation");
+  CHECK(count_events(events_with(d, "", "outbox_retried"), "outbox_retried") == 1);
+  auto again = d.post("/api/v1/admin/outbox/" + entry_id + "/retry", "", auth);
+  check_problem(again, 409, "conflict");
+}
+
 TEST_CASE("durability: a file that is not the daemon's database is refused and left alone",
           "[e2e][durability]") {
   temp_dir dir;
