@@ -1,5 +1,6 @@
 #include "coffeeshop/store/sqlite_store.hpp"
 
+#include "sqlite_checkpointer.hpp"
 #include "sqlite_db.hpp"
 #include "sqlite_schema.hpp"
 
@@ -172,8 +173,11 @@ int64_t sql_limit(std::size_t limit) {
 /// on the next commit, which does report it.
 class sqlite_order_store final : public order_store {
 public:
-  sqlite_order_store(sqlite_options options, writer w, std::unique_ptr<reader> first)
-    : options_(std::move(options)), writer_(std::move(w)) {
+  sqlite_order_store(sqlite_options options, writer w, std::unique_ptr<reader> first,
+                     connection checkpoints)
+    : options_(std::move(options)),
+      writer_(std::move(w)),
+      checkpointer_(writer_.db, std::move(checkpoints), checkpoint_pages) {
     idle_.push_back(std::move(first));
   }
 
@@ -427,9 +431,13 @@ private:
     idle_.push_back(std::move(r));
   }
 
+  /// SQLite's own default for its automatic checkpoints.
+  static constexpr int checkpoint_pages = 1000;
+
   sqlite_options options_;
   std::mutex write_mutex_;
   writer writer_;
+  sqlite::checkpointer checkpointer_; // after writer_: stops before it closes
   mutable std::mutex pool_mutex_;
   mutable std::vector<std::unique_ptr<reader>> idle_;
 };
@@ -453,7 +461,18 @@ std::unique_ptr<order_store> open_sqlite_store(const sqlite_options& options, st
     error = options.path + ": cannot open for reading (" + message + ")";
     return nullptr;
   }
-  return std::make_unique<sqlite_order_store>(options, std::move(*w), std::move(first));
+  auto checkpoints = connection::open(options.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                                      message);
+  // A connection learns that the file is in WAL mode when it first reads it;
+  // until then a checkpoint through it does nothing.
+  if (checkpoints && !checkpoints->exec("PRAGMA journal_mode", message))
+    checkpoints.reset();
+  if (!checkpoints) {
+    error = options.path + ": cannot open for checkpoints (" + message + ")";
+    return nullptr;
+  }
+  return std::make_unique<sqlite_order_store>(options, std::move(*w), std::move(first),
+                                              std::move(*checkpoints));
 }
 
 } // namespace coffeeshop

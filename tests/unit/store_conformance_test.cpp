@@ -708,3 +708,37 @@ TEST_CASE("sqlite store: a write failing mid-batch leaves nothing of the batch",
   CHECK(store->size() == 1);
   CHECK(store->outbox_get("n1").has_value());
 }
+
+TEST_CASE("sqlite store: committed pages reach the database file without a commit copying them",
+          "[store][sqlite]") {
+  // Automatic checkpoints are off on the write connection; a background
+  // checkpointer copies the WAL into the database file once it holds 1000
+  // pages. Without it the file would stay at its first few pages for ever
+  // and the WAL would grow without bound.
+  temp_dir dir;
+  const auto path = dir / "store.db";
+  std::string error;
+  auto store = open_at(path, error);
+  REQUIRE(store);
+  const auto initial = fs::file_size(path);
+  constexpr int orders_per_batch = 50;
+  constexpr int batches = 60;
+  const std::string padding(2000, 'x'); // ~3000 orders of ~2 KB: over 1000 pages
+  for (int b = 0; b < batches; ++b) {
+    store_write w;
+    for (int i = 0; i < orders_per_batch; ++i) {
+      auto o = make("o" + std::to_string(b * orders_per_batch + i));
+      o.payment.reference = padding;
+      w.orders.push_back(std::move(o));
+    }
+    REQUIRE(store->commit({&w}).ok);
+  }
+  const auto wanted = initial + 1000 * 4096 / 2;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (fs::file_size(path) < wanted && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  INFO("database file " << initial << " -> " << fs::file_size(path) << " bytes");
+  CHECK(fs::file_size(path) >= wanted);
+  CHECK(store->size() == static_cast<std::size_t>(orders_per_batch * batches));
+  CHECK(store->get("o2999")->payment.reference == padding);
+}
