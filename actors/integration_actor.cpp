@@ -9,11 +9,19 @@ void init(integration_state& st, std::unique_ptr<call_hooks> hooks, integration_
   auto last = spec.deps.board->snapshot(spec.kind);
   st.hooks = std::move(hooks);
   st.engine.emplace(spec.kind, spec.settings, spec.url, *st.hooks, last.breaker, last.opened_at_ms,
-                    spec.jitter_seed, clock_of(now));
+                    spec.jitter_seed, clock_of(now), last.load);
   st.spec = std::move(spec);
+  // Shown from the start, not only once the first call moved it.
+  report_load_now(st, st.engine->limiter().limit());
 }
 
 call_clock clock_of(time_point now) { return call_clock{now, now_ms()}; }
+
+void report_load_now(integration_state& st, int limit) {
+  auto& deps = st.spec.deps;
+  deps.board->report_load(st.spec.kind, st.engine->budget(), st.engine->limiter());
+  deps.stats->integration(st.spec.kind).concurrency_limit(limit);
+}
 
 void record(integration_state& st, const call_command& cmd, time_point now) {
   auto& deps = st.spec.deps;
@@ -35,7 +43,13 @@ void record(integration_state& st, const call_command& cmd, time_point now) {
         deps.board->count(kind, integration_board::counter::retries);
         break;
       case tally_call::kind::rejected: count_rejected_call(deps, kind); break;
+      case tally_call::kind::retry_suppressed:
+        series.retry_suppressed();
+        deps.board->count(kind, integration_board::counter::retries_suppressed);
+        break;
     }
+  } else if (auto* l = std::get_if<report_load>(&cmd)) {
+    report_load_now(st, l->limit);
   } else if (auto* b = std::get_if<report_breaker>(&cmd)) {
     if (b->transition) {
       series.transition(b->transition->to);

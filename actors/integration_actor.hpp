@@ -85,6 +85,10 @@ namespace integration_shell {
 void init(integration_state& st, std::unique_ptr<call_hooks> hooks, integration_spec spec,
           time_point now);
 
+/// Hands the engine's retry budget and concurrency limit to the board (what a restarted
+/// successor starts from) and sets the limit gauge.
+void report_load_now(integration_state& st, int limit);
+
 /// Reading of both clocks for an engine input.
 call_clock clock_of(time_point now);
 

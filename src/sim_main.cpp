@@ -125,7 +125,7 @@ arguments parse_arguments(int argc, char** argv, bool& help) {
       std::string name = value();
       if (!coffeeshop::sim::is_valid_profile(name))
         throw usage_error{"--profile: unknown profile \"" + name +
-                          "\" (expected trio, fast, down, hang or flaky)"};
+                          "\" (expected trio, fast, down, hang, flaky or slow)"};
       args.sim.profile = name;
     } else if (arg == "--seed") {
       std::string text = value();

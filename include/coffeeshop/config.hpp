@@ -14,6 +14,15 @@ namespace coffeeshop {
 /// How a retry delay is randomised (CONTRACT §2).
 enum class jitter_mode { none, full, equal };
 
+/// Retry budget of one upstream (CONTRACT §2 `retry.budget`): over the last `window_ms`,
+/// retries may add at most `ratio` x first attempts + `min_per_second` x the window in seconds.
+struct retry_budget_settings {
+  /// Null: no budget, every retry the policy allows is made.
+  std::optional<double> ratio;
+  int min_per_second = 10;
+  int64_t window_ms = 10000;
+};
+
 /// Retry settings of one upstream service.
 struct retry_settings {
   int max_retries = 3;
@@ -21,6 +30,15 @@ struct retry_settings {
   int64_t max_delay_ms = 30000;
   jitter_mode jitter = jitter_mode::none;
   bool honor_retry_after = true;
+  retry_budget_settings budget;
+};
+
+/// Adaptive concurrency limit of one upstream (CONTRACT §2 `adaptive_concurrency`); the
+/// upper bound is the service's `max_connections`.
+struct adaptive_concurrency_settings {
+  bool enabled = false;
+  int min_limit = 2;
+  int initial_limit = 16;
 };
 
 /// Circuit breaker settings of one upstream service.
@@ -48,6 +66,7 @@ struct service_settings {
   int64_t total_timeout_ms = 30000;
   int max_connections = 32;
   retry_settings retry;
+  adaptive_concurrency_settings adaptive_concurrency;
   breaker_settings circuit_breaker;
   std::string dapr_app_id;
   std::string dapr_method;

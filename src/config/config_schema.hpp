@@ -82,7 +82,7 @@ inline constexpr const char* log_level_names[] = {"trace", "debug", "info", "war
 inline constexpr const char* log_format_names[] = {"json", "text"};
 inline constexpr const char* store_backend_names[] = {"sqlite", "memory"};
 inline constexpr const char* store_sync_names[] = {"full", "normal"};
-inline constexpr const char* profile_names[] = {"trio", "fast", "down", "hang", "flaky"};
+inline constexpr const char* profile_names[] = {"trio", "fast", "down", "hang", "flaky", "slow"};
 
 /// The rows of one `services.<name>` section; payment and notification share them.
 template <class Visitor, class Service>
@@ -101,6 +101,20 @@ void visit_service(Visitor& v, Service& s) {
               at_least("base_delay_ms", r.base_delay_ms));
     v.choice("jitter", r.jitter, jitter_names);
     v.boolean("honor_retry_after", r.honor_retry_after);
+    v.section("budget", [&] {
+      auto& b = r.budget;
+      v.ratio("ratio", b.ratio);
+      v.integer("min_per_second", b.min_per_second, {0, 1'000'000});
+      // At least a second: the floor is per second, and a shorter window only adds noise.
+      v.integer("window_ms", b.window_ms, {1000, max_duration_ms});
+    });
+  });
+  v.section("adaptive_concurrency", [&] {
+    auto& a = s.adaptive_concurrency;
+    v.boolean("enabled", a.enabled);
+    // Both are also at most max_connections, checked after the table (another section).
+    v.integer("min_limit", a.min_limit, {1, 1024});
+    v.integer("initial_limit", a.initial_limit, {1, 1024}, at_least("min_limit", a.min_limit));
   });
   v.section("circuit_breaker", [&] {
     auto& b = s.circuit_breaker;

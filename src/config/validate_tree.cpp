@@ -259,6 +259,25 @@ config_result validate_tree(const json::object& root) {
              "required when simulator.enabled and dapr.enabled are false");
   }
 
+  // The adaptive limit lives between min_limit and max_connections, so a start or a floor
+  // above the ceiling could never hold. Only checked when enabled: a lowered max_connections
+  // must not fail because of the defaults of a feature that is off.
+  auto check_limits = [&r](const std::string& service, const service_settings& s) {
+    const std::string ceiling = service + ".max_connections";
+    if (!r.ok(ceiling) || !r.ok(service + ".adaptive_concurrency.enabled") ||
+        !s.adaptive_concurrency.enabled)
+      return;
+    for (auto [key, value] : {std::pair{"min_limit", s.adaptive_concurrency.min_limit},
+                              std::pair{"initial_limit", s.adaptive_concurrency.initial_limit}}) {
+      const std::string path = service + ".adaptive_concurrency." + key;
+      if (r.ok(path) && value > s.max_connections)
+        r.fail(path, "must be at most " + ceiling + " (" + std::to_string(s.max_connections) +
+                       "), got " + std::to_string(value));
+    }
+  };
+  check_limits("services.payment", cfg.payment);
+  check_limits("services.notification", cfg.notification);
+
   if (result.errors.empty())
     result.value = std::move(cfg);
   return result;

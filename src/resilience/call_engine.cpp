@@ -49,13 +49,16 @@ void call_hooks::on_finished(const outbound_call&, const call_outcome&,
 call_engine::call_engine(service_kind kind, service_settings settings, std::string url,
                          const call_hooks& hooks, circuit_breaker breaker,
                          std::optional<int64_t> opened_at_ms, uint64_t jitter_seed,
-                         const call_clock& clock)
+                         const call_clock& clock, learned_load learned)
   : kind_(kind),
     settings_(std::move(settings)),
     url_(std::move(url)),
     hooks_(hooks),
     breaker_(std::move(breaker)),
     retry_(settings_.retry, jitter_seed),
+    budget_(learned.budget.value_or(retry_budget{settings_.retry.budget})),
+    limiter_(learned.limiter.value_or(
+      concurrency_limiter{settings_.adaptive_concurrency, settings_.max_connections})),
     opened_at_ms_(opened_at_ms) {
   // Probes the predecessor had in flight died with it; their callers re-issue them.
   breaker_.forget_probes();
@@ -71,6 +74,7 @@ void call_engine::start(uint64_t id, outbound_call call, const call_clock& clock
   if (!inserted)
     return; // an id already running: the shell's bug, and the running call keeps it
   attempt(id, i->second, clock, out);
+  note_load(out);
 }
 
 void call_engine::on_retry_timer(uint64_t id, const call_clock& clock, call_commands& out) {
@@ -78,6 +82,7 @@ void call_engine::on_retry_timer(uint64_t id, const call_clock& clock, call_comm
   if (i == calls_.end() || i->second.in_flight)
     return;
   attempt(id, i->second, clock, out);
+  note_load(out);
 }
 
 void call_engine::apply(circuit_action action, const call_clock& clock, call_commands& out) {
@@ -97,11 +102,22 @@ void call_engine::attempt(uint64_t id, active_call& c, const call_clock& clock,
     finish(id, std::move(o), out);
     return;
   }
-  if (attempts_in_flight_ >= settings_.max_connections) {
-    reject(id, c, call_result::overloaded, millis{1000},
-           "max_connections (" + std::to_string(settings_.max_connections) +
-             ") calls already in flight",
-           {{"reason", "bulkhead full"}, {"maxConnections", settings_.max_connections}}, out);
+  if (attempts_in_flight_ >= limiter_.limit()) {
+    // Over the limit a call is answered at once: queueing would only add latency to a
+    // service that is already slow.
+    if (limiter_.enabled())
+      reject(id, c, call_result::overloaded, millis{1000},
+             "adaptive concurrency limit (" + std::to_string(limiter_.limit()) +
+               ") of calls already in flight",
+             {{"reason", "concurrency limit"},
+              {"limit", limiter_.limit()},
+              {"maxConnections", settings_.max_connections}},
+             out);
+    else
+      reject(id, c, call_result::overloaded, millis{1000},
+             "max_connections (" + std::to_string(settings_.max_connections) +
+               ") calls already in flight",
+             {{"reason", "bulkhead full"}, {"maxConnections", settings_.max_connections}}, out);
     return;
   }
   auto adm = breaker_.try_acquire(now);
@@ -116,6 +132,10 @@ void call_engine::attempt(uint64_t id, active_call& c, const call_clock& clock,
   c.in_flight = true;
   c.attempt_started = now;
   ++attempts_in_flight_;
+  if (c.attempt == 1 && budget_.enabled()) {
+    budget_.on_first_attempt(now);
+    load_changed_ = true;
+  }
   send_attempt send;
   send.call = id;
   send.attempt = c.attempt;
@@ -140,11 +160,16 @@ void call_engine::on_reply(uint64_t id, const http_reply& reply, const call_cloc
     return;
   auto& c = i->second;
   c.in_flight = false;
-  --attempts_in_flight_;
   auto ar = observe(reply, clock);
   auto cls = classify(ar);
   auto elapsed = clock.now - c.attempt_started;
   auto elapsed_ms = std::chrono::duration_cast<millis>(elapsed).count();
+  if (limiter_.enabled()) {
+    limiter_.on_sample(std::chrono::duration_cast<millis>(elapsed), attempts_in_flight_,
+                       is_breaker_failure(ar));
+    load_changed_ = true;
+  }
+  --attempts_in_flight_;
   bool ok = cls == attempt_class::success;
   out.emplace_back(tally_call{ok ? tally_call::kind::succeeded : tally_call::kind::failed,
                               outcome_label(ar, cls),
@@ -160,6 +185,7 @@ void call_engine::on_reply(uint64_t id, const http_reply& reply, const call_cloc
     o.last_status = reply.status;
     o.reference = hooks_.reference(reply);
     finish(id, std::move(o), out);
+    note_load(out);
     return;
   }
   boost::json::object failed;
@@ -171,6 +197,7 @@ void call_engine::on_reply(uint64_t id, const http_reply& reply, const call_cloc
   failed["retryable"] = cls == attempt_class::retryable;
   emit(&c.call, "request_failed", c.attempt, std::move(failed), out);
   after_failure(id, c, reply, ar, cls, clock, out);
+  note_load(out);
 }
 
 attempt_result call_engine::observe(const http_reply& reply, const call_clock& clock) const {
@@ -213,6 +240,26 @@ void call_engine::after_failure(uint64_t id, active_call& c, const http_reply& r
     finish(id, std::move(o), out);
     return;
   }
+  if (budget_.enabled()) {
+    load_changed_ = true;
+    if (!budget_.try_retry(clock.now)) {
+      auto u = budget_.usage(clock.now);
+      out.emplace_back(tally_call{tally_call::kind::retry_suppressed});
+      emit(&c.call, "retry_suppressed", c.attempt + 1,
+           {{"reason", why},
+            {"retriesInWindow", u.retries},
+            {"firstAttemptsInWindow", u.first_attempts},
+            {"allowance", u.allowance},
+            {"windowMs", budget_.settings().window_ms}},
+           out);
+      o.result = call_result::exhausted;
+      o.detail = std::to_string(c.attempt) + " attempt(s) failed and the retry budget (" +
+                 std::to_string(u.retries) + " retries in " +
+                 std::to_string(budget_.settings().window_ms) + " ms) allows no more; last: " + why;
+      finish(id, std::move(o), out);
+      return;
+    }
+  }
   out.emplace_back(tally_call{tally_call::kind::retried});
   emit(&c.call, "retry_scheduled", c.attempt + 1, {{"delayMs", delay.count()}, {"reason", why}},
        out);
@@ -252,6 +299,13 @@ void call_engine::emit(const outbound_call* about, const char* type, int attempt
   out.emplace_back(
     emit_event{make_event(kind_, type, about ? about->trace_id : "", about ? about->order_id : "",
                           attempt, std::move(payload))});
+}
+
+void call_engine::note_load(call_commands& out) {
+  if (!load_changed_)
+    return;
+  load_changed_ = false;
+  out.emplace_back(report_load{limiter_.limit()});
 }
 
 void call_engine::note_breaker(const std::optional<circuit_transition>& tr,

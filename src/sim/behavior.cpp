@@ -16,7 +16,8 @@ namespace {
 // a typo (seconds vs. milliseconds times 1000) is caught.
 constexpr int max_latency_ms = 600'000;
 
-constexpr std::array<std::string_view, 5> profile_names = {"trio", "fast", "down", "hang", "flaky"};
+constexpr std::array<std::string_view, 6> profile_names = {"trio", "fast",  "down",
+                                                           "hang", "flaky", "slow"};
 
 std::optional<int64_t> as_integer(const json::value& v) {
   if (!v.is_number())
@@ -78,6 +79,12 @@ std::optional<service_behavior> profile_behavior(std::string_view profile, servi
       b.failure_rate = 0.3;
       b.fail_status = 503;
     }
+  } else if (profile == "slow") {
+    // An upstream that queues: 50-100 ms alone, 10 ms more for each call beside it, so
+    // that the latency an adaptive concurrency limit learns from depends on the load.
+    b.latency_min_ms = 50;
+    b.latency_max_ms = 100;
+    b.latency_per_inflight_ms = 10;
   }
   // "fast": the defaults (no delay, no failure).
   return b;
@@ -92,6 +99,8 @@ void behavior_update::apply_to(service_behavior& b, service svc) const {
     b.latency_min_ms = latency_ms->first;
     b.latency_max_ms = latency_ms->second;
   }
+  if (latency_per_inflight_ms)
+    b.latency_per_inflight_ms = *latency_per_inflight_ms;
   if (fixed_status)
     b.fixed_status = *fixed_status;
   if (retry_after_s)
@@ -113,7 +122,8 @@ std::variant<behavior_update, behavior_error> parse_behavior_update(std::string_
   // only over the members after it, as if the walk below met it in its place.
   const auto unknown = unknown_fields(members, "",
                                       {"service", "profile", "failureRate", "latencyMs",
-                                       "fixedStatus", "retryAfter", "hang", "failStatus"});
+                                       "latencyPerInflightMs", "fixedStatus", "retryAfter", "hang",
+                                       "failStatus"});
   behavior_update u;
   for (const auto& kv : members) {
     const std::string key(kv.key());
@@ -133,7 +143,7 @@ std::variant<behavior_update, behavior_error> parse_behavior_update(std::string_
       }
     } else if (key == "profile") {
       if (!v.is_string() || !is_valid_profile(v.as_string()))
-        return behavior_error{key, "expected one of trio, fast, down, hang, flaky"};
+        return behavior_error{key, "expected one of trio, fast, down, hang, flaky, slow"};
       u.profile = std::string(v.as_string());
     } else if (key == "failureRate") {
       if (!v.is_number())
@@ -155,6 +165,11 @@ std::variant<behavior_update, behavior_error> parse_behavior_update(std::string_
       if (!lo || !hi || *lo < 0 || *lo > *hi || *hi > max_latency_ms)
         return behavior_error{key, msg};
       u.latency_ms = std::make_pair(static_cast<int>(*lo), static_cast<int>(*hi));
+    } else if (key == "latencyPerInflightMs") {
+      auto n = as_integer(v);
+      if (!n || *n < 0 || *n > 10'000)
+        return behavior_error{key, "expected milliseconds 0..10000"};
+      u.latency_per_inflight_ms = static_cast<int>(*n);
     } else if (key == "fixedStatus") {
       if (v.is_null()) {
         u.fixed_status = std::optional<int>{};
@@ -192,6 +207,7 @@ json::object to_json(const service_behavior& b) {
   o["profile"] = b.profile;
   o["failureRate"] = b.failure_rate;
   o["latencyMs"] = json::array{b.latency_min_ms, b.latency_max_ms};
+  o["latencyPerInflightMs"] = b.latency_per_inflight_ms;
   o["fixedStatus"] = b.fixed_status ? json::value(*b.fixed_status) : json::value(nullptr);
   o["retryAfter"] = b.retry_after_s ? json::value(*b.retry_after_s) : json::value(nullptr);
   o["hang"] = b.hang;

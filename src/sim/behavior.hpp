@@ -29,6 +29,9 @@ struct service_behavior {
   /// Reply delay drawn uniformly from [latency_min_ms, latency_max_ms].
   int latency_min_ms = 0;
   int latency_max_ms = 0;
+  /// Added to the delay for every other call of this service in flight: an upstream that
+  /// queues, so that more concurrency means slower replies (profile "slow").
+  int latency_per_inflight_ms = 0;
   /// When set, every call is answered with this status and a success:false body.
   std::optional<int> fixed_status;
   /// When set, sent as Retry-After (seconds) on fixed_status replies and on 429/503 failures.
@@ -50,6 +53,7 @@ struct behavior_update {
   std::optional<std::string> profile;
   std::optional<double> failure_rate;
   std::optional<std::pair<int, int>> latency_ms;
+  std::optional<int> latency_per_inflight_ms;
   /// Outer optional: member present; inner: null clears it.
   std::optional<std::optional<int>> fixed_status;
   std::optional<std::optional<int>> retry_after_s;
@@ -73,7 +77,8 @@ struct behavior_error {
 std::variant<behavior_update, behavior_error> parse_behavior_update(std::string_view body);
 
 /// Wire form:
-/// {"profile","failureRate","latencyMs":[min,max],"fixedStatus","retryAfter","hang","failStatus"}.
+/// {"profile","failureRate","latencyMs":[min,max],"latencyPerInflightMs","fixedStatus",
+///  "retryAfter","hang","failStatus"}.
 boost::json::object to_json(const service_behavior& b);
 
 } // namespace coffeeshop::sim

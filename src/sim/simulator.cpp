@@ -57,6 +57,8 @@ void reply_failure(httplib::Response& res, int status, std::string_view error,
 
 // How often a held call checks whether its caller is still there.
 constexpr std::chrono::milliseconds peer_check_interval{100};
+/// The longest delay a call is held for (latencyMs allows as much).
+constexpr int64_t max_latency_ms = 600'000;
 
 std::size_t index_of(service svc) { return svc == service::payment ? 0 : 1; }
 
@@ -186,6 +188,8 @@ struct simulator::impl {
   std::condition_variable cv;
   bool stopping = false;
   std::array<service_behavior, 2> behaviors;
+  /// Calls of each service inside decide(), for latency_per_inflight_ms.
+  std::array<int, 2> in_flight{};
   payment_ledger ledger;
   request_log log;
   std::mt19937_64 rng;
@@ -198,7 +202,7 @@ struct simulator::impl {
   call_outcome decide(incoming_call& call, service svc);
   std::optional<call_outcome> wait_while_hung(std::unique_lock<std::mutex>& lk, std::size_t i);
   std::optional<call_outcome> wait_latency(std::unique_lock<std::mutex>& lk,
-                                           const service_behavior& b);
+                                           const service_behavior& b, int others_in_flight);
   call_outcome answer(const incoming_call& call, service svc, const service_behavior& b);
   payment_result settle_payment(const incoming_call& call);
   json::object behaviors_json() const {
@@ -225,12 +229,18 @@ call_outcome simulator::impl::decide(incoming_call& call, service svc) {
   std::unique_lock<std::mutex> lk(mu);
   log.add(std::move(call.record));
   const std::size_t i = index_of(svc);
+  // Destroyed before `lk`, so the count changes under `mu`.
+  struct counted {
+    int& n;
+    explicit counted(int& c) : n(++c) {}
+    ~counted() { --n; }
+  } inside{in_flight[i]};
   if (auto cut_short = wait_while_hung(lk, i))
     return *cut_short;
   // The behaviour as it stood when the hang ended governs the rest of the call, even if it
   // changes during the latency wait.
   const service_behavior b = behaviors[i];
-  if (auto cut_short = wait_latency(lk, b))
+  if (auto cut_short = wait_latency(lk, b, in_flight[i] - 1))
     return *cut_short;
   return answer(call, svc, b);
 }
@@ -251,10 +261,15 @@ std::optional<call_outcome> simulator::impl::wait_while_hung(std::unique_lock<st
 }
 
 std::optional<call_outcome> simulator::impl::wait_latency(std::unique_lock<std::mutex>& lk,
-                                                          const service_behavior& b) {
+                                                          const service_behavior& b,
+                                                          int others_in_flight) {
   int delay_ms = b.latency_min_ms;
   if (b.latency_max_ms > b.latency_min_ms)
     delay_ms = std::uniform_int_distribution<int>(b.latency_min_ms, b.latency_max_ms)(rng);
+  // Capped like latencyMs, whatever the number of callers.
+  delay_ms = static_cast<int>(
+    std::min<int64_t>(max_latency_ms,
+                      delay_ms + int64_t{b.latency_per_inflight_ms} * others_in_flight));
   if (delay_ms <= 0)
     return std::nullopt;
   // A timed wait rather than sleep_for, so that stop() cuts the delay short.
@@ -395,7 +410,7 @@ void simulator::impl::install_routes() {
 simulator::simulator(simulator_options opts) {
   if (!is_valid_profile(opts.profile))
     throw std::invalid_argument("unknown simulator profile \"" + opts.profile +
-                                "\" (expected trio, fast, down, hang or flaky)");
+                                "\" (expected trio, fast, down, hang, flaky or slow)");
   if (opts.threads < 1)
     throw std::invalid_argument("simulator threads must be at least 1");
   impl_ = std::make_unique<impl>(std::move(opts));

@@ -30,6 +30,14 @@ void integration_board::report_breaker(service_kind s, const circuit_breaker& b,
   st.opened_at_ms = opened_at_ms;
 }
 
+void integration_board::report_load(service_kind s, const retry_budget& budget,
+                                    const concurrency_limiter& limiter) {
+  std::lock_guard guard{mtx_};
+  auto& st = services_[static_cast<size_t>(s)];
+  st.load.budget = budget;
+  st.load.limiter = limiter;
+}
+
 void integration_board::count(service_kind s, counter c) {
   std::lock_guard guard{mtx_};
   auto& st = services_[static_cast<size_t>(s)];
@@ -38,6 +46,7 @@ void integration_board::count(service_kind s, counter c) {
     case counter::failed: ++st.failed; break;
     case counter::rejected: ++st.rejected; break;
     case counter::retries: ++st.retries; break;
+    case counter::retries_suppressed: ++st.retries_suppressed; break;
   }
 }
 
@@ -79,6 +88,7 @@ boost::json::object integration_board::to_json(service_kind s, time_point now) c
   calls["failed"] = st.failed;
   calls["rejected"] = st.rejected;
   calls["retries"] = st.retries;
+  calls["retriesSuppressed"] = st.retries_suppressed;
   boost::json::object actor;
   actor["restarts"] = st.restarts;
   if (st.last_restart_ms)
@@ -88,6 +98,30 @@ boost::json::object integration_board::to_json(service_kind s, time_point now) c
   boost::json::object out;
   out["circuit"] = std::move(circuit);
   out["calls"] = std::move(calls);
+  // Extensions of CONTRACT §3.5: null until the integration actor has started.
+  if (const auto& l = st.load.limiter) {
+    boost::json::object concurrency;
+    concurrency["adaptive"] = l->enabled();
+    concurrency["limit"] = l->limit();
+    concurrency["maxConnections"] = l->max_limit();
+    out["concurrency"] = std::move(concurrency);
+  } else {
+    out["concurrency"] = nullptr;
+  }
+  if (const auto& b = st.load.budget) {
+    boost::json::object budget;
+    budget["enabled"] = b->enabled();
+    auto u = b->usage(now);
+    budget["firstAttempts"] = u.first_attempts;
+    budget["retries"] = u.retries;
+    if (b->enabled())
+      budget["allowance"] = u.allowance;
+    else
+      budget["allowance"] = nullptr;
+    out["retryBudget"] = std::move(budget);
+  } else {
+    out["retryBudget"] = nullptr;
+  }
   out["actor"] = std::move(actor);
   return out;
 }

@@ -147,6 +147,14 @@ void integration_metrics::attempt_finished(std::string_view outcome, double seco
 
 void integration_metrics::retried() { m_.integration_retries.add({{"service", service_}}); }
 
+void integration_metrics::retry_suppressed() {
+  m_.integration_retries_suppressed.add({{"service", service_}});
+}
+
+void integration_metrics::concurrency_limit(int limit) {
+  m_.integration_concurrency_limit.set({{"service", service_}}, limit);
+}
+
 void integration_metrics::rejected() {
   m_.integration_calls.add({{"service", service_}, {"outcome", "rejected"}});
 }

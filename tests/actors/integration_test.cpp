@@ -739,3 +739,165 @@ TEST_CASE_METHOD(payment_fixture,
   CHECK(count_events("circuit_opened") == 0);
   charge_expecting("ord-9", call_result::succeeded);
 }
+
+// -- adaptive retries: the retry budget and the concurrency limit ---------------------
+
+namespace {
+
+/// 30 % of attempts fail (3 in every 10, retries included), below a breaker that would
+/// need 1000 in a row: the degraded upstream a retry storm grows on.
+fake_response thirty_percent_failing(const http_call&, std::size_t index) {
+  auto k = index % 10;
+  return k == 2 || k == 5 || k == 8 ? respond(500, R"({"success":false})") : respond_ok();
+}
+
+struct load_count {
+  std::size_t first_attempts = 0;
+  std::size_t retries = 0;
+  millis first_at{0}, last_at{0};
+};
+
+load_count count_load(const fake_script& script) {
+  load_count n;
+  // Every order's first attempt carries a fresh Idempotency-Key; its retries repeat it.
+  std::set<std::string> seen;
+  for (const auto& c : script.calls) {
+    auto key = c.header("Idempotency-Key").value_or("");
+    if (seen.insert(key).second)
+      ++n.first_attempts;
+    else
+      ++n.retries;
+  }
+  if (!script.calls.empty()) {
+    n.first_at = script.calls.front().at;
+    n.last_at = script.calls.back().at;
+  }
+  return n;
+}
+
+} // namespace
+
+TEST_CASE_METHOD(
+  payment_fixture,
+  "payment: a retry budget of 0.2 keeps a 30 % failing service at 1.2x plus the floor",
+  "[payment][budget]") {
+  auto s = no_breaker();
+  const bool budget = GENERATE(true, false);
+  if (budget) {
+    s.retry.budget.ratio = 0.2;
+    s.retry.budget.min_per_second = 1;
+    s.retry.budget.window_ms = 10000;
+  }
+  start(s);
+  script->fn = thirty_percent_failing;
+  std::vector<slot_ptr<call_outcome>> outs;
+  for (int i = 0; i < 600; ++i) {
+    outs.push_back(charge_order("ord-" + std::to_string(i)));
+    advance(50ms); // 20 orders/s for 30 s
+  }
+  advance(20000ms); // the last retries (2 + 4 + 8 s) run out
+  for (auto& o : outs)
+    REQUIRE(o->value);
+  auto n = count_load(*script);
+  INFO("budget " << budget << ": " << n.first_attempts << " first attempts, " << n.retries
+                 << " retries");
+  REQUIRE(n.first_attempts == 600);
+  if (budget) {
+    // Over any window retries stay within 0.2 x its first attempts + 1/s x 10 s, so over
+    // the run within 0.2 x all of them + 10 for each window the run touched.
+    auto windows = (n.last_at - n.first_at) / 10000ms + 2;
+    CHECK(static_cast<double>(n.retries) <= 0.2 * 600 + 10.0 * windows);
+    CHECK(n.retries >= 100); // the budget is used, not merely off
+    auto suppressed = count_events("retry_suppressed", "payment");
+    CHECK(suppressed > 0);
+    CHECK(deps.board->snapshot(service_kind::payment).retries_suppressed == suppressed);
+  } else {
+    // Unbudgeted, each 30 % failure is retried up to 3 times: ~1.43x the first attempts.
+    CHECK(n.retries > 600 * 0.4);
+    CHECK(count_events("retry_suppressed", "payment") == 0);
+  }
+}
+
+TEST_CASE_METHOD(payment_fixture,
+                 "payment: an upstream whose latency climbs gets fewer concurrent attempts",
+                 "[payment][limiter]") {
+  auto s = no_breaker();
+  s.retry.max_retries = 0;
+  s.max_connections = 32;
+  const bool adaptive = GENERATE(true, false);
+  s.adaptive_concurrency.enabled = adaptive;
+  start(s);
+  // 20 ms for the first 500 calls, then 1 ms slower with every call.
+  auto delays = std::make_shared<std::vector<millis>>();
+  script->fn = [delays](const http_call&, std::size_t index) {
+    millis d{20 + (index < 500 ? 0 : static_cast<int64_t>(index) - 500)};
+    delays->push_back(d);
+    return after(d, respond_ok());
+  };
+  int overloaded = 0;
+  std::vector<slot_ptr<call_outcome>> outs;
+  for (int i = 0; i < 3000; ++i) { // 500 orders/s for 6 s
+    outs.push_back(charge_order("ord-" + std::to_string(i)));
+    advance(2ms);
+  }
+  advance(5000ms);
+  for (auto& o : outs) {
+    REQUIRE(o->value);
+    overloaded += o->value->result == call_result::overloaded;
+  }
+  // Attempts in flight at each arrival during the last second of load.
+  int most_late = 0;
+  for (std::size_t i = 0; i < script->calls.size(); ++i) {
+    auto at = script->calls[i].at;
+    if (at < 5000ms)
+      continue;
+    int in_flight = 0;
+    for (std::size_t j = 0; j <= i; ++j)
+      in_flight += script->calls[j].at + (*delays)[j] > at;
+    most_late = std::max(most_late, in_flight);
+  }
+  auto view = deps.board->to_json(service_kind::payment, time_point{});
+  auto limit = view.at("concurrency").at("limit").as_int64();
+  INFO("adaptive " << adaptive << ": limit " << limit << ", at most " << most_late
+                   << " in flight late, " << overloaded << " refused");
+  if (adaptive) {
+    CHECK(limit < 16);
+    CHECK(most_late <= 16);
+    CHECK(overloaded > 0);
+    auto refused = events("call_rejected", "payment");
+    REQUIRE_FALSE(refused.empty());
+    CHECK(refused.back().at("payload").at("reason").as_string() == "concurrency limit");
+  } else {
+    CHECK(limit == 32);
+    CHECK(most_late == 32); // the static bulkhead is all that holds it
+  }
+}
+
+TEST_CASE_METHOD(payment_fixture,
+                 "payment: a successor starts from the learned limit and the budget's window",
+                 "[payment][limiter][budget][restart]") {
+  auto s = no_breaker();
+  s.adaptive_concurrency.enabled = true;
+  s.retry.budget.ratio = 0.2;
+  s.retry.budget.min_per_second = 0;
+  start(s);
+  // 5 first attempts and their failures: the limit drops, the budget allows 1 retry.
+  script->fallback = respond(500);
+  for (int i = 0; i < 5; ++i)
+    charge_order("ord-" + std::to_string(i));
+  auto before = deps.board->to_json(service_kind::payment, time_point{});
+  auto limit_before = before.at("concurrency").at("limit").as_int64();
+  REQUIRE(limit_before < 16);
+  anon_send(pay, crash_atom::value);
+  run();
+  pay = spawn_payment(s, transport);
+  run();
+  auto after_restart = deps.board->to_json(service_kind::payment, time_point{});
+  CHECK(after_restart.at("concurrency").at("limit").as_int64() == limit_before);
+  // The window the predecessor filled is still spent: the next failure is not retried.
+  std::size_t sent = calls();
+  auto out = charge_expecting("ord-9", call_result::exhausted);
+  advance(20000ms);
+  CHECK(calls() == sent + 1);
+  CHECK(out->value->detail.find("retry budget") != std::string::npos);
+}

@@ -167,6 +167,7 @@ const char* name_of(tally_call::kind k) {
     case tally_call::kind::failed: return "failed";
     case tally_call::kind::retried: return "retried";
     case tally_call::kind::rejected: return "rejected";
+    case tally_call::kind::retry_suppressed: return "retry_suppressed";
   }
   return "?";
 }
@@ -184,6 +185,7 @@ struct command_namer {
   std::string operator()(const report_breaker& c) const {
     return "report " + std::string{to_string(c.state)};
   }
+  std::string operator()(const report_load& c) const { return "load " + std::to_string(c.limit); }
   std::string operator()(const tally_call& c) const {
     return std::string{"tally "} + name_of(c.what);
   }
@@ -691,6 +693,119 @@ TEST_CASE("call_engine: a full bulkhead rejects a call without sending it", "[ca
     CHECK(shape(retry) == lines{"tally rejected", "event call_rejected", "finish overloaded"});
     CHECK(only_event(retry, "call_rejected").attempt == 2);
     CHECK(only<finish_call>(retry).outcome.attempts == 1);
+  }
+}
+
+// -- the retry budget ---------------------------------------------------------------------
+
+namespace {
+
+/// Budget 0.5 x first attempts, no floor, over 10 s; the breaker out of the way.
+service_settings half_budget() {
+  auto s = patient_breaker();
+  s.retry.budget.ratio = 0.5;
+  s.retry.budget.min_per_second = 0;
+  return s;
+}
+
+} // namespace
+
+TEST_CASE("call_engine: a retry over the budget is not made and ends the call",
+          "[call_engine][budget]") {
+  rig r{half_budget()};
+  CHECK(shape(r.start(1)) == lines{"event request_started", "send 1", "load 32"});
+  // One first attempt allows half a retry: none.
+  auto out = r.reply(1, status_reply(500));
+  CHECK(shape(out) == lines{"tally failed", "report closed", "event request_failed",
+                            "tally retry_suppressed", "event retry_suppressed", "finish exhausted",
+                            "load 32"});
+  auto ev = only_event(out, "retry_suppressed");
+  CHECK(ev.attempt == 2);
+  CHECK(ev.payload.at("reason") == "HTTP 500");
+  CHECK(ev.payload.at("retriesInWindow") == 0);
+  CHECK(ev.payload.at("firstAttemptsInWindow") == 1);
+  CHECK(ev.payload.at("allowance").as_double() == Approx(0.5));
+  auto fin = only<finish_call>(out);
+  CHECK(fin.outcome.attempts == 1);
+  CHECK(fin.outcome.last_status == 500);
+  CHECK(fin.outcome.detail ==
+        "1 attempt(s) failed and the retry budget (0 retries in 10000 ms) allows no more; "
+        "last: HTTP 500");
+
+  SECTION("a second first attempt makes room for one retry") {
+    r.start(2);
+    auto retried = r.reply(2, status_reply(503));
+    CHECK(all_of<schedule_retry>(retried).size() == 1);
+    CHECK(r.engine.budget().usage(r.clock.now).retries == 1);
+    r.start(3);
+    CHECK(only<finish_call>(r.reply(3, status_reply(500))).outcome.result ==
+          call_result::exhausted);
+  }
+  SECTION("a decline never asks the budget") {
+    r.start(2);
+    r.reply(2, status_reply(402));
+    CHECK(r.engine.budget().usage(r.clock.now).retries == 0);
+    CHECK(r.engine.budget().usage(r.clock.now).first_attempts == 2);
+  }
+}
+
+TEST_CASE("call_engine: without a budget ratio nothing is counted or reported",
+          "[call_engine][budget]") {
+  rig r{patient_breaker()};
+  CHECK(shape(r.start(1)) == lines{"event request_started", "send 1"});
+  CHECK(all_of<report_load>(r.reply(1, status_reply(500))).empty());
+  CHECK(r.engine.budget().usage(r.clock.now).first_attempts == 0);
+}
+
+TEST_CASE("call_engine: a successor carries the budget on", "[call_engine][budget]") {
+  rig first{half_budget()};
+  first.start(1);
+  first.start(2);
+  first.reply(1, status_reply(500)); // the one retry two first attempts allow
+  learned_load carried{first.engine.budget(), first.engine.limiter()};
+  auto s = half_budget();
+  call_engine next{
+    service_kind::payment, s, upstream_url, plain_hooks, circuit_breaker{s.circuit_breaker},
+    std::nullopt,          7, first.clock,  carried};
+  call_commands out;
+  next.start(3, order_call("ord_3"), first.clock, out);
+  out.clear();
+  next.on_reply(3, status_reply(500), first.clock, out);
+  // Three first attempts allow 1.5 retries, and the predecessor made one.
+  CHECK(all_of<tally_call>(out).back().what == tally_call::kind::retry_suppressed);
+}
+
+// -- the adaptive concurrency limit -----------------------------------------------------
+
+TEST_CASE("call_engine: over the adaptive limit a call is refused at once",
+          "[call_engine][limiter]") {
+  auto s = patient_breaker();
+  s.max_connections = 8;
+  s.adaptive_concurrency.enabled = true;
+  s.adaptive_concurrency.min_limit = 2;
+  s.adaptive_concurrency.initial_limit = 2;
+  rig r{s};
+  r.start(1);
+  r.start(2, order_call("ord_2"));
+  auto out = r.start(3, order_call("ord_3"));
+  CHECK(shape(out) == lines{"tally rejected", "event call_rejected", "finish overloaded"});
+  CHECK(only_event(out, "call_rejected").payload ==
+        boost::json::object{{"reason", "concurrency limit"}, {"limit", 2}, {"maxConnections", 8}});
+  auto fin = only<finish_call>(out);
+  CHECK(fin.outcome.result == call_result::overloaded);
+  CHECK(fin.outcome.retry_after == 1000ms);
+  CHECK(fin.outcome.detail == "adaptive concurrency limit (2) of calls already in flight");
+
+  // Fast replies with the limit in use raise it; the report carries the new limit.
+  r.advance(5ms);
+  auto fast = r.reply(1, status_reply(200));
+  CHECK(only<report_load>(fast).limit == r.engine.limiter().limit());
+  CHECK(r.engine.limiter().exact_limit() > 2.0);
+
+  SECTION("a failed attempt lowers it") {
+    double before = r.engine.limiter().exact_limit();
+    r.reply(2, status_reply(500));
+    CHECK(r.engine.limiter().exact_limit() == Approx(std::max(2.0, before * 0.9)));
   }
 }
 

@@ -148,6 +148,12 @@ TEST_CASE("config: defaults equal config/coffeeshop.json") {
   CHECK(d.payment.retry.max_delay_ms == 30000);
   CHECK(d.payment.retry.jitter == jitter_mode::none);
   CHECK(d.payment.retry.honor_retry_after);
+  CHECK_FALSE(d.payment.retry.budget.ratio);
+  CHECK(d.payment.retry.budget.min_per_second == 10);
+  CHECK(d.payment.retry.budget.window_ms == 10000);
+  CHECK_FALSE(d.payment.adaptive_concurrency.enabled);
+  CHECK(d.payment.adaptive_concurrency.min_limit == 2);
+  CHECK(d.payment.adaptive_concurrency.initial_limit == 16);
   CHECK(d.payment.circuit_breaker.failure_threshold == 3);
   CHECK(d.payment.circuit_breaker.break_duration_ms == 30000);
   CHECK(d.payment.circuit_breaker.half_open_max_calls == 1);
@@ -256,6 +262,10 @@ TEST_CASE("config: shipped production.json and dapr.json load") {
   CHECK(prod.value->payment.format == wire_format::trio);
   CHECK(prod.value->notification.format == wire_format::trio);
   CHECK_FALSE(prod.value->simulator.enabled);
+  // Production retries on a budget; notifications keep their retries (the outbox has no
+  // second chance for a call ended early).
+  CHECK(prod.value->payment.retry.budget.ratio == std::optional<double>(0.2));
+  CHECK_FALSE(prod.value->notification.retry.budget.ratio);
   CHECK(prod.value->http.threads == 128); // untouched keys keep their defaults
 
   config_result dapr = load((config_dir() / "dapr.json").string());
@@ -496,8 +506,23 @@ TEST_CASE("config: out-of-range values are errors") {
      "config: shutdown.drain_timeout_ms: expected a non-negative integer, got -1"},
     {R"(admin.token="")", "config: admin.token: expected null or a non-empty string"},
     {"admin.token=true", "config: admin.token: expected null or a non-empty string"},
-    {"simulator.profile=slow",
-     R"(config: simulator.profile: expected one of "trio", "fast", "down", "hang", "flaky", got "slow")"},
+    {"simulator.profile=sluggish",
+     R"(config: simulator.profile: expected one of "trio", "fast", "down", "hang", "flaky", "slow", got "sluggish")"},
+    {"services.payment.retry.budget.ratio=0",
+     "config: services.payment.retry.budget.ratio: expected null or a number in (0, 1], got 0"},
+    {"services.payment.retry.budget.ratio=1.2",
+     "config: services.payment.retry.budget.ratio: expected null or a number in (0, 1], got 1.2"},
+    {"services.payment.retry.budget.min_per_second=-1",
+     "config: services.payment.retry.budget.min_per_second: must be in 0..1000000, got -1"},
+    {"services.notification.retry.budget.window_ms=999",
+     "config: services.notification.retry.budget.window_ms: must be in 1000..86400000, got 999"},
+    {"services.payment.adaptive_concurrency.enabled=1",
+     "config: services.payment.adaptive_concurrency.enabled: expected true or false, got 1"},
+    {"services.payment.adaptive_concurrency.min_limit=0",
+     "config: services.payment.adaptive_concurrency.min_limit: must be in 1..1024, got 0"},
+    {"services.payment.adaptive_concurrency.initial_limit=1",
+     "config: services.payment.adaptive_concurrency.initial_limit: must be at least "
+     "services.payment.adaptive_concurrency.min_limit (2), got 1"},
     {R"(menu="")", R"(config: menu: expected a non-empty string, got "")"},
     {"http.threads=18446744073709551615",
      "config: http.threads: must be in 1..4096, got 18446744073709551615"},
@@ -515,12 +540,41 @@ TEST_CASE("config: out-of-range values are errors") {
           "services.payment.retry.max_retries=20", "services.notification.retry.max_retries=0",
           "services.payment.retry.base_delay_ms=0", "services.payment.max_connections=1024",
           "services.payment.circuit_breaker.failure_ratio=1", "shutdown.drain_timeout_ms=0",
-          "supervision.max_restarts=0", "supervision.restart_delay_ms=0", "http.listen=0.0.0.0:0",
-          "admin.token=t"});
+          "services.payment.retry.budget.ratio=1", "services.payment.retry.budget.min_per_second=0",
+          "services.payment.retry.budget.window_ms=1000",
+          "services.payment.adaptive_concurrency.min_limit=1024",
+          "services.payment.adaptive_concurrency.initial_limit=1024", "supervision.max_restarts=0",
+          "supervision.restart_delay_ms=0", "http.listen=0.0.0.0:0", "admin.token=t"});
   INFO(joined(edges));
   REQUIRE(edges.value);
   CHECK(edges.value->payment.circuit_breaker.failure_ratio == Approx(1.0));
   CHECK(edges.value->http.listen_port == 0);
+}
+
+TEST_CASE("config: an enabled adaptive limit must fit below max_connections") {
+  require_single_error(load(std::nullopt,
+                            {"services.payment.adaptive_concurrency.enabled=true",
+                             "services.payment.adaptive_concurrency.initial_limit=33"}),
+                       "config: services.payment.adaptive_concurrency.initial_limit: must be at "
+                       "most services.payment.max_connections (32), got 33");
+  config_result both = load(std::nullopt,
+                            {"services.notification.adaptive_concurrency.enabled=true",
+                             "services.notification.max_connections=4"});
+  INFO(joined(both));
+  CHECK(both.errors.size() == 1); // min_limit 2 fits, initial_limit 16 does not
+  CHECK(has_error(both, "config: services.notification.adaptive_concurrency.initial_limit: must "
+                        "be at most services.notification.max_connections (4), got 16"));
+  config_result floor = load(std::nullopt,
+                             {"services.notification.adaptive_concurrency.enabled=true",
+                              "services.notification.max_connections=4",
+                              "services.notification.adaptive_concurrency.min_limit=5",
+                              "services.notification.adaptive_concurrency.initial_limit=5"});
+  CHECK(has_error(floor, "config: services.notification.adaptive_concurrency.min_limit: must "
+                         "be at most services.notification.max_connections (4), got 5"));
+  // Off, the defaults of the limit do not constrain a small bulkhead.
+  config_result off = load(std::nullopt, {"services.payment.max_connections=4"});
+  INFO(joined(off));
+  CHECK(off.value);
 }
 
 TEST_CASE("config: max_inflight_orders must be below threads") {

@@ -81,7 +81,7 @@ json::value get_json(httplib::Client& c, const std::string& path) {
 } // namespace
 
 TEST_CASE("simulator: profile names", "[sim]") {
-  for (auto name : {"trio", "fast", "down", "hang", "flaky"})
+  for (auto name : {"trio", "fast", "down", "hang", "flaky", "slow"})
     CHECK(coffeeshop::sim::is_valid_profile(name));
   CHECK_FALSE(coffeeshop::sim::is_valid_profile("Trio"));
   CHECK_FALSE(coffeeshop::sim::is_valid_profile(""));
@@ -245,7 +245,7 @@ TEST_CASE("simulator: bad behaviour body is 400 naming the member", "[sim]") {
 
   CHECK(put_behavior(c, R"({"latencyMs":[10,5]})", 400).at("member") == "latencyMs");
   CHECK(put_behavior(c, R"({"service":"coffee"})", 400).at("member") == "service");
-  CHECK(put_behavior(c, R"({"profile":"slow"})", 400).at("member") == "profile");
+  CHECK(put_behavior(c, R"({"profile":"sluggish"})", 400).at("member") == "profile");
   CHECK(put_behavior(c, R"({"fixedStatus":"503"})", 400).at("member") == "fixedStatus");
   CHECK(put_behavior(c, R"({"hang":1})", 400).at("member") == "hang");
   CHECK(put_behavior(c, R"({"failurerate":0.5})", 400).at("member") == "failurerate");

@@ -13,6 +13,7 @@
 #include "coffeeshop/net/http_call.hpp"
 #include "coffeeshop/resilience/circuit_breaker.hpp"
 #include "coffeeshop/resilience/clock_types.hpp"
+#include "coffeeshop/resilience/learned_load.hpp"
 #include "coffeeshop/resilience/retry_policy.hpp"
 #include "coffeeshop/resilience/service_kind.hpp"
 #include "coffeeshop/telemetry/integration_event.hpp"
@@ -84,9 +85,15 @@ struct report_breaker {
   circuit_state state = circuit_state::closed;
 };
 
+/// The retry budget or the concurrency limit moved: what a restarted successor starts
+/// from (see call_engine::budget / limiter) and the gauge of the limit.
+struct report_load {
+  int limit = 0;
+};
+
 /// Counts for the board and the metrics.
 struct tally_call {
-  enum class kind { succeeded, failed, retried, rejected };
+  enum class kind { succeeded, failed, retried, rejected, retry_suppressed };
   kind what = kind::succeeded;
   /// For succeeded / failed: the `outcome` label of
   /// coffeeshop_integration_calls_total and the attempt's duration.
@@ -94,8 +101,8 @@ struct tally_call {
   double seconds = 0;
 };
 
-using call_command =
-  std::variant<send_attempt, schedule_retry, finish_call, emit_event, report_breaker, tally_call>;
+using call_command = std::variant<send_attempt, schedule_retry, finish_call, emit_event,
+                                  report_breaker, report_load, tally_call>;
 
 /// Commands of one step, in the order they must be executed.
 using call_commands = std::vector<call_command>;
@@ -106,12 +113,12 @@ using call_commands = std::vector<call_command>;
 /// bulkhead they share.
 class call_engine {
 public:
-  /// `breaker` is where to start from (a restarted actor passes its
-  /// predecessor's last report; its half-open probes are forgotten).
+  /// `breaker` and `learned` are where to start from (a restarted actor passes its
+  /// predecessor's last reports; its half-open probes are forgotten).
   /// `hooks` must outlive the engine.
   call_engine(service_kind kind, service_settings settings, std::string url,
               const call_hooks& hooks, circuit_breaker breaker, std::optional<int64_t> opened_at_ms,
-              uint64_t jitter_seed, const call_clock& clock);
+              uint64_t jitter_seed, const call_clock& clock, learned_load learned = {});
 
   /// Starts call `id` (unique among active calls) and tries its first attempt.
   void start(uint64_t id, outbound_call call, const call_clock& clock, call_commands& out);
@@ -129,6 +136,8 @@ public:
   std::size_t active_calls() const { return calls_.size(); }
   int attempts_in_flight() const { return attempts_in_flight_; }
   const circuit_breaker& breaker() const { return breaker_; }
+  const retry_budget& budget() const { return budget_; }
+  const concurrency_limiter& limiter() const { return limiter_; }
   std::optional<int64_t> opened_at_ms() const { return opened_at_ms_; }
   service_kind kind() const { return kind_; }
   const service_settings& settings() const { return settings_; }
@@ -156,6 +165,8 @@ private:
             call_commands& out) const;
   void note_breaker(const std::optional<circuit_transition>& tr, const outbound_call* about,
                     const call_clock& clock, call_commands& out);
+  /// Ends an input: reports the budget and the limit when the input moved them.
+  void note_load(call_commands& out);
 
   service_kind kind_;
   service_settings settings_;
@@ -163,6 +174,10 @@ private:
   const call_hooks& hooks_;
   circuit_breaker breaker_;
   retry_policy retry_;
+  retry_budget budget_;
+  concurrency_limiter limiter_;
+  /// Set when budget_ or limiter_ changed during the current input.
+  bool load_changed_ = false;
   std::optional<int64_t> opened_at_ms_;
   std::unordered_map<uint64_t, active_call> calls_;
   int attempts_in_flight_ = 0;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "coffeeshop/resilience/circuit_breaker.hpp"
+#include "coffeeshop/resilience/learned_load.hpp"
 #include "coffeeshop/resilience/service_kind.hpp"
 
 #include <boost/json/object.hpp>
@@ -17,10 +18,13 @@ namespace coffeeshop {
 struct integration_status {
   circuit_breaker breaker;
   std::optional<int64_t> opened_at_ms; // wall clock, while open
+  /// The retry budget and concurrency limit as last reported; empty until the actor starts.
+  learned_load load;
   uint64_t succeeded = 0;
   uint64_t failed = 0;
   uint64_t rejected = 0;
   uint64_t retries = 0;
+  uint64_t retries_suppressed = 0;
   int restarts = 0;
   std::optional<int64_t> last_restart_ms;
 };
@@ -36,7 +40,10 @@ public:
   void report_breaker(service_kind s, const circuit_breaker& b,
                       std::optional<int64_t> opened_at_ms);
 
-  enum class counter { succeeded, failed, rejected, retries };
+  /// Stores the retry budget and the concurrency limit as their owner last saw them.
+  void report_load(service_kind s, const retry_budget& budget, const concurrency_limiter& limiter);
+
+  enum class counter { succeeded, failed, rejected, retries, retries_suppressed };
   void count(service_kind s, counter c);
 
   void record_restart(service_kind s, int64_t wall_ms);

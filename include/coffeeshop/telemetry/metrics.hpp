@@ -86,7 +86,10 @@ public:
 
   void attempt_finished(std::string_view outcome, double seconds);
   void retried();
+  void retry_suppressed();
   void rejected();
+  /// The attempts allowed in flight (adaptive, or max_connections).
+  void concurrency_limit(int limit);
   void transition(circuit_state to);
   void state(circuit_state now);
 
@@ -118,6 +121,12 @@ public:
                                              "Upstream call attempt latency by service."};
   counter_family integration_retries{families_, "coffeeshop_integration_retries_total",
                                      "Retries scheduled by service."};
+  counter_family integration_retries_suppressed{
+    families_, "coffeeshop_integration_retries_suppressed_total",
+    "Retries not made because the service's retry budget was spent."};
+  gauge_family integration_concurrency_limit{
+    families_, "coffeeshop_integration_concurrency_limit",
+    "Attempts allowed in flight to the service: the adaptive limit, else max_connections."};
   gauge_family circuit_state{families_, "coffeeshop_circuit_state",
                              "Circuit breaker state: 0 closed, 1 half-open, 2 open."};
   counter_family circuit_transitions{families_, "coffeeshop_circuit_transitions_total",
