@@ -202,7 +202,7 @@ private:
       // Below the minimum of an open-ended setting the kind says it all ("expected a positive
       // integer, got 0"); a real range (threads 1..4096) is worth spelling out.
       const bool open_ended = range.max == int_max || range.max == max_duration_ms;
-      if (in_int64 && n < range.min && open_ended)
+      if (in_int64 && n < range.min && open_ended && range.min <= 1)
         fail(p, kind, v);
       else
         fail(p, "must be in " + std::to_string(range.min) + ".." + std::to_string(range.max), v);

@@ -85,7 +85,7 @@ TEST_CASE("simulator: profile names", "[sim]") {
     CHECK(coffeeshop::sim::is_valid_profile(name));
   CHECK_FALSE(coffeeshop::sim::is_valid_profile("Trio"));
   CHECK_FALSE(coffeeshop::sim::is_valid_profile(""));
-  CHECK_THROWS_AS(simulator(simulator_options{"slow", 1, 4}), std::invalid_argument);
+  CHECK_THROWS_AS(simulator(simulator_options{"sluggish", 1, 4}), std::invalid_argument);
 }
 
 TEST_CASE("simulator: fast profile payment succeeds with a reference", "[sim]") {
