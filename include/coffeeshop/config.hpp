@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -50,7 +51,15 @@ struct breaker_settings {
   std::optional<double> failure_ratio;
   int64_t sampling_window_ms = 30000;
   int min_throughput = 10;
+  /// Longest break an upstream Retry-After may stretch an opening to; none means
+  /// 5 × break_duration_ms (see max_break()).
+  std::optional<int64_t> max_break_ms;
 };
+
+/// The longest break of `s`: max_break_ms, or 5 × break_duration_ms when it is null.
+inline int64_t max_break(const breaker_settings& s) {
+  return s.max_break_ms ? *s.max_break_ms : 5 * s.break_duration_ms;
+}
 
 // -- services -----------------------------------------------------------------
 
@@ -87,7 +96,24 @@ struct http_settings {
   int64_t max_body_bytes = 65536;
   int max_inflight_orders = 96;
   int64_t request_timeout_ms = 30000;
+  /// Open connections served at once; 0 means threads minus a reserve (see
+  /// connection_cap()). Over it a connection gets 503 at once; between it and
+  /// `threads` only /healthz, /readyz and /metrics are served.
+  int max_connections = 0;
+  /// Deadline for a whole request head and body, from its first byte.
+  int64_t read_timeout_ms = 10000;
+  /// Bounds of a request head (request line and headers): bytes and header lines.
+  int max_header_bytes = 16384;
+  int max_headers = 100;
 };
+
+/// The effective connection cap of `h`: max_connections, or threads minus a
+/// reserve of threads/16 (at least one) kept for health checks.
+inline int connection_cap(const http_settings& h) {
+  if (h.max_connections > 0)
+    return h.max_connections;
+  return h.threads > 1 ? h.threads - std::max(1, h.threads / 16) : 1;
+}
 
 struct dapr_settings {
   bool enabled = false;

@@ -12,6 +12,7 @@
 //   integer(key, n, range[, order])   boolean(key, b)   string(key, s)   (non-empty)
 //   choice(key, e_or_s, names)        one of `names`; an enum member holds the index
 //   url(key, s)   nullable_url(key, optional_s)   ratio(key, optional_d)   (null or (0, 1])
+//   nullable_integer(key, optional_n, range)   null or an integer in range
 //   secret(key, optional_s)   null or a non-empty string, never echoed, masked when printed
 //   listen(key, host, port)   "HOST:PORT"
 
@@ -124,6 +125,8 @@ void visit_service(Visitor& v, Service& s) {
     v.ratio("failure_ratio", b.failure_ratio);
     v.integer("sampling_window_ms", b.sampling_window_ms, positive_ms);
     v.integer("min_throughput", b.min_throughput, positive);
+    // null = 5 × break_duration_ms; a Retry-After longer than this is clipped to it.
+    v.nullable_integer("max_break_ms", b.max_break_ms, positive_ms);
   });
   v.string("dapr_app_id", s.dapr_app_id);
   v.string("dapr_method", s.dapr_method);
@@ -141,6 +144,11 @@ void visit_config(Visitor& v, Config& c) {
     // Orders waiting on an upstream must leave a connection thread free for health checks.
     v.integer("max_inflight_orders", h.max_inflight_orders, positive, below("threads", h.threads));
     v.integer("request_timeout_ms", h.request_timeout_ms, positive_ms);
+    // 0 = threads minus a reserve; the rest of the threads answer only health checks.
+    v.integer("max_connections", h.max_connections, non_negative, below("threads", h.threads));
+    v.integer("read_timeout_ms", h.read_timeout_ms, positive_ms);
+    v.integer("max_header_bytes", h.max_header_bytes, {1024, 1024 * 1024});
+    v.integer("max_headers", h.max_headers, {1, 10000});
   });
   v.section("services", [&] {
     v.section("payment", [&] { visit_service(v, c.payment); });

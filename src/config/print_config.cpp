@@ -49,6 +49,10 @@ public:
     (*section_)[key] = value ? json::value(*value) : json::value(nullptr);
   }
 
+  void nullable_integer(const char* key, const std::optional<int64_t>& value, int_range) {
+    (*section_)[key] = value ? json::value(*value) : json::value(nullptr);
+  }
+
   void ratio(const char* key, const std::optional<double>& value) {
     (*section_)[key] = value ? json::value(*value) : json::value(nullptr);
   }

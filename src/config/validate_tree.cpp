@@ -133,6 +133,17 @@ public:
     }
   }
 
+  void nullable_integer(const char* key, std::optional<int64_t>& out, int_range range) {
+    const json::value& v = member(*section_, key);
+    if (v.is_null()) {
+      out.reset();
+      return;
+    }
+    int64_t n = 0;
+    if (read_integer(v, path(key), range, n))
+      out = n;
+  }
+
   void ratio(const char* key, std::optional<double>& out) {
     const json::value& v = member(*section_, key);
     if (v.is_null()) {

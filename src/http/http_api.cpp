@@ -241,6 +241,8 @@ struct http_api::impl {
     // §6.3), but httplib 0.11 would read one until the client closes or the read
     // timeout fires: answer such requests before it tries.
     server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      if (refuse_before_body(req, res))
+        return httplib::Server::HandlerResponse::Handled;
       bool may_have_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
       if (!may_have_body || req.has_header("Content-Length") || req.has_header("Transfer-Encoding"))
         return httplib::Server::HandlerResponse::Unhandled;
@@ -277,12 +279,70 @@ struct http_api::impl {
         fail(c, 500, "internal", "Internal error", "an unexpected error occurred");
       });
     server.set_payload_max_length(static_cast<size_t>(cfg.http.max_body_bytes));
+    net::connection_limits limits;
+    limits.threads = cfg.http.threads;
+    // The automatic cap leaves a normal slot for reads while the ingress bulkhead is full, as
+    // max_inflight_orders < threads promises.
+    limits.max_connections = cfg.http.max_connections > 0
+                               ? cfg.http.max_connections
+                               : std::min(cfg.http.threads,
+                                          std::max(connection_cap(cfg.http),
+                                                   cfg.http.max_inflight_orders + 1));
+    limits.read_timeout = millis{cfg.http.read_timeout_ms};
+    limits.reserved_read_timeout = std::min(limits.read_timeout, millis{1000});
+    limits.max_header_bytes = static_cast<size_t>(cfg.http.max_header_bytes);
+    limits.max_headers = static_cast<size_t>(cfg.http.max_headers);
+    server.set_connection_limits(limits);
     server.set_tcp_nodelay(true);
     server.set_keep_alive_max_count(100000);
     server.set_keep_alive_timeout(5);
     server.set_read_timeout(std::max<int64_t>(1, cfg.http.request_timeout_ms / 1000), 0);
-    auto threads = static_cast<size_t>(cfg.http.threads);
-    server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  }
+
+  /// Answers, before httplib reads a body, what must not be read: any request but a health
+  /// check in a reserved connection slot, a compressed body (its decoded size is unbounded),
+  /// and a declared body over max_body_bytes. True when it answered.
+  bool refuse_before_body(const httplib::Request& req, httplib::Response& res) {
+    auto refuse = [&](int status, const char* type, const char* title, std::string detail,
+                      long retry_after_s) {
+      call_ctx c{req, res, trace_context::from_header_or_new(req.get_header_value("traceparent")),
+                 "unmatched"};
+      res.set_header("traceparent", c.trace.child().to_header());
+      fail(c, status, type, title, std::move(detail), {}, retry_after_s);
+      res.set_header("Connection", "close");
+      net::interruptible_server::close_after_reply();
+      deps.stats->http_requests.add(
+        {{"method", req.method}, {"route", c.route}, {"code", std::to_string(status)}});
+      return true;
+    };
+    if (net::interruptible_server::in_reserved_slot() && !is_health_route(req.path))
+      return refuse(503, "overloaded", "Service unavailable",
+                    "the daemon holds http.max_connections connections; only /healthz, /readyz "
+                    "and /metrics are answered beyond them",
+                    1);
+    auto encoding = req.get_header_value("Content-Encoding");
+    encoding.erase(std::remove_if(encoding.begin(), encoding.end(), ::isspace), encoding.end());
+    std::transform(encoding.begin(), encoding.end(), encoding.begin(), ::tolower);
+    if (!encoding.empty() && encoding != "identity")
+      return refuse(415, "unsupported_media_type", "Unsupported media type",
+                    "compressed request bodies (Content-Encoding) are not accepted", 0);
+    if (req.has_header("Content-Length")) {
+      const auto length = req.get_header_value("Content-Length");
+      uint64_t n = 0;
+      auto [p, ec] = std::from_chars(length.data(), length.data() + length.size(), n);
+      if (ec == std::errc::result_out_of_range ||
+          (ec == std::errc{} && p == length.data() + length.size() &&
+           n > static_cast<uint64_t>(cfg.http.max_body_bytes)))
+        return refuse(413, "payload_too_large", "Payload too large",
+                      "the body exceeds http.max_body_bytes (" +
+                        std::to_string(cfg.http.max_body_bytes) + " bytes)",
+                      0);
+    }
+    return false;
+  }
+
+  static bool is_health_route(const std::string& path) {
+    return path == "/healthz" || path == "/readyz" || path == "/metrics";
   }
 
   void add_routes() {

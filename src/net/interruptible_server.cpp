@@ -1,6 +1,12 @@
 #include "coffeeshop/net/interruptible_server.hpp"
 
+#include "coffeeshop/util/clock.hpp"
+#include "coffeeshop/util/ids.hpp"
+
+#include <condition_variable>
+#include <deque>
 #include <memory>
+#include <vector>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -24,6 +30,46 @@ namespace {
 
 // The connection served by this worker thread, for peer_closed().
 thread_local int current_connection = -1;
+
+// How the pool placed the connection this thread is about to serve.
+enum class slot { normal, reserved, refused };
+thread_local slot current_slot = slot::normal;
+
+// Set by a handler that left the request's body unread.
+thread_local bool close_requested = false;
+
+using std::chrono::milliseconds;
+
+/// Writes a complete problem+json reply with `Connection: close`, without blocking: the
+/// socket's send buffer is empty on a fresh connection and the reply is a few hundred bytes,
+/// so this is safe on the accepting thread.
+void send_problem(int sock, int status, const char* reason, const char* error_type,
+                  const char* title, const std::string& detail) {
+  const std::string body = std::string{"{\"type\":\"https://coffeeshop.dev/problems/"} +
+                           error_type + "\",\"title\":\"" + title +
+                           "\",\"status\":" + std::to_string(status) + ",\"detail\":\"" + detail +
+                           "\",\"instance\":\"\",\"traceId\":\"" +
+                           trace_context::make_new().trace_id + "\",\"errorType\":\"" + error_type +
+                           "\",\"timestamp\":\"" + format_rfc3339(now_ms()) + "\"}";
+  std::string head = "HTTP/1.1 " + std::to_string(status) + " " + reason +
+                     "\r\nContent-Type: application/problem+json\r\nConnection: close\r\n";
+  if (status == 503)
+    head += "Retry-After: 1\r\n";
+  head += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+  const std::string msg = head + body;
+  [[maybe_unused]] ssize_t n = ::send(sock, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/// Ends a connection after a canned reply: the write side first, then whatever the client
+/// already sent is read away, so that close() does not turn into a reset that would make
+/// the client drop the reply unread.
+void close_after_canned_reply(int sock) {
+  ::shutdown(sock, SHUT_WR);
+  char sink[4096];
+  while (::recv(sock, sink, sizeof sink, MSG_DONTWAIT) > 0) {
+  }
+  ::close(sock);
+}
 
 enum class wait_result { ready, timeout, woken };
 
@@ -66,38 +112,70 @@ void address_of(const sockaddr_storage& addr, std::string& ip, int& port) {
   ip = text;
 }
 
-// A buffered, timeout-bounded, interruptible stream over one accepted socket. Buffering
-// matters: httplib reads the request line and headers one byte at a time.
+// A buffered, deadline-bounded, interruptible stream over one accepted socket, kept for the
+// whole connection so that pipelined requests read ahead stay in its buffer. Buffering
+// matters: httplib reads the request line and headers one byte at a time. It also enforces
+// the head bounds and the whole-request deadline: when either is hit it writes the 431 or
+// 408 itself and fails every later read and write, so httplib's own error reply goes nowhere.
 class socket_stream final : public httplib::Stream {
 public:
-  socket_stream(int sock, int wake_fd, int read_timeout_ms, int write_timeout_ms)
+  socket_stream(int sock, int wake_fd, int read_timeout_ms, int write_timeout_ms,
+                const connection_limits* limits)
     : sock_(sock),
       wake_fd_(wake_fd),
       read_timeout_ms_(read_timeout_ms),
-      write_timeout_ms_(write_timeout_ms) {}
+      write_timeout_ms_(write_timeout_ms),
+      limits_(limits) {}
+
+  /// Starts the next request: its head is counted again and must be read by `deadline`.
+  void begin_request(std::chrono::steady_clock::time_point deadline) {
+    deadline_ = deadline;
+    in_head_ = true;
+    head_bytes_ = 0;
+    head_lines_ = 0;
+    line_length_ = 0;
+  }
+
+  /// Bytes of a pipelined request already read ahead.
+  bool has_buffered() const { return off_ < len_; }
+
+  /// True once a canned reply (408, 431) ended the connection.
+  bool ended() const { return ended_; }
 
   bool is_readable() const override {
-    return off_ < len_ ||
-           wait_socket(sock_, POLLIN, wake_fd_, read_timeout_ms_) == wait_result::ready;
+    if (off_ < len_)
+      return true;
+    const int wait_ms = read_wait_ms();
+    return wait_ms > 0 && wait_socket(sock_, POLLIN, wake_fd_, wait_ms) == wait_result::ready;
   }
 
   bool is_writable() const override {
-    return wait_socket(sock_, POLLOUT, wake_fd_, write_timeout_ms_) == wait_result::ready;
+    return !ended_ &&
+           wait_socket(sock_, POLLOUT, wake_fd_, write_timeout_ms_) == wait_result::ready;
   }
 
   ssize_t read(char* ptr, size_t size) override {
-    if (off_ < len_)
-      return take(ptr, size);
-    if (!is_readable())
+    if (ended_)
       return -1;
-    if (size >= sizeof buf_)
-      return recv_some(ptr, size);
-    const ssize_t n = recv_some(buf_, sizeof buf_);
-    if (n <= 0)
-      return n;
-    off_ = 0;
-    len_ = static_cast<size_t>(n);
-    return take(ptr, size);
+    if (off_ >= len_) {
+      if (!is_readable()) {
+        if (read_wait_ms() <= 0)
+          end_with(408, "Request Timeout", "malformed_request", "Request timeout",
+                   "the request was not received within http.read_timeout_ms");
+        return -1;
+      }
+      if (size >= sizeof buf_ && !in_head_)
+        return recv_some(ptr, size);
+      const ssize_t n = recv_some(buf_, sizeof buf_);
+      if (n <= 0)
+        return n;
+      off_ = 0;
+      len_ = static_cast<size_t>(n);
+    }
+    const ssize_t n = take(ptr, size);
+    if (in_head_ && !count_head(ptr, static_cast<size_t>(n)))
+      return -1;
+    return n;
   }
 
   ssize_t write(const char* ptr, size_t size) override {
@@ -128,6 +206,50 @@ public:
   socket_t socket() const override { return sock_; }
 
 private:
+  // The per-read timeout, cut to what is left of the request's deadline.
+  int read_wait_ms() const {
+    if (!limits_)
+      return read_timeout_ms_;
+    const auto left = std::chrono::ceil<milliseconds>(deadline_ - std::chrono::steady_clock::now());
+    return static_cast<int>(std::clamp<long long>(left.count(), 0, read_timeout_ms_));
+  }
+
+  // Counts the head's bytes and lines in `data` (the head ends at its empty line).
+  bool count_head(const char* data, size_t n) {
+    if (!limits_)
+      return true;
+    for (size_t i = 0; i < n && in_head_; ++i) {
+      ++head_bytes_;
+      if (data[i] == '\n') {
+        if (line_length_ == 0)
+          in_head_ = false;
+        else
+          ++head_lines_;
+        line_length_ = 0;
+      } else if (data[i] != '\r') {
+        ++line_length_;
+      }
+    }
+    // head_lines_ counts the request line too.
+    if (head_bytes_ > limits_->max_header_bytes || head_lines_ > limits_->max_headers + 1) {
+      end_with(431, "Request Header Fields Too Large", "malformed_request",
+               "Request header fields too large",
+               "the request head exceeds http.max_header_bytes (" +
+                 std::to_string(limits_->max_header_bytes) + " bytes) or http.max_headers (" +
+                 std::to_string(limits_->max_headers) + ")");
+      return false;
+    }
+    return true;
+  }
+
+  void end_with(int status, const char* reason, const char* error_type, const char* title,
+                const std::string& detail) {
+    if (ended_)
+      return;
+    ended_ = true;
+    send_problem(sock_, status, reason, error_type, title, detail);
+  }
+
   ssize_t take(char* ptr, size_t size) {
     const size_t n = std::min(size, len_ - off_);
     std::memcpy(ptr, buf_ + off_, n);
@@ -154,6 +276,13 @@ private:
   int wake_fd_;
   int read_timeout_ms_;
   int write_timeout_ms_;
+  const connection_limits* limits_; // none: no head bounds and no deadline
+  std::chrono::steady_clock::time_point deadline_{};
+  bool in_head_ = false;
+  bool ended_ = false;
+  size_t head_bytes_ = 0;
+  size_t head_lines_ = 0;
+  size_t line_length_ = 0;
   char buf_[4096];
   size_t off_ = 0;
   size_t len_ = 0;
@@ -205,27 +334,173 @@ bool interruptible_server::peer_closed() {
 }
 
 bool interruptible_server::process_and_close_socket(socket_t sock) {
+  const slot placed = current_slot;
+  if (placed == slot::refused) {
+    send_problem(sock, 503, "Service Unavailable", "overloaded", "Service unavailable",
+                 "the daemon holds its maximum of open connections (http.threads)");
+    close_after_canned_reply(sock);
+    return true;
+  }
+  const bool reserved = placed == slot::reserved;
   const int keep_alive_ms = static_cast<int>(keep_alive_timeout_sec_ * 1000);
   const int read_ms = to_ms(read_timeout_sec_, read_timeout_usec_);
   const int write_ms = to_ms(write_timeout_sec_, write_timeout_usec_);
+  const auto request_time = reserved ? limits_.reserved_read_timeout : limits_.read_timeout;
 
+  socket_stream strm(sock, wake_fd_, read_ms, write_ms, limited_ ? &limits_ : nullptr);
   bool ok = false;
-  for (size_t left = keep_alive_max_count_; left > 0 && !interrupted_; --left) {
-    // Between requests: wait for the next one, the keep-alive timeout, or interrupt().
-    if (wait_socket(sock, POLLIN, wake_fd_, keep_alive_ms) != wait_result::ready)
-      break;
-    socket_stream strm(sock, wake_fd_, read_ms, write_ms);
+  bool first = true;
+  // A reserved slot serves one request: it must be free again for the next health check.
+  for (size_t left = reserved ? 1 : keep_alive_max_count_; left > 0 && !interrupted_; --left) {
+    // Between requests: wait for the next one, the keep-alive timeout, or interrupt(). A
+    // connection that never sends its first request is bounded like a slow request, too.
+    if (!strm.has_buffered()) {
+      const int wait_ms = first && limited_
+                            ? std::min(keep_alive_ms, static_cast<int>(request_time.count()))
+                            : keep_alive_ms;
+      // Only kept-alive connections may be shed: a new one may be a health check in flight.
+      const bool idle = limited_ && !first;
+      if (idle)
+        mark_idle(sock);
+      const auto woke = wait_socket(sock, POLLIN, wake_fd_, wait_ms);
+      if (idle)
+        mark_busy(sock);
+      if (woke != wait_result::ready)
+        break;
+    }
+    first = false;
+    strm.begin_request(std::chrono::steady_clock::now() + request_time);
     const bool close_connection = left == 1 || interrupted_;
     bool connection_closed = false;
     current_connection = sock;
+    close_requested = false;
     ok = process_request(strm, close_connection, connection_closed, nullptr);
     current_connection = -1;
-    if (!ok || connection_closed)
+    if (!ok || connection_closed || strm.ended() || close_requested)
       break;
+  }
+  if (strm.ended()) {
+    close_after_canned_reply(sock);
+    return ok;
   }
   ::shutdown(sock, SHUT_RDWR);
   ::close(sock);
   return ok;
+}
+
+bool interruptible_server::in_reserved_slot() { return current_slot == slot::reserved; }
+
+void interruptible_server::close_after_reply() { close_requested = true; }
+
+void interruptible_server::mark_idle(int sock) {
+  std::lock_guard<std::mutex> lk(idle_mtx_);
+  idle_.push_back(sock);
+}
+
+void interruptible_server::mark_busy(int sock) {
+  std::lock_guard<std::mutex> lk(idle_mtx_);
+  idle_.remove(sock);
+}
+
+void interruptible_server::shed_idle(std::size_t n) {
+  // Under the lock, so the owner cannot have closed the descriptor meanwhile; the owner's
+  // poll wakes up to an end of stream and closes it.
+  std::lock_guard<std::mutex> lk(idle_mtx_);
+  for (; n > 0 && !idle_.empty(); --n) {
+    ::shutdown(idle_.front(), SHUT_RDWR);
+    idle_.pop_front();
+  }
+}
+
+/// The server's workers: `threads` of them, and never a queue. A connection is placed when it
+/// is accepted: normal below max_connections, reserved up to threads, refused beyond (answered
+/// on the accepting thread). Near the cap, idle keep-alive connections are closed first.
+class interruptible_server::pool final : public httplib::TaskQueue {
+public:
+  explicit pool(interruptible_server& server) : server_(server) {
+    const auto& l = server.limits_;
+    threads_ = std::max(1, l.threads);
+    cap_ = std::clamp(l.max_connections, 1, threads_);
+    shed_from_ = cap_ - std::max(1, cap_ / 8);
+    workers_.reserve(static_cast<size_t>(threads_));
+    for (int i = 0; i < threads_; ++i)
+      workers_.emplace_back([this] { run(); });
+  }
+
+  void enqueue(std::function<void()> fn) override {
+    slot placed = slot::refused;
+    int active = 0;
+    {
+      std::lock_guard<std::mutex> lk(mtx_);
+      if (active_ < threads_) {
+        placed = active_ >= cap_ ? slot::reserved : slot::normal;
+        ++active_;
+        jobs_.push_back(job{std::move(fn), placed});
+      }
+      active = active_;
+    }
+    if (placed == slot::refused) {
+      current_slot = slot::refused;
+      fn();
+      current_slot = slot::normal;
+    } else {
+      cv_.notify_one();
+    }
+    if (active >= shed_from_)
+      server_.shed_idle(1);
+  }
+
+  void shutdown() override {
+    {
+      std::lock_guard<std::mutex> lk(mtx_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_)
+      t.join();
+  }
+
+private:
+  struct job {
+    std::function<void()> fn;
+    slot placed;
+  };
+
+  void run() {
+    for (;;) {
+      job j;
+      {
+        std::unique_lock<std::mutex> lk(mtx_);
+        cv_.wait(lk, [this] { return stopping_ || !jobs_.empty(); });
+        if (jobs_.empty())
+          return; // stopping, and every accepted connection was served
+        j = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      current_slot = j.placed;
+      j.fn();
+      current_slot = slot::normal;
+      std::lock_guard<std::mutex> lk(mtx_);
+      --active_;
+    }
+  }
+
+  interruptible_server& server_;
+  int threads_ = 1;
+  int cap_ = 1;
+  int shed_from_ = 1;
+  std::mutex mtx_;
+  std::condition_variable cv_;
+  std::deque<job> jobs_;
+  int active_ = 0; // connections placed and not yet finished
+  bool stopping_ = false;
+  std::vector<std::thread> workers_;
+};
+
+void interruptible_server::set_connection_limits(const connection_limits& limits) {
+  limits_ = limits;
+  limited_ = true;
+  new_task_queue = [this] { return new pool(*this); };
 }
 
 std::thread interruptible_server::serve_in_background() {

@@ -3,6 +3,10 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <thread>
 #include <utility>
 
 namespace coffeeshop::net {
@@ -35,7 +39,68 @@ transport_error classify_error(httplib::Error err, std::chrono::steady_clock::du
 
 } // namespace
 
-upstream_client::upstream_client() = default;
+/// Cuts the client's socket when the armed deadline passes: httplib's timeouts are per read,
+/// so a reply that drips a byte at a time would otherwise hold the worker far past it. One
+/// thread per client, stopped by the destructor.
+class upstream_client::watchdog {
+public:
+  watchdog() : thread_([this] { run(); }) {}
+
+  ~watchdog() {
+    {
+      std::lock_guard<std::mutex> lk(mtx_);
+      stopping_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+
+  void arm(httplib::Client& client, std::chrono::steady_clock::time_point deadline) {
+    {
+      std::lock_guard<std::mutex> lk(mtx_);
+      target_ = &client;
+      deadline_ = deadline;
+      fired_ = false;
+    }
+    cv_.notify_one();
+  }
+
+  /// Disarms; true when the deadline had cut the call.
+  bool disarm() {
+    std::lock_guard<std::mutex> lk(mtx_);
+    target_ = nullptr;
+    deadline_.reset();
+    return fired_;
+  }
+
+private:
+  void run() {
+    std::unique_lock<std::mutex> lk(mtx_);
+    while (!stopping_) {
+      if (!deadline_) {
+        cv_.wait(lk);
+        continue;
+      }
+      const auto until = *deadline_;
+      if (cv_.wait_until(lk, until) == std::cv_status::timeout && deadline_ == until) {
+        // Client::stop() is httplib's way to abort a request from another thread.
+        target_->stop();
+        fired_ = true;
+        deadline_.reset();
+      }
+    }
+  }
+
+  std::mutex mtx_;
+  std::condition_variable cv_;
+  httplib::Client* target_ = nullptr;
+  std::optional<std::chrono::steady_clock::time_point> deadline_;
+  bool fired_ = false;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+upstream_client::upstream_client() : watchdog_(std::make_unique<watchdog>()) {}
 upstream_client::~upstream_client() = default;
 
 httplib::Client& upstream_client::client_for(const std::string& base) {
@@ -49,36 +114,74 @@ httplib::Client& upstream_client::client_for(const std::string& base) {
 }
 
 http_reply upstream_client::perform(const http_call& call) {
+  using clock = std::chrono::steady_clock;
+  http_reply out;
+  const auto started = clock::now();
+  const auto deadline = std::min(started + call.timeout,
+                                 call.deadline.value_or(clock::time_point::max()));
+  if (deadline <= started) {
+    out.error = transport_error::timeout;
+    out.error_message = "the attempt's deadline passed before it was sent";
+    return out;
+  }
+  const auto timeout = std::chrono::ceil<std::chrono::microseconds>(deadline - started);
   auto [base, path] = split_url(call.url);
   auto& cli = client_for(base);
-  auto secs = std::chrono::duration_cast<std::chrono::seconds>(call.timeout);
-  auto usecs = std::chrono::duration_cast<std::chrono::microseconds>(call.timeout - secs);
+  auto secs = std::chrono::duration_cast<std::chrono::seconds>(timeout);
+  auto usecs = timeout - secs;
   cli.set_connection_timeout(secs.count(), usecs.count());
   cli.set_read_timeout(secs.count(), usecs.count());
   cli.set_write_timeout(secs.count(), usecs.count());
-  httplib::Headers headers;
-  std::string content_type = "application/json";
+  httplib::Request req;
+  req.method = "POST";
+  req.path = path;
+  req.body = call.body;
+  bool has_type = false;
   for (const auto& [k, v] : call.headers) {
-    if (k == "Content-Type")
-      content_type = v;
-    else
-      headers.emplace(k, v);
+    has_type = has_type || k == "Content-Type";
+    req.headers.emplace(k, v);
   }
-  auto started = std::chrono::steady_clock::now();
-  auto res = cli.Post(path, headers, call.body, content_type);
-  auto elapsed = std::chrono::steady_clock::now() - started;
-  http_reply out;
-  if (!res) {
-    out.error = classify_error(res.error(), elapsed, call.timeout);
-    out.error_message = httplib::to_string(res.error());
-    // A broken connection must not be reused by the next call.
+  if (!has_type)
+    req.headers.emplace("Content-Type", "application/json");
+  std::string body;
+  bool too_large = false;
+  // A receiver rather than httplib's own buffer, so that the bound holds for the decoded body.
+  req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+    if (body.size() + n > max_reply_bytes) {
+      too_large = true;
+      return false;
+    }
+    body.append(data, n);
+    return true;
+  };
+  httplib::Response res;
+  auto err = httplib::Error::Success;
+  watchdog_->arm(cli, deadline);
+  const bool sent = cli.send(req, res, err);
+  const bool cut = watchdog_->disarm();
+  const auto elapsed = clock::now() - started;
+  if (!sent) {
+    if (too_large) {
+      out.error = transport_error::other;
+      out.error_message = "the reply body exceeds " + std::to_string(max_reply_bytes) + " bytes";
+    } else if (cut) {
+      out.error = transport_error::timeout;
+      out.error_message = "the attempt's deadline passed";
+    } else {
+      out.error = classify_error(err, elapsed, std::chrono::duration_cast<millis>(timeout));
+      out.error_message = httplib::to_string(err);
+    }
+  }
+  // A broken or abandoned connection must not be reused by the next call (a cut that came
+  // just after a complete reply closed it too).
+  if (!sent || cut)
     clients_.erase(base);
+  if (!sent)
     return out;
-  }
-  out.status = res->status;
-  out.body = std::move(res->body);
-  if (res->has_header("Retry-After"))
-    out.retry_after = res->get_header_value("Retry-After");
+  out.status = res.status;
+  out.body = std::move(body);
+  if (res.has_header("Retry-After"))
+    out.retry_after = res.get_header_value("Retry-After");
   return out;
 }
 

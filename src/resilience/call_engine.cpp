@@ -143,6 +143,7 @@ void call_engine::attempt(uint64_t id, active_call& c, const call_clock& clock,
   req.url = url_;
   req.body = c.call.body;
   req.timeout = c.budget.attempt_timeout(now, millis{settings_.timeout_ms});
+  req.deadline = now + req.timeout;
   req.headers.emplace_back("Content-Type", "application/json");
   trace_context parent{c.call.trace_id, "", "01"};
   req.headers.emplace_back("traceparent", parent.child().to_header());
@@ -220,6 +221,15 @@ void call_engine::after_failure(uint64_t id, active_call& c, const http_reply& r
                           (ar.reported_failure ? " with success:false" : "");
   call_outcome o;
   o.last_status = reply.status;
+  // Only a 4xx is the service judging the request; a final 3xx or 5xx (a redirect, which is
+  // not followed, or 501, 505, ...) is the service failing, reported as an upstream error.
+  const bool judged = reply.status >= 400 && reply.status < 500;
+  if (cls == attempt_class::final_failure && !judged) {
+    o.result = call_result::exhausted;
+    o.detail = std::string{to_string(kind_)} + " service answered " + why + " (not retried)";
+    finish(id, std::move(o), out);
+    return;
+  }
   if (cls == attempt_class::final_failure) {
     o.result = call_result::declined;
     o.detail = std::string{to_string(kind_)} + " service answered " + why;

@@ -17,6 +17,15 @@ millis break_of(const breaker_settings& s) {
   return millis{std::max<int64_t>(0, s.break_duration_ms)};
 }
 
+/// An upstream's Retry-After, clipped to max_break: it may stretch a break, never hold the
+/// breaker for years, and the clip keeps `now + stretch` far from overflowing the clock.
+std::optional<millis> stretch_of(const breaker_settings& s, std::optional<millis> retry_after) {
+  if (!retry_after)
+    return std::nullopt;
+  const int64_t cap = std::max<int64_t>(max_break(s), s.break_duration_ms);
+  return millis{std::clamp<int64_t>(retry_after->count(), 0, std::max<int64_t>(0, cap))};
+}
+
 std::string ratio_reason(double ratio, size_t calls) {
   char buf[96];
   std::snprintf(buf, sizeof buf, "failure ratio %.2f over %zu calls", ratio, calls);
@@ -127,6 +136,7 @@ std::optional<circuit_transition> circuit_breaker::on_failure(time_point now,
   }
   if (isolated_)
     return std::nullopt;
+  retry_after = stretch_of(settings_, retry_after);
   if (state_ == circuit_state::open) {
     // A late failure does not re-open (that would restart the break on every
     // straggler), but an upstream asking for a longer pause is honoured.

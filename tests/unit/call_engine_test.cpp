@@ -606,9 +606,33 @@ TEST_CASE("call_engine: a final 4xx is no breaker failure, a final 5xx is", "[ca
   r.start(4);
   auto out = r.reply(4, status_reply(501));
   CHECK(shape(out) == lines{"tally failed", "event circuit_opened", "report open",
-                            "event request_failed", "finish declined"});
-  CHECK(only<finish_call>(out).outcome.detail == "payment service answered HTTP 501");
+                            "event request_failed", "finish exhausted"});
+  CHECK(only<finish_call>(out).outcome.detail == "payment service answered HTTP 501 (not retried)");
   CHECK(r.engine.breaker().state(r.clock.now) == circuit_state::open);
+}
+
+TEST_CASE("call_engine: a final 3xx or unlisted 5xx is an upstream error, not a decline",
+          "[call_engine]") {
+  for (int status : {301, 302, 501, 505, 599}) {
+    INFO(status);
+    rig r;
+    r.start(1);
+    auto out = r.reply(1, status_reply(status));
+    auto fin = only<finish_call>(out);
+    // Exhausted is what the API answers 502 upstream_error; nothing is retried.
+    CHECK(fin.outcome.result == call_result::exhausted);
+    CHECK(fin.outcome.attempts == 1);
+    CHECK(fin.outcome.last_status == status);
+    CHECK(shape(out).back() == "finish exhausted");
+  }
+}
+
+TEST_CASE("call_engine: an attempt carries its deadline", "[call_engine]") {
+  rig r;
+  auto out = r.start(1);
+  auto send = only<send_attempt>(out);
+  REQUIRE(send.request.deadline);
+  CHECK(*send.request.deadline == r.clock.now + send.request.timeout);
 }
 
 // -- the total budget -------------------------------------------------------------------

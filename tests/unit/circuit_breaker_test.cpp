@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <limits>
+
 using namespace coffeeshop;
 using namespace std::chrono_literals;
 
@@ -210,11 +212,11 @@ TEST_CASE("circuit_breaker: Retry-After stretches the break", "[circuit_breaker]
   circuit_breaker cb{consecutive(1, 5000)};
 
   SECTION("longer than the break: honoured") {
-    REQUIRE(cb.on_failure(t0, 60000ms));
-    CHECK(cb.remaining_open(t0) == 60000ms);
-    CHECK(cb.try_acquire(t0 + 59s).retry_after == 1000ms);
-    CHECK(cb.state(t0 + 59999ms) == circuit_state::open);
-    CHECK(cb.state(t0 + 60s) == circuit_state::half_open);
+    REQUIRE(cb.on_failure(t0, 20000ms));
+    CHECK(cb.remaining_open(t0) == 20000ms);
+    CHECK(cb.try_acquire(t0 + 19s).retry_after == 1000ms);
+    CHECK(cb.state(t0 + 19999ms) == circuit_state::open);
+    CHECK(cb.state(t0 + 20s) == circuit_state::half_open);
   }
   SECTION("shorter than the break: the break wins") {
     REQUIRE(cb.on_failure(t0, 1000ms));
@@ -228,11 +230,47 @@ TEST_CASE("circuit_breaker: Retry-After stretches the break", "[circuit_breaker]
   }
   SECTION("a late failure while open extends but does not re-open") {
     trip(cb, t0);
-    CHECK_FALSE(cb.on_failure(t0 + 1s, 30000ms));
+    CHECK_FALSE(cb.on_failure(t0 + 1s, 20000ms));
     REQUIRE(cb.opened_at());
     CHECK(*cb.opened_at() == t0);
-    CHECK(cb.remaining_open(t0 + 1s) == 30000ms);
+    CHECK(cb.remaining_open(t0 + 1s) == 20000ms);
   }
+}
+
+TEST_CASE("circuit_breaker: Retry-After stretches at most to max_break_ms, 5 breaks by default",
+          "[circuit_breaker]") {
+  // 10^9 s held the breaker open for ~31.7 years; INT64_MAX ms overflowed the clock and sent
+  // it straight to half-open.
+  const millis absurd[] = {millis{1'000'000'000'000}, millis{99'999'999'999'000},
+                           millis{std::numeric_limits<int64_t>::max()}};
+  for (auto stretch : absurd) {
+    INFO(stretch.count());
+    SECTION("default cap, opening") {
+      circuit_breaker cb{consecutive(1, 5000)};
+      REQUIRE(cb.on_failure(t0, stretch));
+      CHECK(cb.remaining_open(t0) == 25000ms);
+      CHECK(cb.state(t0 + 24999ms) == circuit_state::open);
+      CHECK(cb.state(t0 + 25s) == circuit_state::half_open);
+      CHECK(cb.try_acquire(t0).retry_after == 25000ms);
+    }
+    SECTION("set cap, while open") {
+      auto s = consecutive(1, 5000);
+      s.max_break_ms = 8000;
+      circuit_breaker cb{s};
+      trip(cb, t0);
+      CHECK_FALSE(cb.on_failure(t0 + 1s, stretch));
+      CHECK(cb.remaining_open(t0 + 1s) == 8000ms);
+      CHECK(cb.state(t0 + 1s) == circuit_state::open);
+    }
+  }
+}
+
+TEST_CASE("circuit_breaker: a cap below the break does not shorten it", "[circuit_breaker]") {
+  auto s = consecutive(1, 5000);
+  s.max_break_ms = 1000;
+  circuit_breaker cb{s};
+  REQUIRE(cb.on_failure(t0, 60000ms));
+  CHECK(cb.remaining_open(t0) == 5000ms);
 }
 
 TEST_CASE("circuit_breaker: late replies while open do not transition", "[circuit_breaker]") {

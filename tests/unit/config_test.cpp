@@ -911,3 +911,45 @@ TEST_CASE("config: help_text documents options, lookup order and exit codes") {
     CHECK(h.find(needle) != std::string::npos);
   }
 }
+
+TEST_CASE("config: connection and head limits (issue 12)") {
+  require_single_error(load(std::nullopt, {"http.threads=8", "http.max_inflight_orders=4",
+                                           "http.max_connections=8"}),
+                       "config: http.max_connections: must be below http.threads (8), got 8");
+  require_single_error(load(std::nullopt, {"http.max_headers=0"}),
+                       "config: http.max_headers: must be in 1..10000, got 0");
+  require_single_error(load(std::nullopt, {"http.max_header_bytes=100"}),
+                       "config: http.max_header_bytes: must be in 1024..1048576, got 100");
+  require_single_error(load(std::nullopt, {"http.read_timeout_ms=0"}),
+                       "config: http.read_timeout_ms: expected a positive integer, got 0");
+  config_result ok = load(std::nullopt, {"http.threads=8", "http.max_inflight_orders=4",
+                                         "http.max_connections=6"});
+  REQUIRE(ok.value);
+  CHECK(connection_cap(ok.value->http) == 6);
+  // 0: threads minus a reserve of threads/16, at least one.
+  http_settings h;
+  CHECK(connection_cap(h) == 120);
+  h.threads = 8;
+  CHECK(connection_cap(h) == 7);
+  h.threads = 1;
+  CHECK(connection_cap(h) == 1);
+}
+
+TEST_CASE("config: circuit_breaker.max_break_ms defaults to five breaks") {
+  config_result d = load(std::nullopt, {});
+  REQUIRE(d.value);
+  CHECK_FALSE(d.value->payment.circuit_breaker.max_break_ms);
+  CHECK(max_break(d.value->payment.circuit_breaker) == 150000);
+  config_result set = load(std::nullopt, {"services.payment.circuit_breaker.max_break_ms=60000"});
+  REQUIRE(set.value);
+  CHECK(max_break(set.value->payment.circuit_breaker) == 60000);
+  require_single_error(
+    load(std::nullopt, {"services.payment.circuit_breaker.max_break_ms=86400001"}),
+    "config: services.payment.circuit_breaker.max_break_ms: must be in 1..86400000, got "
+    "86400001");
+  config_result null_again =
+    load(std::nullopt, {"services.payment.circuit_breaker.max_break_ms=60000",
+                        "services.payment.circuit_breaker.max_break_ms=null"});
+  REQUIRE(null_again.value);
+  CHECK_FALSE(null_again.value->payment.circuit_breaker.max_break_ms);
+}

@@ -257,3 +257,68 @@ TEST_CASE("upstream_client: a port nothing listens on is connect_failed", "[upst
   CHECK_FALSE(reply.error_message.empty());
   CHECK(reply.status == 0);
 }
+
+TEST_CASE_METHOD(upstream_fixture, "upstream_client: a call past its deadline is not sent",
+                 "[upstream_client]") {
+  net::upstream_client client;
+  auto request = call("/pay", 5000ms);
+  request.deadline = std::chrono::steady_clock::now() - 1ms;
+
+  auto reply = client.perform(request);
+
+  CHECK(reply.error == transport_error::timeout);
+  CHECK(reply.error_message.find("deadline") != std::string::npos);
+  CHECK(seen().empty());
+}
+
+TEST_CASE_METHOD(upstream_fixture,
+                 "upstream_client: a reply that drips is cut at the deadline, not per read",
+                 "[upstream_client]") {
+  // Each chunk comes well within the per-read timeout; the whole would take 20 s.
+  respond([](httplib::Response& res, std::size_t) {
+    res.set_chunked_content_provider("application/json", [n = 0](std::size_t,
+                                                                 httplib::DataSink& sink) mutable {
+      std::this_thread::sleep_for(50ms); // the upstream's pace, not a wait for our code
+      return ++n < 400 && sink.write(" ", 1);
+    });
+  });
+  net::upstream_client client;
+  auto request = call("/pay", 2000ms);
+  request.deadline = std::chrono::steady_clock::now() + 300ms;
+
+  const auto started = std::chrono::steady_clock::now();
+  auto reply = client.perform(request);
+  const auto took = std::chrono::steady_clock::now() - started;
+
+  CHECK(reply.error == transport_error::timeout);
+  CHECK(reply.error_message == "the attempt's deadline passed");
+  // Bounded by the deadline, far below the 2 s per-read timeout and the 20 s drip.
+  CHECK(took < 1500ms);
+}
+
+TEST_CASE_METHOD(upstream_fixture,
+                 "upstream_client: a reply body over max_reply_bytes fails the call",
+                 "[upstream_client]") {
+  const std::string big(net::max_reply_bytes + 1, 'x');
+  respond([&](httplib::Response& res, std::size_t) { res.set_content(big, "application/json"); });
+  net::upstream_client client;
+
+  auto reply = client.perform(call("/pay", 5000ms));
+
+  CHECK(reply.error == transport_error::other);
+  CHECK(reply.error_message.find("exceeds") != std::string::npos);
+  CHECK(reply.body.empty());
+}
+
+TEST_CASE_METHOD(upstream_fixture,
+                 "upstream_client: a body of exactly max_reply_bytes is read whole",
+                 "[upstream_client]") {
+  const std::string big(net::max_reply_bytes, 'x');
+  respond([&](httplib::Response& res, std::size_t) { res.set_content(big, "application/json"); });
+  net::upstream_client client;
+
+  auto reply = client.perform(call("/pay", 5000ms));
+
+  CHECK(reply.error == transport_error::none);
+  CHECK(reply.body.size() == net::max_reply_bytes);
+}

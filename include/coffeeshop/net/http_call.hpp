@@ -17,6 +17,9 @@ struct http_call {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
   millis timeout{10000};
+  /// When the attempt is over (steady clock): the transport never starts it
+  /// later and cuts its socket at that instant.
+  std::optional<time_point> deadline;
 };
 
 /// What came back from one http_call.

@@ -8,9 +8,30 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <list>
+#include <mutex>
 #include <thread>
 
 namespace coffeeshop::net {
+
+/// What one server may hold, so that a few hundred hostile connections cannot take it off the
+/// air (cpp-httplib keeps a thread per connection).
+struct connection_limits {
+  /// Worker threads; a connection beyond them is answered 503 by the accepting thread.
+  int threads = 8;
+  /// Connections served normally. Those between it and `threads` are served one request each
+  /// with a short head deadline, and only if reserved_slot_allows() says so for their path.
+  int max_connections = 7;
+  /// Deadline for a whole request head and body, from its first byte (not per read).
+  std::chrono::milliseconds read_timeout{10000};
+  /// The same deadline in a reserved slot.
+  std::chrono::milliseconds reserved_read_timeout{1000};
+  /// Bounds of a request head: bytes (request line included) and header lines.
+  std::size_t max_header_bytes = 16384;
+  std::size_t max_headers = 100;
+};
 
 /// An httplib::Server whose connection threads can be woken at once by interrupt().
 /// Idle connections also wait in poll() instead of httplib's 10 ms select loop, so an idle
@@ -38,6 +59,18 @@ public:
   /// that, so a stop() right after start would be lost and the thread never end.
   std::thread serve_in_background();
 
+  /// Bounds connections, request heads and read time (call before listening). Installs the
+  /// server's worker pool: the caller must not set new_task_queue.
+  void set_connection_limits(const connection_limits& limits);
+
+  /// True on a handler thread serving a connection beyond max_connections: the handler
+  /// should answer only what must stay reachable under load (health checks).
+  static bool in_reserved_slot();
+
+  /// Called by a handler that answers without reading the request's body: the connection is
+  /// closed after this reply instead of reading the body as the next request.
+  static void close_after_reply();
+
   /// True when the client of the connection the calling handler thread serves has closed
   /// it (or it broke). Lets a handler that holds a call (hang, latency) give up its worker
   /// thread when the caller timed out, instead of starving the pool. False off a handler.
@@ -47,6 +80,19 @@ private:
   // Replaces httplib's per-connection loop (a private virtual; overriding it is the
   // library's extension point, the request handling itself stays httplib's process_request).
   bool process_and_close_socket(socket_t sock) override;
+
+  class pool;
+  friend class pool;
+
+  /// Connections waiting for their next request, oldest first; closed first under load.
+  void mark_idle(int sock);
+  void mark_busy(int sock);
+  void shed_idle(std::size_t n);
+
+  connection_limits limits_;
+  bool limited_ = false;
+  std::mutex idle_mtx_;
+  std::list<int> idle_;
 
   int wake_fd_ = -1;
   socket_t listen_fd_ = INVALID_SOCKET;
