@@ -13,7 +13,10 @@ void init(integration_state& st, std::unique_ptr<call_hooks> hooks, integration_
   st.spec = std::move(spec);
 }
 
-call_clock clock_of(time_point now) { return call_clock{now, now_ms()}; }
+call_clock clock_of(time_point now) {
+  auto ns = unix_now_ns();
+  return call_clock{now, ns / 1'000'000, ns};
+}
 
 void record(integration_state& st, const call_command& cmd, time_point now) {
   auto& deps = st.spec.deps;
