@@ -15,7 +15,10 @@ void init(integration_state& st, std::unique_ptr<call_hooks> hooks, integration_
   report_load_now(st, st.engine->limiter().limit());
 }
 
-call_clock clock_of(time_point now) { return call_clock{now, now_ms()}; }
+call_clock clock_of(time_point now) {
+  auto ns = unix_now_ns();
+  return call_clock{now, ns / 1'000'000, ns};
+}
 
 void report_load_now(integration_state& st, int limit) {
   auto& deps = st.spec.deps;

@@ -193,6 +193,9 @@ void execute(integration_self<Call> self) {
         st.callers.erase(i);
         promise.deliver(std::move(done->outcome));
       }
+    } else if (auto* sp = std::get_if<export_span>(&cmd)) {
+      if (st.spec.deps.spans)
+        st.spec.deps.spans->submit(std::move(sp->finished));
     } else {
       integration_shell::record(st, cmd, self->clock().now());
     }

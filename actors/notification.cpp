@@ -36,6 +36,8 @@ public:
 outbound_call notify_call(const integration_spec& spec, const notify_request& req) {
   outbound_call call;
   call.order_id = req.order_id;
+  // No parent span: the outbox may deliver long after the request that queued the
+  // notification (or after a restart), so its call span is a root of the order's trace.
   call.trace_id = req.trace_id;
   call.body = notification_body(spec.settings.format, req);
   call.idempotency_key = req.order_id + ':' + req.status;

@@ -41,6 +41,9 @@ struct coordinator_state {
     /// the upstream may already have charged it under its key, so a refusal
     /// that sent nothing must not fail it.
     bool resumed = false;
+    /// The span of the request that asked for this payment, parent of its call span;
+    /// empty when no request of the order's trace waits (resumed at start).
+    std::string parent_span;
   };
   struct delivery {
     notify_request request;
@@ -489,7 +492,9 @@ void issue_payment(coordinator_self self, const std::string& order_id) {
     return; // re-issued when the successor starts
   const auto& o = i->second.placed;
   auto issue = i->second.issue = st.next_issue++;
-  charge_request req{o.id, o.total, o.currency, o.payment_method, o.trace_id};
+  charge_request req{o.id,       o.total,
+                     o.currency, o.payment_method,
+                     o.trace_id, i->second.parent_span};
   ask_child(self, child, &coordinator_state::payments, order_id, issue, std::move(req),
             complete_payment);
 }
@@ -497,13 +502,13 @@ void issue_payment(coordinator_self self, const std::string& order_id) {
 /// Starts the payment of a committed pending order (new, retried, or resumed).
 void start_payment(coordinator_self self, order o,
                    std::optional<caf::typed_response_promise<create_order_reply>> promise,
-                   bool resumed = false) {
+                   bool resumed = false, std::string parent_span = {}) {
   auto& st = self->state;
   if (o.idempotency_key)
     st.keys_in_progress[*o.idempotency_key] = o.id;
   auto id = o.id;
-  st.payments[id] = coordinator_state::pending_payment{std::move(o), std::move(promise), 0,
-                                                       resumed};
+  st.payments[id] = coordinator_state::pending_payment{std::move(o), std::move(promise), 0, resumed,
+                                                       std::move(parent_span)};
   issue_payment(self, id);
 }
 
@@ -598,6 +603,12 @@ void requeue(coordinator_self self, const std::string& entry_id,
               });
 }
 
+/// The request's server span when it belongs to the order's trace: an order paid again
+/// under its Idempotency-Key keeps the trace of the request that created it.
+std::string parent_span_for(const order& o, const create_order_command& cmd) {
+  return o.trace_id == cmd.trace_id ? cmd.span_id : std::string{};
+}
+
 caf::result<create_order_reply> create_order(coordinator_self self, create_order_command& cmd) {
   auto& st = self->state;
   auto& store = *st.spec.deps.store;
@@ -622,7 +633,8 @@ caf::result<create_order_reply> create_order(coordinator_self self, create_order
       if (existing->status == order_status::pending_payment) {
         // Committed, but its outcome was not: resume it under the same key.
         auto rp = self->make_response_promise<create_order_reply>();
-        start_payment(self, std::move(*existing), rp, true);
+        auto parent = parent_span_for(*existing, cmd);
+        start_payment(self, std::move(*existing), rp, true, std::move(parent));
         return rp;
       }
       if (existing->status != order_status::payment_failed) {
@@ -659,10 +671,11 @@ caf::result<create_order_reply> create_order(coordinator_self self, create_order
   auto id = o.id;
   auto w = write_of(o);
   bool retried = retrying.has_value();
+  auto parent = parent_span_for(o, cmd);
   // Committed before the first payment attempt, so a crash mid-payment is
   // resumed at start with the same Idempotency-Key.
   write_order(self, id, std::move(w),
-              [self, rp, o = std::move(o), retried](const commit_result& r) mutable {
+              [self, rp, o = std::move(o), retried, parent](const commit_result& r) mutable {
                 note_store(self, r);
                 if (!r.ok) {
                   if (o.idempotency_key)
@@ -680,7 +693,7 @@ caf::result<create_order_reply> create_order(coordinator_self self, create_order
                   emit_order_event(self, o, "order_status_changed",
                                    {{"from", "payment_failed"},
                                     {"reason", "payment retried by idempotent request"}});
-                start_payment(self, std::move(o), rp);
+                start_payment(self, std::move(o), rp, false, std::move(parent));
               });
   return rp;
 }

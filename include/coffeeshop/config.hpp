@@ -156,6 +156,15 @@ struct store_settings {
   store_sync synchronous = store_sync::full;
 };
 
+/// Trace export (CONTRACT §2 `telemetry.*`, §9).
+struct telemetry_settings {
+  /// Base URL of an OTLP/HTTP collector (spans go to `{endpoint}/v1/traces`); null: no export.
+  std::optional<std::string> otlp_endpoint;
+  std::string service_name = "coffeeshopd";
+  /// Spans waiting for export beyond this are dropped and counted.
+  int max_queue_spans = 8192;
+};
+
 struct config {
   http_settings http;
   service_settings payment = service_defaults("payment-service", "process-payment");
@@ -164,6 +173,7 @@ struct config {
   supervision_settings supervision;
   std::string store_path = "coffeeshop.db";
   store_settings store;
+  telemetry_settings telemetry;
   logging_settings logging;
   int64_t drain_timeout_ms = 10000;
   std::optional<std::string> admin_token;

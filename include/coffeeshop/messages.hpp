@@ -31,6 +31,9 @@ struct charge_request {
   std::string currency;
   std::string payment_method;
   std::string trace_id;
+  /// The span the payment call's span is a child of (the create request's server
+  /// span); empty for a payment resumed at start.
+  std::string parent_span_id;
 };
 
 /// A status notification for one order (CONTRACT §4 notification bodies).
@@ -46,6 +49,8 @@ struct notify_request {
 struct outbound_call {
   std::string order_id;
   std::string trace_id;
+  /// Parent of the call's internal span; empty makes it a root span of the trace.
+  std::string parent_span_id;
   std::string body;
   /// Sent as `Idempotency-Key` on every attempt: `<orderId>` for a payment,
   /// `<orderId>:<status>` for a notification (CONTRACT §4).
@@ -88,6 +93,7 @@ struct create_order_command {
   std::optional<std::string> idempotency_key;
   std::string fingerprint; // hash of the canonical body, for idempotency checks
   std::string trace_id;
+  std::string span_id; // the request's server span, parent of the payment call's span
   /// The ingress bulkhead is full: record the order as payment_failed without
   /// asking the payment service, and answer overloaded.
   bool shed = false;

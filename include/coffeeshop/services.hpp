@@ -5,6 +5,7 @@
 #include "coffeeshop/telemetry/integration_board.hpp"
 #include "coffeeshop/telemetry/logger.hpp"
 #include "coffeeshop/telemetry/metrics.hpp"
+#include "coffeeshop/telemetry/span.hpp"
 
 #include <atomic>
 #include <memory>
@@ -26,6 +27,8 @@ struct shared_services {
   std::shared_ptr<event_journal> journal;
   std::shared_ptr<order_store> store;
   std::shared_ptr<store_health> store_state = std::make_shared<store_health>();
+  /// Where finished spans go (the OTLP exporter); null when telemetry.otlp_endpoint is.
+  std::shared_ptr<span_sink> spans;
 };
 
 /// Something that serves in the background between start() and stop(): the

@@ -172,6 +172,12 @@ void visit_config(Visitor& v, Config& c) {
     v.string("path", c.store_path);
     v.choice("synchronous", c.store.synchronous, store_sync_names);
   });
+  v.section("telemetry", [&] {
+    v.nullable_url("otlp_endpoint", c.telemetry.otlp_endpoint);
+    v.string("service_name", c.telemetry.service_name);
+    // A span is about 1 KiB queued: the bound keeps a dead collector's cost in megabytes.
+    v.integer("max_queue_spans", c.telemetry.max_queue_spans, {1, 1'000'000});
+  });
   v.section("logging", [&] {
     v.choice("level", c.logging.level, log_level_names);
     v.choice("format", c.logging.format, log_format_names);

@@ -3,6 +3,7 @@
 #include "actor_runtime.hpp"
 #include "http_api.hpp"
 
+#include "coffeeshop/net/http_trace_transport.hpp"
 #include "coffeeshop/sim/simulator.hpp"
 #include "coffeeshop/store/sqlite_store.hpp"
 #include "coffeeshop/util/clock.hpp"
@@ -13,6 +14,7 @@
 #include <future>
 #include <pthread.h>
 #include <thread>
+#include <unistd.h>
 
 namespace coffeeshop {
 
@@ -52,6 +54,34 @@ shared_services make_services(const config& cfg) {
                                                 cfg.notification.circuit_breaker);
   s.journal = std::make_shared<event_journal>();
   return s;
+}
+
+/// The OTLP exporter when telemetry.otlp_endpoint is set (its thread started), and the
+/// spans' sink pointed at it; none otherwise.
+std::shared_ptr<otlp_exporter> start_trace_export(const config& cfg, shared_services& s) {
+  if (!cfg.telemetry.otlp_endpoint)
+    return nullptr;
+  auto base = *cfg.telemetry.otlp_endpoint;
+  while (!base.empty() && base.back() == '/')
+    base.pop_back();
+  exporter_settings es;
+  es.url = base + "/v1/traces";
+  es.max_queue_spans = static_cast<std::size_t>(cfg.telemetry.max_queue_spans);
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  trace_resource res{cfg.telemetry.service_name, COFFEESHOP_VERSION_STRING,
+                     std::string{host} + "-" + std::to_string(getpid())};
+  auto stats = s.stats;
+  // Present at 0 from the start, so a rate() over it works before the first drop.
+  stats->telemetry_spans_dropped.add({}, 0);
+  auto exporter = std::make_shared<otlp_exporter>(
+    std::move(es), std::move(res), net::make_http_trace_transport(),
+    [stats](uint64_t n) { stats->telemetry_spans_dropped.add({}, static_cast<double>(n)); });
+  exporter->start();
+  s.spans = exporter;
+  s.log->info("trace export",
+              {{"url", base + "/v1/traces"}, {"maxQueueSpans", cfg.telemetry.max_queue_spans}});
+  return exporter;
 }
 
 /// Puts each breaker as the store last saw it on the board, which is what the
@@ -187,6 +217,7 @@ int run_daemon(const config& cfg) {
   if (!open_store(cfg, services, writer))
     return 1;
   restore_breakers(cfg, services);
+  auto exporter = start_trace_export(cfg, services);
   auto catalogue = load_menu(cfg, log);
   if (!catalogue)
     return 1;
@@ -229,6 +260,8 @@ int run_daemon(const config& cfg) {
       log.warn("actors did not stop in time");
   }
   writer->stop();
+  if (exporter)
+    exporter->stop(); // after the actors: their last spans go too
   if (simulator)
     simulator->stop();
   log.announce("stopped", {{"exitCode", exit_code}});

@@ -50,8 +50,10 @@ std::vector<std::string> split_path(std::string_view path) {
 struct call_ctx {
   const httplib::Request& req;
   httplib::Response& res;
-  trace_context trace;
-  std::string route; // route template, the metrics label
+  trace_context trace; // the caller's (or a new one): its span is the server span's parent
+  std::string route;   // route template, the metrics label
+  /// This request's server span, as the reply's traceparent names it.
+  trace_context server_span = {};
 };
 
 void write_json(httplib::Response& res, int status, const boost::json::value& body) {
@@ -191,10 +193,11 @@ struct http_api::impl {
 
   void dispatch(const httplib::Request& req, httplib::Response& res) {
     auto started = std::chrono::steady_clock::now();
-    call_ctx c{req, res, trace_context::from_header_or_new(req.get_header_value("traceparent")),
-               "unmatched"};
-    auto server_span = c.trace.child();
-    res.set_header("traceparent", server_span.to_header());
+    auto started_ns = unix_now_ns();
+    auto incoming = trace_context::parse(req.get_header_value("traceparent"));
+    call_ctx c{req, res, incoming ? *incoming : trace_context::make_new(), "unmatched"};
+    c.server_span = c.trace.child();
+    res.set_header("traceparent", c.server_span.to_header());
     std::vector<std::string> allowed;
     bool handled = false;
     auto path = split_path(req.path);
@@ -225,6 +228,36 @@ struct http_api::impl {
     auto code = std::to_string(res.status);
     deps.stats->http_requests.add({{"method", req.method}, {"route", c.route}, {"code", code}});
     deps.stats->http_request_duration.observe({{"route", c.route}}, secs);
+    if (deps.spans)
+      deps.spans->submit(server_span_of(c, incoming.has_value(), started_ns));
+  }
+
+  /// The server span of a request, after the OpenTelemetry HTTP semantic conventions.
+  static span server_span_of(const call_ctx& c, bool remote_parent, int64_t started_ns) {
+    span s;
+    s.trace_id = c.trace.trace_id;
+    s.span_id = c.server_span.span_id;
+    if (remote_parent)
+      s.parent_span_id = c.trace.span_id;
+    bool matched = c.route != "unmatched";
+    s.name = matched ? c.req.method + " " + c.route : c.req.method;
+    s.kind = span_kind::server;
+    s.start_ns = started_ns;
+    s.end_ns = unix_now_ns();
+    s.attributes = {{"http.request.method", c.req.method},
+                    {"url.path", c.req.path},
+                    {"url.scheme", "http"},
+                    {"http.response.status_code", c.res.status}};
+    if (matched)
+      s.attributes.emplace_back("http.route", c.route);
+    if (!c.req.remote_addr.empty())
+      s.attributes.emplace_back("client.address", c.req.remote_addr);
+    if (c.res.status >= 500) {
+      // Only a server fault is an error of the server span; a 4xx is the client's.
+      s.status = span_status::error;
+      s.attributes.emplace_back("error.type", std::to_string(c.res.status));
+    }
+    return s;
   }
 
   void configure_server() {
@@ -410,6 +443,7 @@ struct http_api::impl {
     cmd.fingerprint = request_fingerprint(cmd.request);
     cmd.idempotency_key = key;
     cmd.trace_id = c.trace.trace_id;
+    cmd.span_id = c.server_span.span_id;
     // Over the bulkhead the order is still recorded (as payment_failed, never
     // paid) so the client can retry it under its Idempotency-Key; only the
     // payment is shed.

@@ -33,6 +33,31 @@ std::string total_timeout_text(const service_settings& s) {
   return "total timeout of " + std::to_string(s.total_timeout_ms) + " ms";
 }
 
+int64_t wall_ns(const call_clock& clock) {
+  return clock.epoch_ns != 0 ? clock.epoch_ns : clock.epoch_ms * 1'000'000;
+}
+
+const char* to_string(call_result r) {
+  switch (r) {
+    case call_result::succeeded: return "succeeded";
+    case call_result::declined: return "declined";
+    case call_result::exhausted: return "exhausted";
+    case call_result::timed_out: return "timed_out";
+    case call_result::circuit_open: return "circuit_open";
+    case call_result::overloaded: return "overloaded";
+  }
+  return "failed";
+}
+
+/// OpenTelemetry's error.type of a failed attempt: the transport error, else the status.
+std::string error_type(const http_reply& reply, const attempt_result& ar) {
+  if (reply.error != transport_error::none)
+    return to_string(reply.error);
+  if (ar.reported_failure)
+    return "success_false"; // a 2xx whose body says the payment failed
+  return std::to_string(reply.status);
+}
+
 } // namespace
 
 // -- default hooks ----------------------------------------------------------------
@@ -70,10 +95,21 @@ call_engine::call_engine(service_kind kind, service_settings settings, std::stri
 void call_engine::start(uint64_t id, outbound_call call, const call_clock& clock,
                         call_commands& out) {
   auto [i, inserted] = calls_.try_emplace(
-    id, active_call{std::move(call), deadline{clock.now, millis{settings_.total_timeout_ms}}});
+    id, active_call{std::move(call), deadline{clock.now, millis{settings_.total_timeout_ms}}, 0,
+                    false, time_point{}, span{}, span{}});
   if (!inserted)
     return; // an id already running: the shell's bug, and the running call keeps it
-  attempt(id, i->second, clock, out);
+  auto& c = i->second;
+  auto& sp = c.call_span;
+  sp.trace_id = c.call.trace_id;
+  sp.span_id = make_span_id();
+  sp.parent_span_id = c.call.parent_span_id;
+  sp.name = std::string{to_string(kind_)} + " call";
+  sp.kind = span_kind::internal;
+  sp.start_ns = wall_ns(clock);
+  sp.attributes = {{"coffeeshop.service", to_string(kind_)},
+                   {"coffeeshop.order_id", c.call.order_id}};
+  attempt(id, c, clock, out);
   note_load(out);
 }
 
@@ -99,7 +135,7 @@ void call_engine::attempt(uint64_t id, active_call& c, const call_clock& clock,
     o.result = call_result::timed_out;
     o.detail = total_timeout_text(settings_) + " spent after " + std::to_string(c.attempt) +
                " attempt(s)";
-    finish(id, std::move(o), out);
+    finish(id, std::move(o), clock, out);
     return;
   }
   if (attempts_in_flight_ >= limiter_.limit()) {
@@ -112,20 +148,21 @@ void call_engine::attempt(uint64_t id, active_call& c, const call_clock& clock,
              {{"reason", "concurrency limit"},
               {"limit", limiter_.limit()},
               {"maxConnections", settings_.max_connections}},
-             out);
+             clock, out);
     else
       reject(id, c, call_result::overloaded, millis{1000},
              "max_connections (" + std::to_string(settings_.max_connections) +
                ") calls already in flight",
-             {{"reason", "bulkhead full"}, {"maxConnections", settings_.max_connections}}, out);
+             {{"reason", "bulkhead full"}, {"maxConnections", settings_.max_connections}}, clock,
+             out);
     return;
   }
   auto adm = breaker_.try_acquire(now);
-  note_breaker(adm.transition, &c.call, clock, out);
+  note_breaker(adm.transition, &c, clock, out);
   if (!adm.allowed) {
     reject(id, c, call_result::circuit_open, adm.retry_after,
            std::string{"the "} + to_string(kind_) + " circuit is open",
-           {{"reason", "circuit open"}, {"retryAfterMs", adm.retry_after.count()}}, out);
+           {{"reason", "circuit open"}, {"retryAfterMs", adm.retry_after.count()}}, clock, out);
     return;
   }
   ++c.attempt;
@@ -145,8 +182,22 @@ void call_engine::attempt(uint64_t id, active_call& c, const call_clock& clock,
   req.timeout = c.budget.attempt_timeout(now, millis{settings_.timeout_ms});
   req.deadline = now + req.timeout;
   req.headers.emplace_back("Content-Type", "application/json");
-  trace_context parent{c.call.trace_id, "", "01"};
-  req.headers.emplace_back("traceparent", parent.child().to_header());
+  // The attempt's client span is the one its traceparent names, so the upstream's own
+  // spans join the trace under it.
+  auto& sp = c.attempt_span;
+  sp = span{};
+  sp.trace_id = c.call.trace_id;
+  sp.span_id = make_span_id();
+  sp.parent_span_id = c.call_span.span_id;
+  sp.name = "POST";
+  sp.kind = span_kind::client;
+  sp.start_ns = wall_ns(clock);
+  sp.attributes = {{"http.request.method", "POST"},
+                   {"url.full", url_},
+                   {"coffeeshop.attempt", c.attempt},
+                   {"coffeeshop.circuit.state", to_string(breaker_.state(now))}};
+  req.headers.emplace_back("traceparent",
+                           trace_context{c.call.trace_id, sp.span_id, "01"}.to_header());
   if (c.call.idempotency_key)
     req.headers.emplace_back("Idempotency-Key", *c.call.idempotency_key);
   emit(&c.call, "request_started", c.attempt, {{"url", url_}, {"timeoutMs", req.timeout.count()}},
@@ -177,7 +228,17 @@ void call_engine::on_reply(uint64_t id, const http_reply& reply, const call_cloc
                               std::chrono::duration<double>(elapsed).count()});
   auto tr = is_breaker_failure(ar) ? breaker_.on_failure(clock.now, ar.retry_after)
                                    : breaker_.on_success(clock.now);
-  note_breaker(tr, &c.call, clock, out);
+  auto& sp = c.attempt_span;
+  sp.end_ns = wall_ns(clock);
+  if (reply.error == transport_error::none)
+    sp.attributes.emplace_back("http.response.status_code", reply.status);
+  if (!ok) {
+    sp.attributes.emplace_back("error.type", error_type(reply, ar));
+    sp.status = span_status::error;
+    sp.status_message = reply.error_message;
+  }
+  out.emplace_back(export_span{std::move(sp)});
+  note_breaker(tr, &c, clock, out);
   if (ok) {
     emit(&c.call, "request_succeeded", c.attempt,
          {{"status", reply.status}, {"durationMs", elapsed_ms}}, out);
@@ -185,7 +246,7 @@ void call_engine::on_reply(uint64_t id, const http_reply& reply, const call_cloc
     o.result = call_result::succeeded;
     o.last_status = reply.status;
     o.reference = hooks_.reference(reply);
-    finish(id, std::move(o), out);
+    finish(id, std::move(o), clock, out);
     note_load(out);
     return;
   }
@@ -227,27 +288,27 @@ void call_engine::after_failure(uint64_t id, active_call& c, const http_reply& r
   if (cls == attempt_class::final_failure && !judged) {
     o.result = call_result::exhausted;
     o.detail = std::string{to_string(kind_)} + " service answered " + why + " (not retried)";
-    finish(id, std::move(o), out);
+    finish(id, std::move(o), clock, out);
     return;
   }
   if (cls == attempt_class::final_failure) {
     o.result = call_result::declined;
     o.detail = std::string{to_string(kind_)} + " service answered " + why;
-    finish(id, std::move(o), out);
+    finish(id, std::move(o), clock, out);
     return;
   }
   int retries_done = c.attempt - 1;
   if (retries_done >= retry_.max_retries()) {
     o.result = call_result::exhausted;
     o.detail = std::to_string(c.attempt) + " attempt(s) failed, last: " + why;
-    finish(id, std::move(o), out);
+    finish(id, std::move(o), clock, out);
     return;
   }
   auto delay = retry_.next_delay(retries_done + 1, ar.retry_after);
   if (!c.budget.allows_attempt_at(clock.now + delay)) {
     o.result = call_result::timed_out;
     o.detail = total_timeout_text(settings_) + " would be exceeded by the next retry; last: " + why;
-    finish(id, std::move(o), out);
+    finish(id, std::move(o), clock, out);
     return;
   }
   if (budget_.enabled()) {
@@ -266,33 +327,54 @@ void call_engine::after_failure(uint64_t id, active_call& c, const http_reply& r
       o.detail = std::to_string(c.attempt) + " attempt(s) failed and the retry budget (" +
                  std::to_string(u.retries) + " retries in " +
                  std::to_string(budget_.settings().window_ms) + " ms) allows no more; last: " + why;
-      finish(id, std::move(o), out);
+      c.call_span.events.push_back(
+        {"retry_suppressed", wall_ns(clock), {{"coffeeshop.attempt", c.attempt + 1}}});
+      finish(id, std::move(o), clock, out);
       return;
     }
   }
   out.emplace_back(tally_call{tally_call::kind::retried});
   emit(&c.call, "retry_scheduled", c.attempt + 1, {{"delayMs", delay.count()}, {"reason", why}},
        out);
+  c.call_span.events.push_back({"retry_scheduled",
+                                wall_ns(clock),
+                                {{"coffeeshop.attempt", c.attempt + 1},
+                                 {"coffeeshop.retry.delay_ms", static_cast<int64_t>(delay.count())},
+                                 {"coffeeshop.retry.reason", why}}});
   out.emplace_back(schedule_retry{id, delay});
 }
 
 void call_engine::reject(uint64_t id, active_call& c, call_result result, millis retry_after,
                          std::string detail, boost::json::object event_payload,
-                         call_commands& out) {
+                         const call_clock& clock, call_commands& out) {
   out.emplace_back(tally_call{tally_call::kind::rejected});
+  attribute_list attrs{{"coffeeshop.attempt", c.attempt + 1}};
+  if (auto* why = event_payload.if_contains("reason"); why && why->is_string())
+    attrs.emplace_back("coffeeshop.reject.reason", std::string{why->get_string()});
+  c.call_span.events.push_back({"call_rejected", wall_ns(clock), std::move(attrs)});
   emit(&c.call, "call_rejected", c.attempt + 1, std::move(event_payload), out);
   call_outcome o;
   o.result = result;
   o.retry_after = retry_after;
   o.detail = std::move(detail);
-  finish(id, std::move(o), out);
+  finish(id, std::move(o), clock, out);
 }
 
-void call_engine::finish(uint64_t id, call_outcome outcome, call_commands& out) {
+void call_engine::finish(uint64_t id, call_outcome outcome, const call_clock& clock,
+                         call_commands& out) {
   auto i = calls_.find(id);
   if (i == calls_.end())
     return;
   outcome.attempts = i->second.attempt;
+  auto& sp = i->second.call_span;
+  sp.end_ns = wall_ns(clock);
+  sp.attributes.emplace_back("coffeeshop.attempts", outcome.attempts);
+  sp.attributes.emplace_back("coffeeshop.outcome", to_string(outcome.result));
+  if (outcome.result != call_result::succeeded) {
+    sp.status = span_status::error;
+    sp.status_message = outcome.detail;
+  }
+  out.emplace_back(export_span{std::move(sp)});
   std::vector<integration_event> extra;
   hooks_.on_finished(i->second.call, outcome, extra);
   for (auto& ev : extra)
@@ -318,9 +400,8 @@ void call_engine::note_load(call_commands& out) {
   out.emplace_back(report_load{limiter_.limit()});
 }
 
-void call_engine::note_breaker(const std::optional<circuit_transition>& tr,
-                               const outbound_call* about, const call_clock& clock,
-                               call_commands& out) {
+void call_engine::note_breaker(const std::optional<circuit_transition>& tr, active_call* about,
+                               const call_clock& clock, call_commands& out) {
   auto now = clock.now;
   if (tr) {
     if (tr->to == circuit_state::open)
@@ -336,8 +417,14 @@ void call_engine::note_breaker(const std::optional<circuit_transition>& tr,
       payload["breakDurationMs"] = breaker_.remaining_open(now).count();
     // Breaker events carry the call that moved it, not that call's context.
     out.emplace_back(
-      emit_event{make_event(kind_, transition_event(tr->to), about ? about->trace_id : "",
-                            about ? about->order_id : "", 0, std::move(payload))});
+      emit_event{make_event(kind_, transition_event(tr->to), about ? about->call.trace_id : "",
+                            about ? about->call.order_id : "", 0, std::move(payload))});
+    if (about)
+      about->call_span.events.push_back({transition_event(tr->to),
+                                         wall_ns(clock),
+                                         {{"coffeeshop.circuit.from", to_string(tr->from)},
+                                          {"coffeeshop.circuit.to", to_string(tr->to)},
+                                          {"coffeeshop.circuit.reason", tr->reason}}});
   }
   auto state = breaker_.state(now);
   // In ratio mode every outcome moves the sampling window, which a successor

@@ -84,27 +84,34 @@ std::string make_order_id() {
   return out;
 }
 
-trace_context trace_context::from_header_or_new(std::string_view header) {
+std::optional<trace_context> trace_context::parse(std::string_view header) {
   while (!header.empty() && (header.front() == ' ' || header.front() == '\t'))
     header.remove_prefix(1);
   while (!header.empty() && (header.back() == ' ' || header.back() == '\t'))
     header.remove_suffix(1);
   // version(2)-trace(32)-span(16)-flags(2), lowercase hex only.
   if (header.size() != 55 || header[2] != '-' || header[35] != '-' || header[52] != '-')
-    return make_new();
+    return std::nullopt;
   const auto version = header.substr(0, 2);
   const auto trace = header.substr(3, 32);
   const auto span = header.substr(36, 16);
   const auto flags = header.substr(53, 2);
   if (!is_lower_hex(version) || !is_lower_hex(trace) || !is_lower_hex(span) ||
       !is_lower_hex(flags) || version == "ff" || all_zero(trace) || all_zero(span))
-    return make_new();
+    return std::nullopt;
   trace_context ctx;
   ctx.trace_id = std::string(trace);
   ctx.span_id = std::string(span);
   ctx.flags = std::string(flags);
   return ctx;
 }
+
+trace_context trace_context::from_header_or_new(std::string_view header) {
+  auto ctx = parse(header);
+  return ctx ? std::move(*ctx) : make_new();
+}
+
+std::string make_span_id() { return random_nonzero_hex(16); }
 
 trace_context trace_context::make_new() {
   trace_context ctx;

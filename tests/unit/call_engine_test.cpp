@@ -189,14 +189,18 @@ struct command_namer {
   std::string operator()(const tally_call& c) const {
     return std::string{"tally "} + name_of(c.what);
   }
+  std::string operator()(const export_span& c) const { return "span " + c.finished.name; }
 };
 
 using lines = std::vector<std::string>;
 
+/// The step's commands but its spans, which the span tests below look at on their own,
+/// so the shapes stay about what the call does.
 lines shape(const call_commands& out) {
   lines names;
   for (const auto& c : out)
-    names.push_back(std::visit(command_namer{}, c));
+    if (!std::holds_alternative<export_span>(c))
+      names.push_back(std::visit(command_namer{}, c));
   return names;
 }
 
@@ -1157,4 +1161,146 @@ TEST_CASE("call_engine: concurrent calls do not mix their replies or retries", "
   CHECK(fin_2.call == 2);
   CHECK(fin_2.outcome.attempts == 2);
   CHECK(r.engine.active_calls() == 0);
+}
+
+// -- spans (CONTRACT §9) ------------------------------------------------------------
+
+namespace {
+
+const attribute_value* attr_of(const span& s, const std::string& key) {
+  for (const auto& a : s.attributes)
+    if (a.key == key)
+      return &a.value;
+  return nullptr;
+}
+
+std::vector<span> spans_of(const call_commands& out) {
+  std::vector<span> picked;
+  for (const auto& e : all_of<export_span>(out))
+    picked.push_back(e.finished);
+  return picked;
+}
+
+} // namespace
+
+TEST_CASE("call_engine: each attempt's client span is the one its traceparent names",
+          "[call_engine][spans]") {
+  rig r{patient_breaker()};
+  auto call = order_call();
+  call.parent_span_id = "00f067aa0ba902b7";
+  auto first = only<send_attempt>(r.start(1, call));
+  r.advance(120ms);
+  auto out = r.reply(1, status_reply(503));
+  auto client_1 = spans_of(out);
+  REQUIRE(client_1.size() == 1);
+  const auto& c1 = client_1[0];
+  CHECK(header(first.request, "traceparent") == "00-" + trace_1 + "-" + c1.span_id + "-01");
+  CHECK(c1.trace_id == trace_1);
+  CHECK(c1.kind == span_kind::client);
+  CHECK(c1.name == "POST");
+  CHECK(c1.start_ns == epoch_at_t0 * 1'000'000);
+  CHECK(c1.end_ns == (epoch_at_t0 + 120) * 1'000'000);
+  CHECK(std::get<std::string>(*attr_of(c1, "http.request.method")) == "POST");
+  CHECK(std::get<std::string>(*attr_of(c1, "url.full")) == upstream_url);
+  CHECK(std::get<int64_t>(*attr_of(c1, "http.response.status_code")) == 503);
+  CHECK(std::get<std::string>(*attr_of(c1, "error.type")) == "503");
+  CHECK(std::get<int64_t>(*attr_of(c1, "coffeeshop.attempt")) == 1);
+  CHECK(std::get<std::string>(*attr_of(c1, "coffeeshop.circuit.state")) == "closed");
+  CHECK(c1.status == span_status::error);
+
+  r.advance(only<schedule_retry>(out).delay);
+  auto second = only<send_attempt>(r.retry_timer(1));
+  auto done = r.reply(1, status_reply(201));
+  auto last = spans_of(done);
+  REQUIRE(last.size() == 2); // the second attempt's, then the call's
+  const auto& c2 = last[0];
+  const auto& call_span = last[1];
+  CHECK(header(second.request, "traceparent") == "00-" + trace_1 + "-" + c2.span_id + "-01");
+  CHECK(c2.span_id != c1.span_id);
+  CHECK(c2.status == span_status::unset);
+  CHECK(attr_of(c2, "error.type") == nullptr);
+  CHECK(std::get<int64_t>(*attr_of(c2, "coffeeshop.attempt")) == 2);
+
+  // The tree: request span -> call span -> one client span per attempt.
+  CHECK(call_span.kind == span_kind::internal);
+  CHECK(call_span.name == "payment call");
+  CHECK(call_span.parent_span_id == "00f067aa0ba902b7");
+  CHECK(c1.parent_span_id == call_span.span_id);
+  CHECK(c2.parent_span_id == call_span.span_id);
+  CHECK(call_span.start_ns == c1.start_ns);
+  CHECK(call_span.end_ns == c2.end_ns);
+  CHECK(call_span.status == span_status::unset);
+  CHECK(std::get<int64_t>(*attr_of(call_span, "coffeeshop.attempts")) == 2);
+  CHECK(std::get<std::string>(*attr_of(call_span, "coffeeshop.outcome")) == "succeeded");
+  CHECK(std::get<std::string>(*attr_of(call_span, "coffeeshop.order_id")) == "ord_1");
+  // The retry is an event of the call span, at the time it was scheduled.
+  REQUIRE(call_span.events.size() == 1);
+  const auto& ev = call_span.events[0];
+  CHECK(ev.name == "retry_scheduled");
+  CHECK(ev.time_ns == c1.end_ns);
+  CHECK(std::get<int64_t>(ev.attributes.at(0).value) == 2);
+  CHECK(std::get<int64_t>(ev.attributes.at(1).value) == 2000);
+}
+
+TEST_CASE("call_engine: transport errors and success:false name their error.type",
+          "[call_engine][spans]") {
+  payment_like_hooks hooks;
+  rig r{patient_breaker(), hooks};
+  r.start(1);
+  auto timeout = spans_of(
+    r.reply(1, transport_failure(transport_error::timeout, "read timed out")));
+  REQUIRE(timeout.size() == 1);
+  CHECK(attr_of(timeout[0], "http.response.status_code") == nullptr);
+  CHECK(std::get<std::string>(*attr_of(timeout[0], "error.type")) == "timeout");
+  CHECK(timeout[0].status_message == "read timed out");
+  r.advance(2000ms);
+  r.retry_timer(1);
+  auto declined = spans_of(r.reply(1, status_reply(200, R"({"success":false})")));
+  CHECK(std::get<std::string>(*attr_of(declined.at(0), "error.type")) == "success_false");
+}
+
+TEST_CASE("call_engine: a failed call's span is an error; breaker moves are its events",
+          "[call_engine][spans]") {
+  service_settings s = no_retries();
+  s.circuit_breaker.failure_threshold = 1;
+  rig r{s};
+  r.start(1);
+  auto spans = spans_of(r.reply(1, status_reply(500)));
+  REQUIRE(spans.size() == 2);
+  const auto& call_span = spans[1];
+  CHECK(call_span.status == span_status::error);
+  CHECK(call_span.status_message == "1 attempt(s) failed, last: HTTP 500");
+  CHECK(std::get<std::string>(*attr_of(call_span, "coffeeshop.outcome")) == "exhausted");
+  REQUIRE(call_span.events.size() == 1);
+  CHECK(call_span.events[0].name == "circuit_opened");
+  CHECK(std::get<std::string>(call_span.events[0].attributes.at(1).value) == "open");
+
+  // The next call is refused unsent: a call span with no client span under it.
+  auto refused = spans_of(r.start(2, order_call("ord_2", trace_2)));
+  REQUIRE(refused.size() == 1);
+  CHECK(refused[0].trace_id == trace_2);
+  CHECK(refused[0].parent_span_id.empty());
+  CHECK(refused[0].status == span_status::error);
+  CHECK(std::get<std::string>(*attr_of(refused[0], "coffeeshop.outcome")) == "circuit_open");
+  REQUIRE(refused[0].events.size() == 1);
+  CHECK(refused[0].events[0].name == "call_rejected");
+}
+
+TEST_CASE("call_engine: a client span records the circuit state its attempt was sent in",
+          "[call_engine][spans]") {
+  service_settings s = no_retries();
+  s.circuit_breaker.failure_threshold = 1;
+  s.circuit_breaker.break_duration_ms = 1000;
+  rig r{s};
+  r.start(1);
+  r.reply(1, status_reply(500));
+  r.advance(1000ms);
+  r.start(2); // the half-open probe
+  auto probe = spans_of(r.reply(2, status_reply(201)));
+  REQUIRE(probe.size() == 2);
+  CHECK(std::get<std::string>(*attr_of(probe[0], "coffeeshop.circuit.state")) == "half_open");
+  // The probe's call span saw the breaker half-open and close.
+  REQUIRE(probe[1].events.size() == 2);
+  CHECK(probe[1].events[0].name == "circuit_half_opened");
+  CHECK(probe[1].events[1].name == "circuit_closed");
 }

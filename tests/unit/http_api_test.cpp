@@ -3,6 +3,7 @@
 
 #include "fake_order_gateway.hpp"
 #include "http_api.hpp"
+#include "recording_span_sink.hpp"
 
 #include "coffeeshop/domain/order_json.hpp"
 #include "coffeeshop/domain/request_fingerprint.hpp"
@@ -54,6 +55,7 @@ public:
                                                          cfg.notification.circuit_breaker);
     services.journal = std::make_shared<event_journal>();
     services.store = make_memory_order_store();
+    services.spans = spans;
     api = std::make_unique<http_api>(cfg, menu::built_in(), services, fake, life);
     std::string error;
     port = api->bind(error);
@@ -113,6 +115,8 @@ public:
   config cfg;
   fake_order_gateway fake;
   std::shared_ptr<lifecycle> life = std::make_shared<lifecycle>();
+  std::shared_ptr<coffeeshop::testing::recording_span_sink> spans =
+    std::make_shared<coffeeshop::testing::recording_span_sink>();
   shared_services services;
   std::unique_ptr<http_api> api;
   int port = -1;
@@ -771,4 +775,82 @@ TEST_CASE("http_api: the admin outbox lists open entries and retries through the
     CHECK(f.admin_post("/api/v1/admin/outbox/ntf_failed/retry", "", "")->status == 401);
     CHECK(f.fake.total_calls() == 0);
   }
+}
+
+// -- server spans (CONTRACT §9) -----------------------------------------------------
+
+namespace {
+
+/// The spans of requests to `path`.
+std::vector<span> spans_for(const api_fixture& f, const std::string& path) {
+  std::vector<span> out;
+  for (auto& s : f.spans->spans())
+    for (const auto& a : s.attributes)
+      if (a.key == "url.path" && std::get<std::string>(a.value) == path)
+        out.push_back(s);
+  return out;
+}
+
+attribute_value attr_value(const span& s, const std::string& key) {
+  for (const auto& a : s.attributes)
+    if (a.key == key)
+      return a.value;
+  FAIL("no attribute " << key);
+  return {};
+}
+
+} // namespace
+
+TEST_CASE("http_api: the server span is the reply's traceparent, child of the caller's",
+          "[http_api][spans]") {
+  api_fixture f;
+  f.fake.reply_create(create_reply(create_result::created));
+  auto res = f.post_order(valid_order, {{"traceparent", traceparent}});
+  REQUIRE(res);
+  auto tp = res->get_header_value("traceparent");
+  auto spans = spans_for(f, orders_path);
+  REQUIRE(spans.size() == 1);
+  const auto& s = spans[0];
+  CHECK(tp == "00-" + trace_id + "-" + s.span_id + "-01");
+  CHECK(s.trace_id == trace_id);
+  CHECK(s.parent_span_id == "00f067aa0ba902b7");
+  CHECK(s.kind == span_kind::server);
+  CHECK(s.name == "POST /api/v1/orders");
+  CHECK(std::get<std::string>(attr_value(s, "http.request.method")) == "POST");
+  CHECK(std::get<std::string>(attr_value(s, "http.route")) == "/api/v1/orders");
+  CHECK(std::get<int64_t>(attr_value(s, "http.response.status_code")) == 201);
+  CHECK(s.status == span_status::unset);
+  CHECK(s.start_ns > 0);
+  CHECK(s.end_ns >= s.start_ns);
+  // The payment call's span hangs under this one.
+  auto creates = f.fake.creates();
+  REQUIRE(creates.size() == 1);
+  CHECK(creates[0].cmd.span_id == s.span_id);
+}
+
+TEST_CASE("http_api: without a valid traceparent the server span is a root", "[http_api][spans]") {
+  api_fixture f;
+  auto res = f.client->Get("/api/v1/orders/ord_missing",
+                           {{"traceparent",
+                             "00-" + std::string(32, '0') + "-00f067aa0ba902b7-01"}});
+  REQUIRE(res);
+  auto spans = spans_for(f, "/api/v1/orders/ord_missing");
+  REQUIRE(spans.size() == 1);
+  CHECK(spans[0].parent_span_id.empty());
+  CHECK(spans[0].trace_id != std::string(32, '0'));
+  CHECK(spans[0].name == "GET /api/v1/orders/{id}");
+  CHECK(std::get<int64_t>(attr_value(spans[0], "http.response.status_code")) == 404);
+  CHECK(spans[0].status == span_status::unset); // a 4xx is the client's fault
+}
+
+TEST_CASE("http_api: a 5xx reply makes the server span an error", "[http_api][spans]") {
+  api_fixture f;
+  f.fake.fail_all("actor system is stopping");
+  auto res = f.post_order(valid_order);
+  REQUIRE(res);
+  REQUIRE(res->status == 503);
+  auto spans = spans_for(f, orders_path);
+  REQUIRE(spans.size() == 1);
+  CHECK(spans[0].status == span_status::error);
+  CHECK(std::get<std::string>(attr_value(spans[0], "error.type")) == "503");
 }

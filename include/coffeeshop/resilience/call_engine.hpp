@@ -17,6 +17,7 @@
 #include "coffeeshop/resilience/retry_policy.hpp"
 #include "coffeeshop/resilience/service_kind.hpp"
 #include "coffeeshop/telemetry/integration_event.hpp"
+#include "coffeeshop/telemetry/span.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -32,6 +33,8 @@ namespace coffeeshop {
 struct call_clock {
   time_point now;
   int64_t epoch_ms = 0;
+  /// Wall-clock nanoseconds for span times; 0 = epoch_ms in nanoseconds.
+  int64_t epoch_ns = 0;
 };
 
 /// What differs between the upstreams, supplied by each service.
@@ -101,8 +104,14 @@ struct tally_call {
   double seconds = 0;
 };
 
+/// A finished span for the trace export (CONTRACT §9): the client span of an attempt
+/// when its reply came, the internal span of the whole call when it ended.
+struct export_span {
+  span finished;
+};
+
 using call_command = std::variant<send_attempt, schedule_retry, finish_call, emit_event,
-                                  report_breaker, report_load, tally_call>;
+                                  report_breaker, report_load, tally_call, export_span>;
 
 /// Commands of one step, in the order they must be executed.
 using call_commands = std::vector<call_command>;
@@ -149,6 +158,10 @@ private:
     int attempt = 0;
     bool in_flight = false;
     time_point attempt_started{};
+    /// The call's internal span, open until the call ends.
+    span call_span;
+    /// The attempt in flight's client span: its id is in the attempt's traceparent.
+    span attempt_span;
   };
 
   void attempt(uint64_t id, active_call& c, const call_clock& clock, call_commands& out);
@@ -157,13 +170,16 @@ private:
   /// A failed attempt ends the call (declined, exhausted, out of budget) or schedules a retry.
   void after_failure(uint64_t id, active_call& c, const http_reply& reply, const attempt_result& ar,
                      attempt_class cls, const call_clock& clock, call_commands& out);
-  void finish(uint64_t id, call_outcome outcome, call_commands& out);
+  void finish(uint64_t id, call_outcome outcome, const call_clock& clock, call_commands& out);
   /// Ends the call before an attempt was sent: counted and announced as rejected.
   void reject(uint64_t id, active_call& c, call_result result, millis retry_after,
-              std::string detail, boost::json::object event_payload, call_commands& out);
+              std::string detail, boost::json::object event_payload, const call_clock& clock,
+              call_commands& out);
   void emit(const outbound_call* about, const char* type, int attempt, boost::json::object payload,
             call_commands& out) const;
-  void note_breaker(const std::optional<circuit_transition>& tr, const outbound_call* about,
+  /// `about` is the call whose attempt moved the breaker (none for an operator's action);
+  /// the transition is also an event of its span.
+  void note_breaker(const std::optional<circuit_transition>& tr, active_call* about,
                     const call_clock& clock, call_commands& out);
   /// Ends an input: reports the budget and the limit when the input moved them.
   void note_load(call_commands& out);

@@ -147,6 +147,9 @@ public:
   gauge_family outbox_entries{families_, "coffeeshop_outbox_entries", "Outbox entries by state."};
   gauge_family outbox_oldest_pending{families_, "coffeeshop_outbox_oldest_pending_seconds",
                                      "Age of the oldest pending outbox entry."};
+  counter_family telemetry_spans_dropped{
+    families_, "coffeeshop_telemetry_spans_dropped_total",
+    "Spans the trace export dropped: queue full, collector unreachable or refusing."};
 
   /// The per-integration series (payment, notification).
   integration_metrics& integration(service_kind kind) {

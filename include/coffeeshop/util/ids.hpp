@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -11,6 +12,9 @@ std::string make_uuid();
 /// A sortable order id: "ord_" + 12 hex of creation ms + 8 random hex.
 std::string make_order_id();
 
+/// A random, non-zero span id: 16 lowercase hex.
+std::string make_span_id();
+
 /// W3C trace context (traceparent `00-<32 hex trace>-<16 hex span>-<2 hex flags>`).
 struct trace_context {
   std::string trace_id; // 32 lowercase hex
@@ -20,6 +24,9 @@ struct trace_context {
   /// Parses a traceparent header; an invalid one (wrong shape, all-zero ids,
   /// version ff) yields a fresh context.
   static trace_context from_header_or_new(std::string_view traceparent);
+
+  /// Parses a traceparent header; nullopt when it is invalid (as above).
+  static std::optional<trace_context> parse(std::string_view traceparent);
 
   /// A fresh trace with a fresh span.
   static trace_context make_new();
