@@ -8,6 +8,7 @@
 #include "coffeeshop/util/clock.hpp"
 #include "coffeeshop/util/exception_message.hpp"
 #include "coffeeshop/util/ids.hpp"
+#include "openapi_document.hpp"
 #include "problem.hpp"
 
 #include "coffeeshop/net/interruptible_server.hpp"
@@ -401,6 +402,8 @@ struct http_api::impl {
     });
     add("GET", "/metrics", [](impl& self, call_ctx& c, const route_params&) {
       self.deps.stats->inflight_orders.set({}, self.inflight_orders.inside());
+      self.deps.stats->inflight_orders_limit.set({}, self.cfg.http.max_inflight_orders);
+      self.deps.stats->store_up.set({}, self.deps.store_state->ok ? 1 : 0);
       self.record_outbox_gauges();
       c.res.status = 200;
       c.res.set_content(self.deps.stats->render(), "text/plain; version=0.0.4; charset=utf-8");
@@ -413,6 +416,10 @@ struct http_api::impl {
       write_json(c.res, 200, out);
     });
     add("GET", "/api/v1/events", &impl::list_events);
+    add("GET", "/api/v1/openapi.json", [](impl&, call_ctx& c, const route_params&) {
+      c.res.status = 200;
+      c.res.set_content(openapi_document().data(), openapi_document().size(), "application/json");
+    });
     add("POST", "/api/v1/integrations/{service}/circuit", &impl::circuit_admin);
     add("POST", "/api/v1/admin/actors/{name}/crash", &impl::crash_admin);
     add("GET", "/api/v1/admin/outbox", &impl::list_outbox);
@@ -780,6 +787,13 @@ http_api::http_api(const config& cfg, menu m, shared_services services, order_ga
       std::make_unique<impl>(cfg, std::move(m), std::move(services), gateway, std::move(life))) {}
 
 http_api::~http_api() { stop(); }
+
+std::vector<std::pair<std::string, std::string>> http_api::routes() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& r : impl_->routes)
+    out.emplace_back(r.method, r.name);
+  return out;
+}
 
 int http_api::bind(std::string& error) {
   const auto& host = impl_->cfg.http.listen_host;

@@ -10,6 +10,8 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace httplib {
 class Server;
@@ -46,6 +48,10 @@ public:
   void stop() override;
 
   int port() const { return port_; }
+
+  /// Method and path template (`/api/v1/orders/{id}`) of every route, in match
+  /// order: what the OpenAPI document must describe.
+  std::vector<std::pair<std::string, std::string>> routes() const;
 
 private:
   struct impl;

@@ -136,6 +136,12 @@ public:
   counter_family orders{families_, "coffeeshop_orders_total", "Orders by the status they reached."};
   gauge_family inflight_orders{families_, "coffeeshop_inflight_orders",
                                "Create-order requests in flight."};
+  // The bound beside the count, so an alert can say "near the limit" without
+  // copying http.max_inflight_orders into the rules.
+  gauge_family inflight_orders_limit{families_, "coffeeshop_inflight_orders_limit",
+                                     "http.max_inflight_orders: creates that may wait at once."};
+  gauge_family store_up{families_, "coffeeshop_store_up",
+                        "1 while the store takes commits, 0 while it fails them."};
   counter_family integration_events{families_, "coffeeshop_integration_events_total",
                                     "Integration events by service and type."};
   histogram_family store_commit_duration{families_, "coffeeshop_store_commit_duration_seconds",
