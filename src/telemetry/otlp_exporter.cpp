@@ -56,10 +56,20 @@ void otlp_exporter::submit(span s) {
         return;
     }
   }
-  if (wake)
+  if (wake) {
     wake_.notify_one();
-  else
-    drop(1);
+  } else {
+    // Counted here, reported to on_dropped by the export thread: a full queue means every
+    // request drops spans, and the metrics family's lock is not worth taking for each.
+    ++dropped_;
+    ++unreported_drops_;
+  }
+}
+
+void otlp_exporter::report_drops() {
+  auto n = unreported_drops_.exchange(0);
+  if (n != 0 && on_dropped_)
+    on_dropped_(n);
 }
 
 std::size_t otlp_exporter::queued() const {
@@ -98,6 +108,7 @@ void otlp_exporter::send_batch(time_point now) {
 }
 
 time_point otlp_exporter::step(time_point now) {
+  report_drops();
   if (!started_flush_clock_) {
     started_flush_clock_ = true;
     next_flush_ = now + settings_.flush_interval;
@@ -162,6 +173,7 @@ void otlp_exporter::stop() {
   wake_.notify_one();
   if (thread_.joinable())
     thread_.join();
+  report_drops();
   {
     std::lock_guard<std::mutex> lk(mtx_);
     rest.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));

@@ -854,3 +854,26 @@ TEST_CASE("http_api: a 5xx reply makes the server span an error", "[http_api][sp
   CHECK(spans[0].status == span_status::error);
   CHECK(std::get<std::string>(attr_value(spans[0], "error.type")) == "503");
 }
+
+// -- the operator page (CONTRACT §9) ------------------------------------------------
+
+TEST_CASE("http_api: GET / serves the self-contained operator page", "[http_api][page]") {
+  api_fixture f;
+  auto res = f.client->Get("/");
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  CHECK(res->get_header_value("Content-Type") == "text/html; charset=utf-8");
+  // The browser itself refuses anything from another origin.
+  CHECK(res->get_header_value("Content-Security-Policy").find("default-src 'none'") !=
+        std::string::npos);
+  const auto& page = res->body;
+  CHECK(page.rfind("<!doctype html>", 0) == 0);
+  CHECK(page.find("</html>") != std::string::npos);
+  // Nothing is loaded from elsewhere: no external script, stylesheet, font or image.
+  for (const char* ref : {"src=\"http", "href=\"http", "url(http", "@import", "<link"})
+    CHECK(page.find(ref) == std::string::npos);
+  // It reads what CONTRACT §9 lists from the daemon's own APIs.
+  for (const char* api : {"/api/v1/integrations", "/metrics", "/api/v1/events"})
+    CHECK(page.find(api) != std::string::npos);
+  CHECK(f.client->Post("/", "", "application/json")->status == 405);
+}
