@@ -43,27 +43,21 @@ otlp_exporter::otlp_exporter(exporter_settings settings, trace_resource resource
 otlp_exporter::~otlp_exporter() { stop(); }
 
 void otlp_exporter::submit(span s) {
-  bool wake = false;
   {
     std::lock_guard<std::mutex> lk(mtx_);
     if (stopping_ || queue_.size() >= settings_.max_queue_spans) {
-      wake = false;
-    } else {
-      queue_.push_back(std::move(s));
-      // Only the span that completes a batch wakes the thread, not every one after it.
-      wake = queue_.size() == settings_.max_batch_spans;
-      if (!wake)
-        return;
+      // Counted here, reported to on_dropped by the export thread: a full queue means
+      // every request drops spans, and the metrics family's lock is not worth taking for each.
+      ++dropped_;
+      ++unreported_drops_;
+      return;
     }
+    queue_.push_back(std::move(s));
+    // Only the span that completes a batch wakes the thread, not every one after it.
+    if (queue_.size() != settings_.max_batch_spans)
+      return;
   }
-  if (wake) {
-    wake_.notify_one();
-  } else {
-    // Counted here, reported to on_dropped by the export thread: a full queue means every
-    // request drops spans, and the metrics family's lock is not worth taking for each.
-    ++dropped_;
-    ++unreported_drops_;
-  }
+  wake_.notify_one();
 }
 
 void otlp_exporter::report_drops() {
