@@ -9,6 +9,7 @@
 #include "coffeeshop/util/exception_message.hpp"
 #include "coffeeshop/util/ids.hpp"
 #include "openapi_document.hpp"
+#include "operator_page.hpp"
 #include "problem.hpp"
 
 #include "coffeeshop/net/interruptible_server.hpp"
@@ -380,6 +381,14 @@ struct http_api::impl {
   }
 
   void add_routes() {
+    add("GET", "/", [](impl&, call_ctx& c, const route_params&) {
+      c.res.status = 200;
+      // The policy holds the page to what it promises: nothing from another origin.
+      c.res.set_header("Content-Security-Policy", "default-src 'none'; script-src 'unsafe-inline'; "
+                                                  "style-src 'unsafe-inline'; connect-src 'self'");
+      c.res.set_header("Cache-Control", "no-cache");
+      c.res.set_content(operator_page().data(), operator_page().size(), "text/html; charset=utf-8");
+    });
     add("GET", "/api/v1/menu", [](impl& self, call_ctx& c, const route_params&) {
       c.res.status = 200;
       c.res.set_content(self.menu_body, "application/json");

@@ -37,18 +37,6 @@ int64_t wall_ns(const call_clock& clock) {
   return clock.epoch_ns != 0 ? clock.epoch_ns : clock.epoch_ms * 1'000'000;
 }
 
-const char* to_string(call_result r) {
-  switch (r) {
-    case call_result::succeeded: return "succeeded";
-    case call_result::declined: return "declined";
-    case call_result::exhausted: return "exhausted";
-    case call_result::timed_out: return "timed_out";
-    case call_result::circuit_open: return "circuit_open";
-    case call_result::overloaded: return "overloaded";
-  }
-  return "failed";
-}
-
 /// OpenTelemetry's error.type of a failed attempt: the transport error, else the status.
 std::string error_type(const http_reply& reply, const attempt_result& ar) {
   if (reply.error != transport_error::none)
@@ -59,6 +47,18 @@ std::string error_type(const http_reply& reply, const attempt_result& ar) {
 }
 
 } // namespace
+
+const char* to_string(call_result r) {
+  switch (r) {
+    case call_result::succeeded: return "succeeded";
+    case call_result::declined: return "declined";
+    case call_result::exhausted: return "exhausted";
+    case call_result::timed_out: return "timed_out";
+    case call_result::circuit_open: return "circuit_open";
+    case call_result::overloaded: return "overloaded";
+  }
+  return "?";
+}
 
 // -- default hooks ----------------------------------------------------------------
 

@@ -43,23 +43,27 @@ otlp_exporter::otlp_exporter(exporter_settings settings, trace_resource resource
 otlp_exporter::~otlp_exporter() { stop(); }
 
 void otlp_exporter::submit(span s) {
-  bool wake = false;
   {
     std::lock_guard<std::mutex> lk(mtx_);
     if (stopping_ || queue_.size() >= settings_.max_queue_spans) {
-      wake = false;
-    } else {
-      queue_.push_back(std::move(s));
-      // Only the span that completes a batch wakes the thread, not every one after it.
-      wake = queue_.size() == settings_.max_batch_spans;
-      if (!wake)
-        return;
+      // Counted here, reported to on_dropped by the export thread: a full queue means
+      // every request drops spans, and the metrics family's lock is not worth taking for each.
+      ++dropped_;
+      ++unreported_drops_;
+      return;
     }
+    queue_.push_back(std::move(s));
+    // Only the span that completes a batch wakes the thread, not every one after it.
+    if (queue_.size() != settings_.max_batch_spans)
+      return;
   }
-  if (wake)
-    wake_.notify_one();
-  else
-    drop(1);
+  wake_.notify_one();
+}
+
+void otlp_exporter::report_drops() {
+  auto n = unreported_drops_.exchange(0);
+  if (n != 0 && on_dropped_)
+    on_dropped_(n);
 }
 
 std::size_t otlp_exporter::queued() const {
@@ -98,6 +102,7 @@ void otlp_exporter::send_batch(time_point now) {
 }
 
 time_point otlp_exporter::step(time_point now) {
+  report_drops();
   if (!started_flush_clock_) {
     started_flush_clock_ = true;
     next_flush_ = now + settings_.flush_interval;
@@ -162,6 +167,7 @@ void otlp_exporter::stop() {
   wake_.notify_one();
   if (thread_.joinable())
     thread_.join();
+  report_drops();
   {
     std::lock_guard<std::mutex> lk(mtx_);
     rest.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));

@@ -521,7 +521,7 @@ TEST_CASE("api: invalid order bodies are 422 validation naming the field", "[e2e
 TEST_CASE("api: unknown route is 404, wrong method is 405", "[e2e][api]") {
   auto d = fast_daemon();
   check_problem(d.get("/api/v1/nothing-here"), 404, "not_found");
-  check_problem(d.get("/"), 404, "not_found");
+  check_problem(d.get("/index.html"), 404, "not_found");
   check_problem(d.post("/api/v1/unknown", "{}"), 404, "not_found");
 
   auto del = d.request("DELETE", "/api/v1/orders");

@@ -149,18 +149,6 @@ struct rig {
   }
 };
 
-const char* name_of(call_result r) {
-  switch (r) {
-    case call_result::succeeded: return "succeeded";
-    case call_result::declined: return "declined";
-    case call_result::exhausted: return "exhausted";
-    case call_result::timed_out: return "timed_out";
-    case call_result::circuit_open: return "circuit_open";
-    case call_result::overloaded: return "overloaded";
-  }
-  return "?";
-}
-
 const char* name_of(tally_call::kind k) {
   switch (k) {
     case tally_call::kind::succeeded: return "succeeded";
@@ -179,7 +167,7 @@ struct command_namer {
   }
   std::string operator()(const schedule_retry&) const { return "schedule_retry"; }
   std::string operator()(const finish_call& c) const {
-    return std::string{"finish "} + name_of(c.outcome.result);
+    return std::string{"finish "} + to_string(c.outcome.result);
   }
   std::string operator()(const emit_event& c) const { return "event " + c.event.type; }
   std::string operator()(const report_breaker& c) const {

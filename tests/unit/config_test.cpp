@@ -428,6 +428,13 @@ TEST_CASE("config: out-of-range values are errors") {
   };
   const bad_case cases[] = {
     {"http.threads=0", "config: http.threads: must be in 1..4096, got 0"},
+    {"telemetry.max_queue_spans=0",
+     "config: telemetry.max_queue_spans: must be in 1..1000000, got 0"},
+    {"telemetry.max_queue_spans=1000001",
+     "config: telemetry.max_queue_spans: must be in 1..1000000, got 1000001"},
+    {"telemetry.otlp_endpoint=localhost:4318",
+     "config: telemetry.otlp_endpoint: expected null or a URL starting with http:// or "
+     "https://, got \"localhost:4318\""},
     {"http.threads=4097", "config: http.threads: must be in 1..4096, got 4097"},
     {"http.max_body_bytes=0", "config: http.max_body_bytes: must be in 1..67108864, got 0"},
     {"http.max_body_bytes=67108865",

@@ -912,10 +912,9 @@ TEST_CASE("http_api: the OpenAPI document describes every route and nothing unro
       std::transform(method.begin(), method.end(), method.begin(), ::toupper);
       documented.emplace(method, std::string{path.key()});
     }
-  // Routes of the contract that other work adds (several instances, the operator
-  // page): documented ahead, with the 404 a build without them answers.
-  const std::set<std::pair<std::string, std::string>> planned{{"GET", "/api/v1/instances"},
-                                                              {"GET", "/"}};
+  // Routes of the contract that other work adds (several instances): documented
+  // ahead, with the 404 a build without them answers.
+  const std::set<std::pair<std::string, std::string>> planned{{"GET", "/api/v1/instances"}};
   std::set<std::pair<std::string, std::string>> routed;
   for (const auto& route : f.api->routes()) {
     INFO(route.first << " " << route.second);
@@ -926,4 +925,27 @@ TEST_CASE("http_api: the OpenAPI document describes every route and nothing unro
     INFO(op.first << " " << op.second);
     CHECK((routed.count(op) == 1 || planned.count(op) == 1));
   }
+}
+
+// -- the operator page (CONTRACT §9) ------------------------------------------------
+
+TEST_CASE("http_api: GET / serves the self-contained operator page", "[http_api][page]") {
+  api_fixture f;
+  auto res = f.client->Get("/");
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  CHECK(res->get_header_value("Content-Type") == "text/html; charset=utf-8");
+  // The browser itself refuses anything from another origin.
+  CHECK(res->get_header_value("Content-Security-Policy").find("default-src 'none'") !=
+        std::string::npos);
+  const auto& page = res->body;
+  CHECK(page.rfind("<!doctype html>", 0) == 0);
+  CHECK(page.find("</html>") != std::string::npos);
+  // Nothing is loaded from elsewhere: no external script, stylesheet, font or image.
+  for (const char* ref : {"src=\"http", "href=\"http", "url(http", "@import", "<link"})
+    CHECK(page.find(ref) == std::string::npos);
+  // It reads what CONTRACT §9 lists from the daemon's own APIs.
+  for (const char* api : {"/api/v1/integrations", "/metrics", "/api/v1/events"})
+    CHECK(page.find(api) != std::string::npos);
+  CHECK(f.client->Post("/", "", "application/json")->status == 405);
 }

@@ -28,6 +28,9 @@
 
 namespace coffeeshop {
 
+/// "succeeded", "declined", "exhausted", "timed_out", "circuit_open", "overloaded".
+const char* to_string(call_result r);
+
 /// The two clocks an input is stamped with: monotonic for timing, wall-clock
 /// for HTTP-date Retry-After values and the breaker's `openedAt`.
 struct call_clock {

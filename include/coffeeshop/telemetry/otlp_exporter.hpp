@@ -54,8 +54,9 @@ struct exporter_settings {
 /// Batches spans to an OTLP/HTTP JSON collector on its own thread.
 class otlp_exporter final : public span_sink {
 public:
-  /// `on_dropped(n)` is told of every n spans dropped (the metrics counter);
-  /// it runs on the calling or the export thread and must not block.
+  /// `on_dropped(n)` is told of every n spans dropped (the metrics counter), on the
+  /// export thread (or the one calling step() or stop()): spans refused by a full queue
+  /// at its next step, at most one flush interval late.
   otlp_exporter(exporter_settings settings, trace_resource resource,
                 std::unique_ptr<trace_transport> transport,
                 std::function<void(uint64_t)> on_dropped);
@@ -89,6 +90,8 @@ public:
 
 private:
   void drop(std::size_t n);
+  /// Hands the drops counted by submit() to on_dropped.
+  void report_drops();
   /// POSTs `batch_`; on a retryable answer keeps it for after the backoff.
   void send_batch(time_point now);
   void run();
@@ -111,6 +114,7 @@ private:
   bool started_flush_clock_ = false;
 
   std::atomic<uint64_t> dropped_{0};
+  std::atomic<uint64_t> unreported_drops_{0};
   std::thread thread_;
 };
 
