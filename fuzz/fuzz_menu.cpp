@@ -11,17 +11,19 @@
 #include <string>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  // menu::load_file reads a path: one scratch file per process, rewritten per input.
-  static const std::string path = [] {
-    char name[] = "/tmp/fuzz_menu_XXXXXX";
-    const int fd = ::mkstemp(name);
+  // menu::load_file reads a path: one scratch file per process, rewritten per input. A char
+  // array, not a std::string: it must outlive the atexit handler that removes the file.
+  static char path[] = "/tmp/fuzz_menu_XXXXXX";
+  static const bool made = [] {
+    const int fd = ::mkstemp(path);
     if (fd < 0)
       std::abort();
     ::close(fd);
-    std::atexit([] { std::remove(path.c_str()); });
-    return std::string{name};
+    std::atexit([] { std::remove(path); });
+    return true;
   }();
-  std::FILE* f = std::fopen(path.c_str(), "wb");
+  (void)made;
+  std::FILE* f = std::fopen(path, "wb");
   if (!f)
     std::abort();
   std::fwrite(data, 1, size, f);

@@ -96,9 +96,9 @@ struct http_settings {
   int64_t max_body_bytes = 65536;
   int max_inflight_orders = 96;
   int64_t request_timeout_ms = 30000;
-  /// Open connections served at once; 0 means threads minus a reserve (see
-  /// connection_cap()). Over it a connection gets 503 at once; between it and
-  /// `threads` only /healthz, /readyz and /metrics are served.
+  /// Connections served normally; 0 means threads minus a reserve (see connection_cap();
+  /// the HTTP server keeps at least max_inflight_orders + 1). Between it and `threads` a
+  /// connection is answered only for /healthz, /readyz and /metrics; beyond, 503 at once.
   int max_connections = 0;
   /// Deadline for a whole request head and body, from its first byte.
   int64_t read_timeout_ms = 10000;

@@ -294,9 +294,7 @@ struct http_api::impl {
                    "unmatched"};
         res.set_header("traceparent", c.trace.child().to_header());
         if (res.status == 413)
-          fail(c, 413, "payload_too_large", "Payload too large",
-               "the body exceeds http.max_body_bytes (" + std::to_string(cfg.http.max_body_bytes) +
-                 " bytes)");
+          fail(c, 413, "payload_too_large", "Payload too large", too_large_detail());
         else if (res.status == 404)
           fail(c, 404, "not_found", "Not found", "no route for " + req.method + " " + req.path);
         else if (res.status == 405)
@@ -355,9 +353,11 @@ struct http_api::impl {
                     "the daemon holds http.max_connections connections; only /healthz, /readyz "
                     "and /metrics are answered beyond them",
                     1);
-    auto encoding = req.get_header_value("Content-Encoding");
-    encoding.erase(std::remove_if(encoding.begin(), encoding.end(), ::isspace), encoding.end());
-    std::transform(encoding.begin(), encoding.end(), encoding.begin(), ::tolower);
+    // Any byte but the spelling of "identity" (in any case, spaces around) is an encoding.
+    std::string encoding;
+    for (unsigned char ch : req.get_header_value("Content-Encoding"))
+      if (ch != ' ' && ch != '\t')
+        encoding += static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
     if (!encoding.empty() && encoding != "identity")
       return refuse(415, "unsupported_media_type", "Unsupported media type",
                     "compressed request bodies (Content-Encoding) are not accepted", 0);
@@ -368,12 +368,14 @@ struct http_api::impl {
       if (ec == std::errc::result_out_of_range ||
           (ec == std::errc{} && p == length.data() + length.size() &&
            n > static_cast<uint64_t>(cfg.http.max_body_bytes)))
-        return refuse(413, "payload_too_large", "Payload too large",
-                      "the body exceeds http.max_body_bytes (" +
-                        std::to_string(cfg.http.max_body_bytes) + " bytes)",
-                      0);
+        return refuse(413, "payload_too_large", "Payload too large", too_large_detail(), 0);
     }
     return false;
+  }
+
+  std::string too_large_detail() const {
+    return "the body exceeds http.max_body_bytes (" + std::to_string(cfg.http.max_body_bytes) +
+           " bytes)";
   }
 
   static bool is_health_route(const std::string& path) {

@@ -158,8 +158,13 @@ public:
     if (ended_)
       return -1;
     if (off_ >= len_) {
-      if (!is_readable()) {
-        if (read_wait_ms() <= 0)
+      const int wait_ms = read_wait_ms();
+      const auto waited = wait_ms > 0 ? wait_socket(sock_, POLLIN, wake_fd_, wait_ms)
+                                      : wait_result::timeout;
+      if (waited != wait_result::ready) {
+        // The deadline, not the per-read timeout, ended this wait (poll's millisecond
+        // rounding may end it a moment early, so the clock is not asked again).
+        if (waited == wait_result::timeout && limits_ && wait_ms < read_timeout_ms_)
           end_with(408, "Request Timeout", "malformed_request", "Request timeout",
                    "the request was not received within http.read_timeout_ms");
         return -1;
@@ -379,7 +384,8 @@ bool interruptible_server::process_and_close_socket(socket_t sock) {
     if (!ok || connection_closed || strm.ended() || close_requested)
       break;
   }
-  if (strm.ended()) {
+  // A reply written before the request was read whole leaves unread bytes behind.
+  if (strm.ended() || close_requested) {
     close_after_canned_reply(sock);
     return ok;
   }

@@ -41,6 +41,16 @@ int health(const daemon_process& d) {
   return request(d.port, "GET", "/healthz", "", {}, "", std::chrono::seconds{2}).status;
 }
 
+/// The reply to GET /healthz with `n` extra headers besides Host.
+std::string health_with_headers(int port, int n) {
+  std::string req = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+  for (int i = 0; i < n; ++i)
+    req += "X-H" + std::to_string(i) + ": v\r\n";
+  raw_conn c(port);
+  c.send(req + "\r\n");
+  return c.read_replies(1, std::chrono::milliseconds{2000});
+}
+
 } // namespace
 
 TEST_CASE("hostile: beyond http.threads a connection gets 503 + Connection: close at once",
@@ -113,12 +123,7 @@ TEST_CASE("hostile: idle keep-alive connections are closed first near the cap", 
 TEST_CASE("hostile: too many or too large request headers get 431", "[e2e][hostile]") {
   auto d = small_daemon(8, {"http.max_headers=50", "http.max_header_bytes=4096"});
   SECTION("count") {
-    std::string req = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
-    for (int i = 0; i < 60; ++i)
-      req += "X-H" + std::to_string(i) + ": v\r\n";
-    raw_conn c(d.port);
-    c.send(req + "\r\n");
-    auto reply = c.read_replies(1, std::chrono::milliseconds{2000});
+    auto reply = health_with_headers(d.port, 60);
     INFO(reply);
     CHECK(reply_statuses(reply) == std::vector<int>{431});
     CHECK(reply.find("\"errorType\":\"malformed_request\"") != std::string::npos);
@@ -136,13 +141,7 @@ TEST_CASE("hostile: too many or too large request headers get 431", "[e2e][hosti
     CHECK(reply_statuses(reply) == std::vector<int>{431});
   }
   SECTION("within the bounds") {
-    std::string req = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
-    for (int i = 0; i < 40; ++i)
-      req += "X-H" + std::to_string(i) + ": v\r\n";
-    raw_conn c(d.port);
-    c.send(req + "\r\n");
-    CHECK(reply_statuses(c.read_replies(1, std::chrono::milliseconds{2000})) ==
-          std::vector<int>{200});
+    CHECK(reply_statuses(health_with_headers(d.port, 40)) == std::vector<int>{200});
   }
 }
 

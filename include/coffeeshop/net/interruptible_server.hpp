@@ -22,7 +22,7 @@ struct connection_limits {
   /// Worker threads; a connection beyond them is answered 503 by the accepting thread.
   int threads = 8;
   /// Connections served normally. Those between it and `threads` are served one request each
-  /// with a short head deadline, and only if reserved_slot_allows() says so for their path.
+  /// with a short head deadline; handlers see in_reserved_slot() and answer only health checks.
   int max_connections = 7;
   /// Deadline for a whole request head and body, from its first byte (not per read).
   std::chrono::milliseconds read_timeout{10000};
