@@ -34,6 +34,10 @@ thread_local int current_connection = -1;
 // How the pool placed the connection this thread is about to serve.
 enum class slot { normal, reserved, refused };
 thread_local slot current_slot = slot::normal;
+/// The pool whose worker runs on this thread, and whether its connection already left the
+/// count (release_reserved_slot()).
+thread_local httplib::TaskQueue* current_pool = nullptr;
+thread_local bool slot_released = false;
 
 // Set by a handler that left the request's body unread.
 thread_local bool close_requested = false;
@@ -484,13 +488,24 @@ private:
         jobs_.pop_front();
       }
       current_slot = j.placed;
+      current_pool = this;
+      slot_released = false;
       j.fn();
       current_slot = slot::normal;
-      std::lock_guard<std::mutex> lk(mtx_);
-      --active_;
+      current_pool = nullptr;
+      if (!slot_released)
+        release();
     }
   }
 
+public:
+  /// The calling worker's connection no longer counts against threads.
+  void release() {
+    std::lock_guard<std::mutex> lk(mtx_);
+    --active_;
+  }
+
+private:
   interruptible_server& server_;
   int threads_ = 1;
   int cap_ = 1;
@@ -502,6 +517,13 @@ private:
   bool stopping_ = false;
   std::vector<std::thread> workers_;
 };
+
+void interruptible_server::release_reserved_slot() {
+  if (current_slot != slot::reserved || current_pool == nullptr || slot_released)
+    return;
+  static_cast<pool*>(current_pool)->release();
+  slot_released = true;
+}
 
 void interruptible_server::set_connection_limits(const connection_limits& limits) {
   limits_ = limits;

@@ -67,6 +67,12 @@ public:
   /// should answer only what must stay reachable under load (health checks).
   static bool in_reserved_slot();
 
+  /// Called by a handler in a reserved slot once it has the request: the slot counts as free
+  /// from here, so a client that reads this reply and connects again at once (a health checker)
+  /// is not refused while this worker still writes and closes. A reserved slot serves one
+  /// request, so nothing else arrives on it.
+  static void release_reserved_slot();
+
   /// Called by a handler that answers without reading the request's body: the connection is
   /// closed after this reply instead of reading the body as the next request.
   static void close_after_reply();
