@@ -348,8 +348,7 @@ struct http_api::impl {
         {{"method", req.method}, {"route", c.route}, {"code", std::to_string(status)}});
       return true;
     };
-    if (net::interruptible_server::in_reserved_slot())
-      net::interruptible_server::release_reserved_slot();
+    net::interruptible_server::release_reserved_slot(); // a no-op outside a reserved slot
     if (net::interruptible_server::in_reserved_slot() && !is_health_route(req.path))
       return refuse(503, "overloaded", "Service unavailable",
                     "the daemon holds http.max_connections connections; only /healthz, /readyz "
