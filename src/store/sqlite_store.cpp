@@ -67,6 +67,8 @@ struct writer {
   statement put_order;
   statement put_outbox;
   statement put_breaker;
+  statement status_of;
+  statement key_owner;
 };
 
 /// A read connection with its statements, prepared once per connection.
@@ -89,9 +91,14 @@ std::optional<writer> make_writer(connection db, std::string& error) {
   auto a = statement::prepare(db, sql_put_order, error);
   auto b = a ? statement::prepare(db, sql_put_outbox, error) : std::nullopt;
   auto c = b ? statement::prepare(db, sql_put_breaker, error) : std::nullopt;
-  if (!c)
+  auto d = c ? statement::prepare(db, "SELECT status FROM orders WHERE id = ?1", error)
+             : std::nullopt;
+  auto e = d ? statement::prepare(db, "SELECT id FROM orders WHERE idempotency_key = ?1", error)
+             : std::nullopt;
+  if (!e)
     return std::nullopt;
-  return writer{std::move(db), std::move(*a), std::move(*b), std::move(*c)};
+  return writer{std::move(db), std::move(*a), std::move(*b),
+                std::move(*c), std::move(*d), std::move(*e)};
 }
 
 std::unique_ptr<reader> make_reader(const sqlite_options& options, std::string& error) {
@@ -330,7 +337,15 @@ private:
     sqlite::transaction tx(writer_.db);
     if (!tx.begin(message))
       return {false, "begin: " + message};
-    for (const auto* w : batch) {
+    commit_result result;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const store_write* w = batch[i];
+      // One writer holds the write lock: what is read here is what the
+      // write would change.
+      if (!holds(*w)) {
+        result.conflicts.push_back(i);
+        continue;
+      }
       for (const auto& o : w->orders)
         if (!put(o))
           return {false, "put order " + o.id + ": " + writer_.db.errmsg()};
@@ -344,7 +359,26 @@ private:
     }
     if (!tx.commit(message))
       return {false, "commit: " + message};
-    return {};
+    return result;
+  }
+
+  bool holds(const store_write& w) {
+    std::optional<order_status> stored;
+    if (w.expect_status && !w.orders.empty()) {
+      statement& s = writer_.status_of;
+      reset_on_exit guard(s);
+      s.bind(1, w.orders.front().id);
+      if (s.step() == SQLITE_ROW)
+        stored = parse_order_status(s.column_text(0));
+    }
+    return conditions_hold(w, stored, [&](const std::string& key) -> std::optional<std::string> {
+      statement& s = writer_.key_owner;
+      reset_on_exit guard(s);
+      s.bind(1, key);
+      if (s.step() != SQLITE_ROW)
+        return std::nullopt;
+      return s.column_text(0);
+    });
   }
 
   bool put(const order& o) {
