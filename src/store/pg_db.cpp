@@ -165,10 +165,9 @@ bool connection::setup(std::string& error) {
 bool connection::ensure(std::string& error) {
   if (PQstatus(conn_) == CONNECTION_OK && ready_)
     return true;
-  // Reconnected but not set up (the server refused a statement while it was
-  // starting): set up again, or every later statement would fail.
-  if (PQstatus(conn_) != CONNECTION_OK)
-    PQreset(conn_);
+  // Not ready: lost (connect again), or connected but not set up (the server
+  // refused a statement while it was starting).
+  PQreset(conn_);
   if (PQstatus(conn_) != CONNECTION_OK) {
     error = errmsg();
     return false;
@@ -239,6 +238,17 @@ bool connection::run_transaction(const std::vector<step>& steps, std::string& er
     return false;
   }
   return true;
+}
+
+bool connection::lost(const result& failed) {
+  const std::string state = failed.sqlstate();
+  // 08: connection exception; 57P: admin/crash shutdown, cannot connect now;
+  // no SQLSTATE: libpq's own failure (no result, broken socket).
+  const bool gone = PQstatus(conn_) != CONNECTION_OK || state.empty() ||
+                    state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0;
+  if (gone)
+    ready_ = false;
+  return gone;
 }
 
 std::string connection::errmsg() const { return one_line(PQerrorMessage(conn_)); }

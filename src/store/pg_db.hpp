@@ -94,6 +94,12 @@ public:
   /// false with the reason when it is still lost.
   bool ensure(std::string& error);
 
+  /// Whether `failed` says the session is gone (the server shut down or the
+  /// socket broke) rather than that the statement was wrong. libpq may still
+  /// report the connection as up when it has read only the server's FATAL
+  /// notice: ensure() then connects again.
+  bool lost(const result& failed);
+
   /// Runs `sql` with no parameters (several statements allowed).
   result exec(const char* sql);
   /// Runs `sql` with text parameters ($1, $2, ... cast in the SQL).

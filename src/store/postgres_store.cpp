@@ -3,7 +3,7 @@
 #include "pg_db.hpp"
 #include "pg_schema.hpp"
 
-#include "coffeeshop/domain/order_json.hpp"
+#include "stored_order.hpp"
 
 #include <boost/json.hpp>
 
@@ -26,28 +26,26 @@ using pg::result;
 
 // The key column is set only when no other order holds the key: the first
 // order created with a key is the one a retry replays (as in SQLite).
-constexpr pg::prepared put_order_sql{"put_order", R"sql(
-INSERT INTO orders (id, status, idempotency_key, created_at_ms, updated_at_ms, body)
-VALUES ($1::text, $2::text,
-        CASE WHEN EXISTS (SELECT 1 FROM orders WHERE idempotency_key = $3::text AND id <> $1::text)
-             THEN NULL ELSE $3::text END,
-        $4::bigint, $5::bigint, $6::text)
-ON CONFLICT (id) DO UPDATE SET
-  status = excluded.status, idempotency_key = excluded.idempotency_key,
-  created_at_ms = excluded.created_at_ms, updated_at_ms = excluded.updated_at_ms,
-  body = excluded.body
-)sql"};
+#define COFFEESHOP_ORDER_UPSERT                                                                    \
+  " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"                                      \
+  " idempotency_key = excluded.idempotency_key, created_at_ms = excluded.created_at_ms,"           \
+  " updated_at_ms = excluded.updated_at_ms, body = excluded.body"
+
+constexpr pg::prepared put_order_sql{
+  "put_order",
+  "INSERT INTO orders (id, status, idempotency_key, created_at_ms, updated_at_ms, body)"
+  " VALUES ($1::text, $2::text,"
+  " CASE WHEN EXISTS (SELECT 1 FROM orders WHERE idempotency_key = $3::text AND id <> $1::text)"
+  " THEN NULL ELSE $3::text END, $4::bigint, $5::bigint, $6::text)" COFFEESHOP_ORDER_UPSERT};
 
 // A claimed key goes in as it is: when another daemon committed it since the
 // check, the unique index refuses this insert instead of it going in keyless.
-constexpr pg::prepared claim_order_sql{"claim_order", R"sql(
-INSERT INTO orders (id, status, idempotency_key, created_at_ms, updated_at_ms, body)
-VALUES ($1::text, $2::text, $3::text, $4::bigint, $5::bigint, $6::text)
-ON CONFLICT (id) DO UPDATE SET
-  status = excluded.status, idempotency_key = excluded.idempotency_key,
-  created_at_ms = excluded.created_at_ms, updated_at_ms = excluded.updated_at_ms,
-  body = excluded.body
-)sql"};
+constexpr pg::prepared claim_order_sql{
+  "claim_order",
+  "INSERT INTO orders (id, status, idempotency_key, created_at_ms, updated_at_ms, body)"
+  " VALUES ($1::text, $2::text, $3::text, $4::bigint, $5::bigint, $6::text)" COFFEESHOP_ORDER_UPSERT};
+
+#undef COFFEESHOP_ORDER_UPSERT
 
 constexpr pg::prepared put_outbox_sql{"put_outbox", R"sql(
 INSERT INTO outbox (id, order_id, status, state, attempts, last_error,
@@ -93,14 +91,6 @@ constexpr pg::prepared reader_sql[] = {
 #undef COFFEESHOP_OUTBOX_COLUMNS
 
 // -- row decoding -------------------------------------------------------------
-
-std::optional<order> decode_order(const std::string& body) {
-  boost::system::error_code ec;
-  auto value = boost::json::parse(body, ec);
-  if (ec)
-    return std::nullopt;
-  return order_from_stored_json(value);
-}
 
 std::optional<outbox_entry> read_outbox_row(const result& r, int row) {
   auto state = parse_outbox_state(r.text(row, 3));
@@ -208,7 +198,7 @@ public:
     const bool more = static_cast<std::size_t>(rows.rows()) > limit;
     const int n = more ? static_cast<int>(limit) : rows.rows();
     for (int i = 0; i < n; ++i)
-      if (auto o = decode_order(rows.text(i, 0)))
+      if (auto o = decode_stored_order(rows.text(i, 0)))
         page.orders.push_back(std::move(*o));
     if (more && !page.orders.empty())
       page.next = page.orders.back().id;
@@ -461,7 +451,7 @@ private:
     auto rows = r.run(statement, p);
     if (!rows.ok() || rows.rows() != 1)
       return std::nullopt;
-    return decode_order(rows.text(0, 0));
+    return decode_stored_order(rows.text(0, 0));
   }
 
   /// A borrowed connection, back in the pool when the lease ends; empty when
@@ -481,7 +471,7 @@ private:
     result run(const char* name, const params& p) {
       auto r = conn_->run(name, p);
       std::string ignored;
-      if (!r.ok() && PQstatus(conn_->handle()) != CONNECTION_OK && conn_->ensure(ignored))
+      if (!r.ok() && conn_->lost(r) && conn_->ensure(ignored))
         r = conn_->run(name, p);
       return r;
     }

@@ -3,7 +3,7 @@
 #include "sqlite_db.hpp"
 #include "sqlite_schema.hpp"
 
-#include "coffeeshop/domain/order_json.hpp"
+#include "stored_order.hpp"
 
 #include <boost/json.hpp>
 
@@ -138,14 +138,6 @@ std::unique_ptr<reader> make_reader(const sqlite_options& options, std::string& 
 
 // -- row decoding -------------------------------------------------------------
 
-std::optional<order> decode_order(const std::string& body) {
-  boost::system::error_code ec;
-  auto value = boost::json::parse(body, ec);
-  if (ec)
-    return std::nullopt;
-  return order_from_stored_json(value);
-}
-
 std::optional<outbox_entry> read_outbox_row(const statement& s) {
   auto state = parse_outbox_state(s.column_text(3));
   if (!state)
@@ -243,7 +235,7 @@ public:
         more = true;
         break;
       }
-      if (auto o = decode_order(s.column_text(1)))
+      if (auto o = decode_stored_order(s.column_text(1)))
         page.orders.push_back(std::move(*o));
     }
     if (more && !page.orders.empty())
@@ -418,7 +410,7 @@ private:
     reset_on_exit guard(s);
     if (s.step() != SQLITE_ROW)
       return std::nullopt;
-    return decode_order(s.column_text(0));
+    return decode_stored_order(s.column_text(0));
   }
 
   /// A borrowed reader, back in the pool when the lease ends.
