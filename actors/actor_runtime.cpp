@@ -42,7 +42,7 @@ struct actor_runtime::impl {
       notification_url(std::move(notify)),
       writer(std::move(w)) {
     static_cast<shared_services&>(deps) = std::move(services);
-    deps.events = std::make_shared<event_sink>();
+    deps.events = std::make_shared<event_sink>(deps.instance_id);
     deps.writer = writer;
     gateway = std::make_shared<actor_gateway>(sys, deps.events);
   }

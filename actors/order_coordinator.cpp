@@ -609,6 +609,22 @@ std::string parent_span_for(const order& o, const create_order_command& cmd) {
   return o.trace_id == cmd.trace_id ? cmd.span_id : std::string{};
 }
 
+/// The answer to a request whose key another request (here or on another
+/// daemon) holds: 422 for another body, 409 while it is not settled, the
+/// replay once it is.
+create_order_reply reply_to_key_holder(order holder, const std::string& fingerprint) {
+  create_order_reply reply;
+  if (holder.request_fingerprint != fingerprint)
+    reply.result = create_result::key_mismatch;
+  else if (holder.status == order_status::pending_payment ||
+           holder.status == order_status::payment_failed)
+    reply.result = create_result::in_progress;
+  else
+    reply.result = create_result::replayed;
+  reply.placed = std::move(holder);
+  return reply;
+}
+
 caf::result<create_order_reply> create_order(coordinator_self self, create_order_command& cmd) {
   auto& st = self->state;
   auto& store = *st.spec.deps.store;
@@ -624,12 +640,11 @@ caf::result<create_order_reply> create_order(coordinator_self self, create_order
       return reply;
     }
     if (auto existing = store.find_by_idempotency_key(*cmd.idempotency_key)) {
+      if (existing->request_fingerprint != cmd.fingerprint ||
+          (existing->status == order_status::pending_payment && st.spec.deps.store_shared))
+        return reply_to_key_holder(std::move(*existing), cmd.fingerprint);
       create_order_reply reply;
       reply.placed = *existing;
-      if (existing->request_fingerprint != cmd.fingerprint) {
-        reply.result = create_result::key_mismatch;
-        return reply;
-      }
       if (existing->status == order_status::pending_payment) {
         // Committed, but its outcome was not: resume it under the same key.
         auto rp = self->make_response_promise<create_order_reply>();
@@ -672,15 +687,30 @@ caf::result<create_order_reply> create_order(coordinator_self self, create_order
   auto w = write_of(o);
   bool retried = retrying.has_value();
   auto parent = parent_span_for(o, cmd);
+  // Another daemon sharing the store may take the key (or retry the failed
+  // order) between the lookup above and this commit: the store refuses the
+  // second, which is then answered as the holder's.
+  w.claim_keys = !retried;
+  if (retried)
+    w.expect_status = order_status::payment_failed;
   // Committed before the first payment attempt, so a crash mid-payment is
   // resumed at start with the same Idempotency-Key.
+  auto fingerprint = o.request_fingerprint;
   write_order(self, id, std::move(w),
-              [self, rp, o = std::move(o), retried, parent](const commit_result& r) mutable {
+              [self, rp, o = std::move(o), retried, parent,
+               fingerprint = std::move(fingerprint)](const commit_result& r) mutable {
                 note_store(self, r);
-                if (!r.ok) {
+                if (!r.ok || r.conflict) {
                   if (o.idempotency_key)
                     self->state.keys_in_progress.erase(*o.idempotency_key);
-                  rp.deliver(store_failed_reply(std::move(o)));
+                  if (!r.ok) {
+                    rp.deliver(store_failed_reply(std::move(o)));
+                    return;
+                  }
+                  auto holder = self->state.spec.deps.store->find_by_idempotency_key(
+                    o.idempotency_key.value_or(""));
+                  rp.deliver(
+                    reply_to_key_holder(holder ? std::move(*holder) : std::move(o), fingerprint));
                   return;
                 }
                 record_status(self, o);
@@ -728,6 +758,9 @@ void change_status(coordinator_self self, const change_status_command& cmd,
   store_write w;
   w.orders.push_back(*o);
   w.outbox.push_back(entry);
+  // Made from what was read: a change committed since (by another daemon)
+  // wins, and this one is the race's 409 rather than a lost update.
+  w.expect_status = from;
   auto id = o->id;
   write_order(self, id, std::move(w),
               [self, rp, o = std::move(*o), from,
@@ -736,6 +769,12 @@ void change_status(coordinator_self self, const change_status_command& cmd,
                 change_status_reply reply;
                 if (!r.ok) {
                   reply.result = change_result::store_failed;
+                  rp.deliver(std::move(reply));
+                  return;
+                }
+                if (r.conflict) {
+                  reply.result = change_result::conflict;
+                  reply.current = self->state.spec.deps.store->get(o.id).value_or(o);
                   rp.deliver(std::move(reply));
                   return;
                 }

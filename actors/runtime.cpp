@@ -31,6 +31,8 @@ void event_sink::emit(integration_event ev) {
     ev.event_id = make_uuid();
   if (ev.timestamp_ms == 0)
     ev.timestamp_ms = now_ms();
+  if (ev.instance.empty())
+    ev.instance = instance_;
   event_logger_actor wake;
   {
     std::lock_guard guard{mtx_};

@@ -23,6 +23,9 @@ namespace coffeeshop {
 /// the handle when it restarts the logger; nothing buffered is lost meanwhile.
 class event_sink {
 public:
+  /// `instance`, when not empty, goes into every event's metadata.
+  explicit event_sink(std::string instance = {}) : instance_(std::move(instance)) {}
+
   /// Points the sink at a (new) logger and wakes it if events are waiting.
   void bind(event_logger_actor logger);
   event_logger_actor current() const;
@@ -34,6 +37,7 @@ public:
   std::vector<integration_event> take();
 
 private:
+  const std::string instance_;
   mutable std::mutex mtx_;
   event_logger_actor logger_;
   std::vector<integration_event> pending_;

@@ -146,7 +146,7 @@ struct simulator_settings {
 /// The whole effective configuration of the daemon. The member initializers here and in the
 /// settings structs above are the built-in defaults (CONTRACT §2, config/coffeeshop.json).
 /// Where orders live (CONTRACT §2 `store.*`, §7).
-enum class store_backend { sqlite, memory };
+enum class store_backend { sqlite, postgres, memory };
 
 /// `"full"`: a committed write survives power loss; `"normal"`: a crash of the daemon only.
 enum class store_sync { full, normal };
@@ -154,6 +154,18 @@ enum class store_sync { full, normal };
 struct store_settings {
   store_backend backend = store_backend::sqlite;
   store_sync synchronous = store_sync::full;
+  /// The PostgreSQL connection URI (required with backend postgres); may hold a password.
+  std::optional<std::string> url;
+  /// PostgreSQL connections: one for the writer, the rest for reads.
+  int pool_size = 4;
+};
+
+/// This daemon among several sharing one database (CONTRACT §2 `instance.*`, §8).
+struct instance_settings {
+  /// Null: `<hostname>-<pid>`.
+  std::optional<std::string> id;
+  /// How long a claim on work holds without renewal.
+  int64_t lease_ms = 15000;
 };
 
 /// Trace export (CONTRACT §2 `telemetry.*`, §9).
@@ -174,6 +186,7 @@ struct config {
   std::string store_path = "coffeeshop.db";
   store_settings store;
   telemetry_settings telemetry;
+  instance_settings instance;
   logging_settings logging;
   int64_t drain_timeout_ms = 10000;
   std::optional<std::string> admin_token;

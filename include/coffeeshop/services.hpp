@@ -12,6 +12,8 @@
 
 namespace coffeeshop {
 
+class instance_registry;
+
 /// Whether the store took its last commit; written by the store writer, read
 /// by /readyz and by the coordinator (which announces the changes).
 struct store_health {
@@ -29,6 +31,14 @@ struct shared_services {
   std::shared_ptr<store_health> store_state = std::make_shared<store_health>();
   /// Where finished spans go (the OTLP exporter); null when telemetry.otlp_endpoint is.
   std::shared_ptr<span_sink> spans;
+  /// Other daemons write the store too (postgres, CONTRACT §8): an order
+  /// pending payment that this daemon is not paying may be another's.
+  bool store_shared = false;
+  /// This daemon's name in logs and events when several share the store
+  /// (empty: one daemon, not named).
+  std::string instance_id;
+  /// The daemons sharing the store (/api/v1/instances).
+  std::shared_ptr<instance_registry> instances;
 };
 
 /// Something that serves in the background between start() and stop(): the

@@ -14,6 +14,8 @@
 //   url(key, s)   nullable_url(key, optional_s)   ratio(key, optional_d)   (null or (0, 1])
 //   nullable_integer(key, optional_n, range)   null or an integer in range
 //   secret(key, optional_s)   null or a non-empty string, never echoed, masked when printed
+//   nullable_string(key, optional_s)   null or a non-empty string
+//   db_url(key, optional_s)   null or a postgresql:// URI, never echoed, printed without password
 //   listen(key, host, port)   "HOST:PORT"
 
 #include "coffeeshop/config.hpp"
@@ -81,7 +83,7 @@ inline constexpr const char* jitter_names[] = {"none", "full", "equal"};
 inline constexpr const char* strategy_names[] = {"one_for_one", "one_for_all", "rest_for_one"};
 inline constexpr const char* log_level_names[] = {"trace", "debug", "info", "warn", "error"};
 inline constexpr const char* log_format_names[] = {"json", "text"};
-inline constexpr const char* store_backend_names[] = {"sqlite", "memory"};
+inline constexpr const char* store_backend_names[] = {"sqlite", "postgres", "memory"};
 inline constexpr const char* store_sync_names[] = {"full", "normal"};
 inline constexpr const char* profile_names[] = {"trio", "fast", "down", "hang", "flaky", "slow"};
 
@@ -171,6 +173,14 @@ void visit_config(Visitor& v, Config& c) {
     v.choice("backend", c.store.backend, store_backend_names);
     v.string("path", c.store_path);
     v.choice("synchronous", c.store.synchronous, store_sync_names);
+    v.db_url("url", c.store.url);
+    // One writer and at least one reader; more than 64 per daemon only queues in the server.
+    v.integer("pool_size", c.store.pool_size, {2, 64});
+  });
+  v.section("instance", [&] {
+    v.nullable_string("id", c.instance.id);
+    // Renewed at a third of the lease: shorter than 300 ms leaves no room for one late renewal.
+    v.integer("lease_ms", c.instance.lease_ms, {300, max_duration_ms});
   });
   v.section("telemetry", [&] {
     v.nullable_url("otlp_endpoint", c.telemetry.otlp_endpoint);

@@ -5,6 +5,7 @@
 #include "config_schema.hpp"
 #include "config_tree.hpp"
 
+#include "coffeeshop/store/postgres_store.hpp"
 #include "coffeeshop/util/json_text.hpp"
 
 #include <utility>
@@ -63,6 +64,17 @@ public:
       (*section_)[key] = nullptr;
     else
       (*section_)[key] = secrets_ == secrets::masked ? "***" : *value;
+  }
+
+  void nullable_string(const char* key, const std::optional<std::string>& value) {
+    (*section_)[key] = value ? json::value(*value) : json::value(nullptr);
+  }
+
+  void db_url(const char* key, const std::optional<std::string>& value) {
+    if (!value)
+      (*section_)[key] = nullptr;
+    else
+      (*section_)[key] = secrets_ == secrets::masked ? redact_db_url(*value) : *value;
   }
 
   void listen(const char* key, const std::string& host, uint16_t port) {

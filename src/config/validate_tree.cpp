@@ -5,6 +5,7 @@
 #include "config_schema.hpp"
 #include "config_tree.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 #include <string_view>
@@ -167,6 +168,33 @@ public:
     }
   }
 
+  void nullable_string(const char* key, std::optional<std::string>& out) {
+    const json::value& v = member(*section_, key);
+    if (v.is_null())
+      out.reset();
+    else if (v.is_string() && !v.get_string().empty())
+      out = std::string(v.get_string());
+    else
+      fail(path(key), "expected null or a non-empty string", v);
+  }
+
+  void db_url(const char* key, std::optional<std::string>& out) {
+    const json::value& v = member(*section_, key);
+    if (v.is_null()) {
+      out.reset();
+      return;
+    }
+    // Not echoed: the URL may carry a password.
+    const std::string_view s = v.is_string() ? std::string_view(v.get_string()) : "";
+    const bool uri = s.rfind("postgresql://", 0) == 0 || s.rfind("postgres://", 0) == 0;
+    const bool printable = std::none_of(s.begin(), s.end(), [](char c) {
+      return static_cast<unsigned char>(c) <= ' ';
+    });
+    if (!uri || !printable)
+      return fail(path(key), "expected null or a URI starting with postgresql:// or postgres://");
+    out = std::string(s);
+  }
+
   void listen(const char* key, std::string& host, uint16_t& port) {
     const json::value& v = member(*section_, key);
     if (!v.is_string())
@@ -259,6 +287,10 @@ config_result validate_tree(const json::object& root) {
   tree_reader r(root, result.errors);
   config cfg;
   visit_config(r, cfg);
+
+  if (r.ok("store.backend") && r.ok("store.url") && cfg.store.backend == store_backend::postgres &&
+      !cfg.store.url)
+    r.fail("store.url", "required when store.backend is \"postgres\"");
 
   // A null url means "use the embedded simulator", which only works while it runs.
   // In Dapr mode calls go to the sidecar and the url is not used at all.

@@ -5,11 +5,14 @@
 
 #include "coffeeshop/net/http_trace_transport.hpp"
 #include "coffeeshop/sim/simulator.hpp"
+#include "coffeeshop/store/postgres_store.hpp"
 #include "coffeeshop/store/sqlite_store.hpp"
 #include "coffeeshop/util/clock.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <future>
 #include <pthread.h>
@@ -45,10 +48,24 @@ sigset_t block_shutdown_signals() {
   return set;
 }
 
+/// `instance.id`, or `<hostname>-<pid>` (CONTRACT §2).
+std::string instance_id(const config& cfg) {
+  if (cfg.instance.id)
+    return *cfg.instance.id;
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0')
+    std::snprintf(host, sizeof host, "localhost");
+  return std::string(host) + "-" + std::to_string(getpid());
+}
+
 shared_services make_services(const config& cfg) {
   shared_services s;
+  // Named in logs and events when it matters: several daemons on one store,
+  // or an operator who gave this one a name.
+  if (cfg.store.backend == store_backend::postgres || cfg.instance.id)
+    s.instance_id = instance_id(cfg);
   auto level = parse_log_level(cfg.logging.level).value_or(log_level::info);
-  s.log = std::make_shared<logger>(level, cfg.logging.format);
+  s.log = std::make_shared<logger>(level, cfg.logging.format, s.instance_id);
   s.stats = std::make_shared<metrics>();
   s.board = std::make_shared<integration_board>(cfg.payment.circuit_breaker,
                                                 cfg.notification.circuit_breaker);
@@ -107,8 +124,33 @@ void restore_breakers(const config& cfg, shared_services& s) {
   }
 }
 
+bool open_postgres(const config& cfg, shared_services& s, std::shared_ptr<write_queue>& writer) {
+  postgres_options options;
+  options.url = cfg.store.url.value_or("");
+  options.pool_size = cfg.store.pool_size;
+  options.instance_id = s.instance_id;
+  const std::string shown = redact_db_url(options.url);
+  std::string error;
+  auto store = open_postgres_store(options, error);
+  if (store)
+    s.instances = open_postgres_instances(options, error);
+  if (!store || !s.instances) {
+    s.log->log(log_level::fatal, "cannot open the store",
+               {{"backend", "postgres"}, {"url", shown}, {"error", error}});
+    return false;
+  }
+  s.store = std::move(store);
+  s.store_shared = true;
+  writer = make_group_commit_writer(*s.store, s.stats, s.store_state);
+  s.log->info("store opened", {{"backend", "postgres"}, {"url", shown}});
+  return true;
+}
+
 /// Opens the configured store and its writer; false (logged) when it cannot.
 bool open_store(const config& cfg, shared_services& s, std::shared_ptr<write_queue>& writer) {
+  if (cfg.store.backend == store_backend::postgres)
+    return open_postgres(cfg, s, writer);
+  s.instances = make_local_instance_registry();
   if (cfg.store.backend == store_backend::memory) {
     s.log->warn("store.backend is memory: orders do not survive a restart", {});
     s.store = make_memory_order_store();
@@ -240,8 +282,11 @@ int run_daemon(const config& cfg) {
   }
   rt.start(api);
   life->ready = true;
-  log.announce("listening", {{"address", cfg.http.listen_host + ":" + std::to_string(port)},
-                             {"version", COFFEESHOP_VERSION_STRING}});
+  const std::string address = cfg.http.listen_host + ":" + std::to_string(port);
+  log.announce("listening", {{"address", address}, {"version", COFFEESHOP_VERSION_STRING}});
+  instance_info self{instance_id(cfg), address, COFFEESHOP_VERSION_STRING, now_ms(), 0};
+  // Three beats per lease: one late or lost beat does not drop a live daemon.
+  heartbeat_loop beat(services.instances, self, std::max<int64_t>(cfg.instance.lease_ms / 3, 100));
 
   std::atomic<int> signal_received{0};
   wait_for_signals(signals, rt, log, signal_received);
@@ -259,6 +304,7 @@ int run_daemon(const config& cfg) {
     if (!rt.stop(millis{cfg.drain_timeout_ms + 1000}))
       log.warn("actors did not stop in time");
   }
+  beat.stop();
   writer->stop();
   if (exporter)
     exporter->stop(); // after the actors: their last spans go too

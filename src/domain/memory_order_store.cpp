@@ -1,5 +1,6 @@
 #include "coffeeshop/domain/order_store.hpp"
 
+#include <algorithm>
 #include <array>
 #include <deque>
 #include <mutex>
@@ -26,7 +27,13 @@ class memory_order_store final : public order_store {
 public:
   commit_result commit(const std::vector<const store_write*>& batch) override {
     std::unique_lock lock(mutex_);
-    for (const auto* w : batch) {
+    commit_result result;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const store_write* w = batch[i];
+      if (!holds_locked(*w)) {
+        result.conflicts.push_back(i);
+        continue;
+      }
       for (const auto& o : w->orders)
         put_locked(o);
       for (const auto& e : w->outbox)
@@ -34,7 +41,7 @@ public:
       for (const auto& [service, snap] : w->breakers)
         breakers_[service == service_kind::payment ? 0 : 1] = snap;
     }
-    return {};
+    return result;
   }
 
   std::optional<outbox_entry> outbox_get(const std::string& id) const override {
@@ -77,6 +84,19 @@ public:
   }
 
 private:
+  bool holds_locked(const store_write& w) const {
+    std::optional<order_status> stored;
+    if (!w.orders.empty())
+      if (auto found = by_id_.find(w.orders.front().id); found != by_id_.end())
+        stored = orders_[found->second].status;
+    return conditions_hold(w, stored, [&](const std::string& key) -> std::optional<std::string> {
+      auto k = by_key_.find(key);
+      if (k == by_key_.end())
+        return std::nullopt;
+      return orders_[k->second].id;
+    });
+  }
+
   void put_entry_locked(const outbox_entry& e) {
     auto found = entry_by_id_.find(e.id);
     if (found != entry_by_id_.end()) {
@@ -222,10 +242,18 @@ std::optional<outbox_state> parse_outbox_state(std::string_view name) {
   return std::nullopt;
 }
 
+commit_result commit_result::for_write(std::size_t index) const {
+  commit_result one;
+  one.ok = ok;
+  one.error = error;
+  one.conflict = std::find(conflicts.begin(), conflicts.end(), index) != conflicts.end();
+  return one;
+}
+
 commit_result put_order(order_store& store, const order& o) {
   store_write w;
   w.orders.push_back(o);
-  return store.commit({&w});
+  return store.commit({&w}).for_write(0);
 }
 
 std::unique_ptr<order_store> make_memory_order_store() {

@@ -4,6 +4,7 @@
 #include "coffeeshop/domain/order_request.hpp"
 #include "coffeeshop/domain/request_fingerprint.hpp"
 #include "coffeeshop/messages.hpp"
+#include "coffeeshop/store/instance_registry.hpp"
 #include "coffeeshop/util/bounded_gate.hpp"
 #include "coffeeshop/util/clock.hpp"
 #include "coffeeshop/util/exception_message.hpp"
@@ -432,6 +433,7 @@ struct http_api::impl {
       c.res.status = 200;
       c.res.set_content(openapi_document().data(), openapi_document().size(), "application/json");
     });
+    add("GET", "/api/v1/instances", &impl::list_instances);
     add("POST", "/api/v1/integrations/{service}/circuit", &impl::circuit_admin);
     add("POST", "/api/v1/admin/actors/{name}/crash", &impl::crash_admin);
     add("GET", "/api/v1/admin/outbox", &impl::list_outbox);
@@ -633,6 +635,19 @@ struct http_api::impl {
     if (c.req.has_param("orderId"))
       order_id = c.req.get_param_value("orderId");
     write_json(c.res, 200, {{"events", deps.journal->recent(limit, service, order_id)}});
+  }
+
+  /// The daemons that renewed their heartbeat within instance.lease_ms.
+  void list_instances(call_ctx& c, const route_params&) {
+    boost::json::array out;
+    if (deps.instances)
+      for (const auto& i : deps.instances->live(now_ms(), cfg.instance.lease_ms))
+        out.push_back({{"id", i.id},
+                       {"address", i.address},
+                       {"version", i.version},
+                       {"startedAt", format_rfc3339(i.started_at_ms)},
+                       {"heartbeatAt", format_rfc3339(i.heartbeat_at_ms)}});
+    write_json(c.res, 200, {{"instances", std::move(out)}});
   }
 
   /// Checks the admin token; answers 404/401/403 itself when access is denied.

@@ -4,7 +4,7 @@
 #include "sqlite_db.hpp"
 #include "sqlite_schema.hpp"
 
-#include "coffeeshop/domain/order_json.hpp"
+#include "stored_order.hpp"
 
 #include <boost/json.hpp>
 
@@ -68,6 +68,8 @@ struct writer {
   statement put_order;
   statement put_outbox;
   statement put_breaker;
+  statement status_of;
+  statement key_owner;
 };
 
 /// A read connection with its statements, prepared once per connection.
@@ -90,9 +92,14 @@ std::optional<writer> make_writer(connection db, std::string& error) {
   auto a = statement::prepare(db, sql_put_order, error);
   auto b = a ? statement::prepare(db, sql_put_outbox, error) : std::nullopt;
   auto c = b ? statement::prepare(db, sql_put_breaker, error) : std::nullopt;
-  if (!c)
+  auto d = c ? statement::prepare(db, "SELECT status FROM orders WHERE id = ?1", error)
+             : std::nullopt;
+  auto e = d ? statement::prepare(db, "SELECT id FROM orders WHERE idempotency_key = ?1", error)
+             : std::nullopt;
+  if (!e)
     return std::nullopt;
-  return writer{std::move(db), std::move(*a), std::move(*b), std::move(*c)};
+  return writer{std::move(db), std::move(*a), std::move(*b),
+                std::move(*c), std::move(*d), std::move(*e)};
 }
 
 std::unique_ptr<reader> make_reader(const sqlite_options& options, std::string& error) {
@@ -131,14 +138,6 @@ std::unique_ptr<reader> make_reader(const sqlite_options& options, std::string& 
 }
 
 // -- row decoding -------------------------------------------------------------
-
-std::optional<order> decode_order(const std::string& body) {
-  boost::system::error_code ec;
-  auto value = boost::json::parse(body, ec);
-  if (ec)
-    return std::nullopt;
-  return order_from_stored_json(value);
-}
 
 std::optional<outbox_entry> read_outbox_row(const statement& s) {
   auto state = parse_outbox_state(s.column_text(3));
@@ -240,7 +239,7 @@ public:
         more = true;
         break;
       }
-      if (auto o = decode_order(s.column_text(1)))
+      if (auto o = decode_stored_order(s.column_text(1)))
         page.orders.push_back(std::move(*o));
     }
     if (more && !page.orders.empty())
@@ -334,7 +333,15 @@ private:
     sqlite::transaction tx(writer_.db);
     if (!tx.begin(message))
       return {false, "begin: " + message};
-    for (const auto* w : batch) {
+    commit_result result;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const store_write* w = batch[i];
+      // One writer holds the write lock: what is read here is what the
+      // write would change.
+      if (!holds(*w)) {
+        result.conflicts.push_back(i);
+        continue;
+      }
       for (const auto& o : w->orders)
         if (!put(o))
           return {false, "put order " + o.id + ": " + writer_.db.errmsg()};
@@ -348,7 +355,26 @@ private:
     }
     if (!tx.commit(message))
       return {false, "commit: " + message};
-    return {};
+    return result;
+  }
+
+  bool holds(const store_write& w) {
+    std::optional<order_status> stored;
+    if (w.expect_status && !w.orders.empty()) {
+      statement& s = writer_.status_of;
+      reset_on_exit guard(s);
+      s.bind(1, w.orders.front().id);
+      if (s.step() == SQLITE_ROW)
+        stored = parse_order_status(s.column_text(0));
+    }
+    return conditions_hold(w, stored, [&](const std::string& key) -> std::optional<std::string> {
+      statement& s = writer_.key_owner;
+      reset_on_exit guard(s);
+      s.bind(1, key);
+      if (s.step() != SQLITE_ROW)
+        return std::nullopt;
+      return s.column_text(0);
+    });
   }
 
   bool put(const order& o) {
@@ -388,7 +414,7 @@ private:
     reset_on_exit guard(s);
     if (s.step() != SQLITE_ROW)
       return std::nullopt;
-    return decode_order(s.column_text(0));
+    return decode_stored_order(s.column_text(0));
   }
 
   /// A borrowed reader, back in the pool when the lease ends.

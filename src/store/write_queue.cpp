@@ -48,7 +48,7 @@ public:
     one.push_back({std::move(w), nullptr});
     commit_result result{false, "the store writer is stopped"};
     if (!stopped_)
-      result = commit_batch(store_, *stats_, *health_, one);
+      result = commit_batch(store_, *stats_, *health_, one).for_write(0);
     done(result);
   }
 
@@ -122,8 +122,8 @@ private:
         }
       }
       auto result = commit_batch(store_, *stats_, *health_, batch);
-      for (auto& p : batch)
-        p.done(result);
+      for (std::size_t i = 0; i < batch.size(); ++i)
+        batch[i].done(result.for_write(i));
       batch.clear();
     }
   }

@@ -11,6 +11,8 @@ boost::json::object render_event(const integration_event& ev) {
     meta["orderId"] = ev.order_id;
   if (ev.attempt > 0)
     meta["attempt"] = std::to_string(ev.attempt);
+  if (!ev.instance.empty())
+    meta["instance"] = ev.instance;
   boost::json::object out;
   out["eventId"] = ev.event_id;
   out["serviceName"] = ev.service;

@@ -36,9 +36,10 @@ std::optional<log_level> parse_log_level(std::string_view name) {
   return std::nullopt;
 }
 
-logger::logger(log_level min_level, log_format format)
+logger::logger(log_level min_level, log_format format, std::string instance)
   : min_level_(min_level),
     format_(format),
+    instance_(std::move(instance)),
     out_(std::make_shared<spdlog::logger>("coffeeshop",
                                           std::make_shared<spdlog::sinks::stdout_sink_mt>())) {
   // We render the whole line ourselves; spdlog supplies the thread-safe sink.
@@ -68,6 +69,8 @@ void logger::write(log_level level, std::string_view msg, const boost::json::obj
     rec["ts"] = ts;
     rec["level"] = level_name(level);
     rec["msg"] = msg;
+    if (!instance_.empty())
+      rec["instance"] = instance_;
     for (const auto& kv : fields)
       rec[kv.key()] = kv.value();
     line = to_json_text(rec);
@@ -77,6 +80,8 @@ void logger::write(log_level level, std::string_view msg, const boost::json::obj
     line += level_name(level);
     line += ' ';
     line += msg;
+    if (!instance_.empty())
+      line += " instance=" + instance_;
     for (const auto& kv : fields) {
       line += ' ';
       line += kv.key();

@@ -542,3 +542,53 @@ TEST_CASE_METHOD(durability_fixture,
   CHECK(replay->value->result == create_result::replayed);
   CHECK(replay->value->placed.id == second.id);
 }
+
+// -- several daemons on one store (CONTRACT §8) ------------------------------------
+// "Another daemon" is a commit straight to the store while this coordinator's
+// write is held: what it finds at commit time is what a racing instance left.
+
+TEST_CASE_METHOD(durability_fixture,
+                 "coordinator: a key another daemon committed first answers 409, then the replay",
+                 "[coordinator][store]") {
+  start();
+  fake->hold(true);
+  auto r = create(create_command("key-1", "fp-1"));
+  REQUIRE(fake->held() == 1);
+  auto theirs = stored_order("pending_payment", "key-1");
+  REQUIRE(put_order(*deps.store, theirs).ok);
+  REQUIRE(release() == 1);
+  REQUIRE(r->value);
+  CHECK(r->value->result == create_result::in_progress);
+  CHECK(r->value->placed.id == theirs.id);
+  CHECK(pay->calls.size() == 0); // never a second payment
+  CHECK(deps.store->size() == 1);
+
+  // Their payment lands; the same request is now their order's replay.
+  fake->hold(false);
+  theirs.status = order_status::waiting;
+  REQUIRE(put_order(*deps.store, theirs).ok);
+  auto replay = create(create_command("key-1", "fp-1"));
+  REQUIRE(replay->value);
+  CHECK(replay->value->result == create_result::replayed);
+  CHECK(replay->value->placed.id == theirs.id);
+  CHECK(pay->calls.size() == 0);
+}
+
+TEST_CASE_METHOD(durability_fixture,
+                 "coordinator: a status change another daemon committed first answers 409 with it",
+                 "[coordinator][store]") {
+  start();
+  auto id = paid_order();
+  fake->hold(true);
+  auto r = change(id, order_status::preparation);
+  REQUIRE(fake->held() == 1);
+  auto theirs = stored(id);
+  theirs.status = order_status::canceled;
+  REQUIRE(put_order(*deps.store, theirs).ok);
+  REQUIRE(release() == 1);
+  REQUIRE(r->value);
+  CHECK(r->value->result == change_result::conflict);
+  CHECK(r->value->current.status == order_status::canceled);
+  CHECK(stored(id).status == order_status::canceled);
+  CHECK(outbox().empty()); // the loser's notification was not queued
+}

@@ -42,8 +42,8 @@ public:
     if (batch.empty())
       return 0;
     auto result = commit(batch);
-    for (auto& p : batch)
-      p.done(result);
+    for (std::size_t i = 0; i < batch.size(); ++i)
+      batch[i].done(result.for_write(i));
     return batch.size();
   }
 
@@ -74,8 +74,7 @@ public:
     }
     std::vector<pending> one;
     one.push_back(std::move(p));
-    auto result = commit(one);
-    one.front().done(result);
+    one.front().done(commit(one).for_write(0));
   }
 
   void stop() override {

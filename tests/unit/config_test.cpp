@@ -960,3 +960,58 @@ TEST_CASE("config: circuit_breaker.max_break_ms defaults to five breaks") {
   REQUIRE(null_again.value);
   CHECK_FALSE(null_again.value->payment.circuit_breaker.max_break_ms);
 }
+
+TEST_CASE("config: store.url, store.pool_size and instance.*") {
+  SECTION("the postgres backend needs a URL, which a bad value is not echoed back as") {
+    require_single_error(load(std::nullopt, {"store.backend=postgres"}),
+                         R"(config: store.url: required when store.backend is "postgres")");
+    require_single_error(
+      load(std::nullopt, {"store.url=mysql://app:s3cret@db/x"}),
+      "config: store.url: expected null or a URI starting with postgresql:// or postgres://");
+    require_single_error(
+      load(std::nullopt, {"store.url=5"}),
+      "config: store.url: expected null or a URI starting with postgresql:// or postgres://");
+    require_single_error(
+      load(std::nullopt, {R"(store.url="postgresql://a b@db/x")"}),
+      "config: store.url: expected null or a URI starting with postgresql:// or postgres://");
+  }
+  SECTION("ranges") {
+    require_single_error(load(std::nullopt, {"store.pool_size=1"}),
+                         "config: store.pool_size: must be in 2..64, got 1");
+    require_single_error(load(std::nullopt, {"store.pool_size=65"}),
+                         "config: store.pool_size: must be in 2..64, got 65");
+    require_single_error(load(std::nullopt, {"instance.lease_ms=299"}),
+                         "config: instance.lease_ms: must be in 300..86400000, got 299");
+    require_single_error(load(std::nullopt, {R"(instance.id="")"}),
+                         R"(config: instance.id: expected null or a non-empty string, got "")");
+  }
+  SECTION("a valid set, printed without the password and loaded back") {
+    config_result r =
+      load(std::nullopt, {"store.backend=postgres",
+                          "store.url=postgresql://app:s3cret@db.example:5432/shop?sslmode=require",
+                          "store.pool_size=8", "instance.id=shop-1", "instance.lease_ms=5000"});
+    INFO(joined(r));
+    REQUIRE(r.value);
+    CHECK(r.value->store.backend == store_backend::postgres);
+    CHECK(r.value->store.url == "postgresql://app:s3cret@db.example:5432/shop?sslmode=require");
+    CHECK(r.value->store.pool_size == 8);
+    CHECK(r.value->instance.id == "shop-1");
+    CHECK(r.value->instance.lease_ms == 5000);
+    const std::string printed = print_config(*r.value);
+    CHECK(printed.find("s3cret") == std::string::npos);
+    CHECK(printed.find(R"("url": "postgresql://app:***@db.example:5432/shop?sslmode=require")") !=
+          std::string::npos);
+    temp_file f(printed);
+    config_result again = load(f.path());
+    INFO(joined(again));
+    REQUIRE(again.value);
+    CHECK(again.value->instance.id == "shop-1");
+  }
+  SECTION("defaults") {
+    const config d = config::defaults();
+    CHECK_FALSE(d.store.url);
+    CHECK(d.store.pool_size == 4);
+    CHECK_FALSE(d.instance.id);
+    CHECK(d.instance.lease_ms == 15000);
+  }
+}

@@ -4,7 +4,10 @@
 
 #include "coffeeshop/domain/order_json.hpp"
 #include "coffeeshop/domain/order_store.hpp"
+#include "coffeeshop/store/postgres_store.hpp"
 #include "coffeeshop/store/sqlite_store.hpp"
+
+#include "pg_test_db.hpp"
 
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
@@ -68,7 +71,23 @@ struct sqlite_backend {
   }
 };
 
-#define STORE_BACKENDS memory_backend, sqlite_backend
+/// A fresh schema on the fixture's PostgreSQL server (the name carries
+/// "pg_server", which registers these cases with the fixture).
+struct pg_server_backend {
+  testing::pg_test_schema schema;
+  std::unique_ptr<order_store> open() {
+    postgres_options options;
+    options.url = schema.url();
+    options.pool_size = 4;
+    std::string error;
+    auto store = open_postgres_store(options, error);
+    INFO(error);
+    REQUIRE(store);
+    return store;
+  }
+};
+
+#define STORE_BACKENDS memory_backend, sqlite_backend, pg_server_backend
 
 // -- helpers --------------------------------------------------------------------
 
@@ -406,6 +425,64 @@ TEMPLATE_TEST_CASE("store: breaker snapshots per service", "[store]", STORE_BACK
   CHECK_FALSE(p->opened_at_ms.has_value());
   CHECK_FALSE(p->open_until_ms.has_value());
   CHECK(store->breaker(service_kind::notification)->isolated);
+}
+
+TEMPLATE_TEST_CASE("store: a write claiming a key another order holds is not applied", "[store]",
+                   STORE_BACKENDS) {
+  TestType backend;
+  auto store = backend.open();
+  REQUIRE(put_order(*store, make("a", order_status::pending_payment, "key-1")).ok);
+
+  store_write taken;
+  taken.claim_keys = true;
+  taken.orders.push_back(make("b", order_status::pending_payment, "key-1"));
+  store_write free;
+  free.claim_keys = true;
+  free.orders.push_back(make("c", order_status::pending_payment, "key-2"));
+  store_write own; // the holder itself may write its key again
+  own.claim_keys = true;
+  own.orders.push_back(make("a", order_status::waiting, "key-1"));
+  auto r = store->commit({&taken, &free, &own});
+  INFO(r.error);
+  REQUIRE(r.ok);
+  CHECK(r.conflicts == std::vector<std::size_t>{0});
+  CHECK(r.for_write(0).conflict);
+  CHECK_FALSE(r.for_write(1).conflict);
+  CHECK_FALSE(store->get("b").has_value());
+  CHECK(store->find_by_idempotency_key("key-1")->id == "a");
+  CHECK(store->get("a")->status == order_status::waiting);
+  CHECK(store->find_by_idempotency_key("key-2")->id == "c");
+}
+
+TEMPLATE_TEST_CASE("store: a status change from a status that is no longer there is not applied",
+                   "[store]", STORE_BACKENDS) {
+  TestType backend;
+  auto store = backend.open();
+  REQUIRE(put_order(*store, make("a", order_status::waiting)).ok);
+  auto change = [](order_status from, order_status to, const std::string& entry_id) {
+    store_write w;
+    w.expect_status = from;
+    w.orders.push_back(make("a", to));
+    w.outbox.push_back(entry(entry_id, "a", outbox_state::pending, 1));
+    return w;
+  };
+  // Two changes made from the same read: the first wins, the second (and its
+  // outbox entry) is not applied.
+  auto first = change(order_status::waiting, order_status::preparation, "n1");
+  auto second = change(order_status::waiting, order_status::canceled, "n2");
+  auto r = store->commit({&first, &second});
+  INFO(r.error);
+  REQUIRE(r.ok);
+  CHECK(r.conflicts == std::vector<std::size_t>{1});
+  CHECK(store->get("a")->status == order_status::preparation);
+  CHECK(store->outbox_get("n1").has_value());
+  CHECK_FALSE(store->outbox_get("n2").has_value());
+  // An unknown order never matches an expected status.
+  store_write ghost;
+  ghost.expect_status = order_status::waiting;
+  ghost.orders.push_back(make("ghost", order_status::preparation));
+  CHECK(store->commit({&ghost}).for_write(0).conflict);
+  CHECK_FALSE(store->get("ghost").has_value());
 }
 
 TEMPLATE_TEST_CASE("store: concurrent readers and a writer", "[store]", STORE_BACKENDS) {

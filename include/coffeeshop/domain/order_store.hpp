@@ -51,15 +51,56 @@ struct store_write {
   std::vector<outbox_entry> outbox;
   std::vector<std::pair<service_kind, breaker_snapshot>> breakers;
 
+  // Conditions checked inside the transaction, against what is committed
+  // (by any daemon sharing the store). When one does not hold, nothing of
+  // this write is applied, the rest of the batch is, and the write's result
+  // is a conflict (CONTRACT §8: one order per key, no lost update).
+
+  /// Each order's Idempotency-Key must be free or already that order's.
+  bool claim_keys = false;
+  /// The stored `orders[0]` must be in this status (a status change made
+  /// from what was read).
+  std::optional<order_status> expect_status;
+
   bool empty() const { return orders.empty() && outbox.empty() && breakers.empty(); }
 };
 
 /// How a commit ended; `error` names the cause when it failed (nothing of
 /// the batch is then visible).
 struct commit_result {
+  commit_result() = default;
+  /// `{false, "why"}`: a failed commit.
+  commit_result(bool ok_, std::string error_) : ok(ok_), error(std::move(error_)) {}
+
   bool ok = true;
   std::string error;
+  /// For one write: a condition of it did not hold, so it was not applied
+  /// (`ok` stays true: the store works).
+  bool conflict = false;
+  /// For a batch: the indexes of its writes that were not applied.
+  std::vector<std::size_t> conflicts;
+
+  /// The result of the write at `index` of the batch this result is for.
+  commit_result for_write(std::size_t index) const;
 };
+
+/// Whether `w`'s conditions hold, given the stored status of `orders[0]`
+/// (nullopt: not stored) and the id of the order holding each key (nullopt:
+/// free); the SQL stores read those inside their transaction.
+template <class KeyOwner>
+bool conditions_hold(const store_write& w, const std::optional<order_status>& stored_status,
+                     KeyOwner key_owner) {
+  if (w.expect_status && (w.orders.empty() || stored_status != w.expect_status))
+    return false;
+  if (w.claim_keys)
+    for (const auto& o : w.orders)
+      if (o.idempotency_key) {
+        const std::optional<std::string> owner = key_owner(*o.idempotency_key);
+        if (owner && *owner != o.id)
+          return false;
+      }
+  return true;
+}
 
 /// Where orders, idempotency records, the notification outbox and breaker
 /// states live. Reads are safe from any thread and never wait for a commit;

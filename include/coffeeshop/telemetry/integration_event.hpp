@@ -18,7 +18,8 @@ struct integration_event {
   int64_t timestamp_ms = 0;
   std::string trace_id;
   std::string order_id;
-  int attempt = 0; // 0: not about an attempt
+  int attempt = 0;      // 0: not about an attempt
+  std::string instance; // the daemon that acted, when several share a store
 };
 
 /// Renders an event as its CONTRACT §5 JSON (e-mail addresses are masked by emitters).

@@ -23,7 +23,9 @@ std::optional<log_level> parse_log_level(std::string_view name);
 /// `msg` and the context fields, or human text. Safe to call from any thread.
 class logger {
 public:
-  logger(log_level min_level, log_format format);
+  /// `instance`, when not empty, names this daemon on every line (several
+  /// daemons sharing one store log to one place).
+  logger(log_level min_level, log_format format, std::string instance = {});
   ~logger();
 
   bool enabled(log_level level) const { return level >= min_level_; }
@@ -52,6 +54,7 @@ private:
 
   log_level min_level_;
   log_format format_;
+  std::string instance_;
   std::shared_ptr<spdlog::logger> out_;
 };
 

@@ -1,0 +1,668 @@
+#include "coffeeshop/store/postgres_store.hpp"
+
+#include "pg_db.hpp"
+#include "pg_schema.hpp"
+
+#include "stored_order.hpp"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <condition_variable>
+#include <exception>
+#include <limits>
+#include <mutex>
+#include <vector>
+
+namespace coffeeshop {
+
+namespace {
+
+using pg::connection;
+using pg::params;
+using pg::result;
+
+// -- statements ---------------------------------------------------------------
+
+// The key column is set only when no other order holds the key: the first
+// order created with a key is the one a retry replays (as in SQLite).
+#define COFFEESHOP_ORDER_UPSERT                                                                    \
+  " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"                                      \
+  " idempotency_key = excluded.idempotency_key, created_at_ms = excluded.created_at_ms,"           \
+  " updated_at_ms = excluded.updated_at_ms, body = excluded.body"
+
+constexpr pg::prepared put_order_sql{
+  "put_order",
+  "INSERT INTO orders (id, status, idempotency_key, created_at_ms, updated_at_ms, body)"
+  " VALUES ($1::text, $2::text,"
+  " CASE WHEN EXISTS (SELECT 1 FROM orders WHERE idempotency_key = $3::text AND id <> $1::text)"
+  " THEN NULL ELSE $3::text END, $4::bigint, $5::bigint, $6::text)" COFFEESHOP_ORDER_UPSERT};
+
+// A claimed key goes in as it is: when another daemon committed it since the
+// check, the unique index refuses this insert instead of it going in keyless.
+constexpr pg::prepared claim_order_sql{
+  "claim_order",
+  "INSERT INTO orders (id, status, idempotency_key, created_at_ms, updated_at_ms, body)"
+  " VALUES ($1::text, $2::text, $3::text, $4::bigint, $5::bigint, $6::text)" COFFEESHOP_ORDER_UPSERT};
+
+#undef COFFEESHOP_ORDER_UPSERT
+
+constexpr pg::prepared put_outbox_sql{"put_outbox", R"sql(
+INSERT INTO outbox (id, order_id, status, state, attempts, last_error,
+                    next_attempt_at_ms, created_at_ms)
+VALUES ($1::text, $2::text, $3::text, $4::text, $5::integer, $6::text, $7::bigint, $8::bigint)
+ON CONFLICT (id) DO UPDATE SET
+  order_id = excluded.order_id, status = excluded.status, state = excluded.state,
+  attempts = excluded.attempts, last_error = excluded.last_error,
+  next_attempt_at_ms = excluded.next_attempt_at_ms, created_at_ms = excluded.created_at_ms
+)sql"};
+
+constexpr pg::prepared put_breaker_sql{"put_breaker", R"sql(
+INSERT INTO breakers (instance_id, service, state, isolated, consecutive_failures,
+                      opened_at_ms, open_until_ms)
+VALUES ($1::text, $2::text, $3::text, $4::boolean, $5::integer, $6::bigint, $7::bigint)
+ON CONFLICT (instance_id, service) DO UPDATE SET
+  state = excluded.state, isolated = excluded.isolated,
+  consecutive_failures = excluded.consecutive_failures,
+  opened_at_ms = excluded.opened_at_ms, open_until_ms = excluded.open_until_ms
+)sql"};
+
+#define COFFEESHOP_OUTBOX_COLUMNS                                                                  \
+  "SELECT id, order_id, status, state, attempts, last_error, next_attempt_at_ms, created_at_ms"    \
+  " FROM outbox"
+
+constexpr pg::prepared reader_sql[] = {
+  {"get_order", "SELECT body FROM orders WHERE id = $1::text"},
+  {"order_by_key", "SELECT body FROM orders WHERE idempotency_key = $1::text"},
+  {"seq_of", "SELECT seq FROM orders WHERE id = $1::text"},
+  {"list_all", "SELECT body FROM orders WHERE seq > $1::bigint ORDER BY seq LIMIT $2::bigint"},
+  {"list_status", "SELECT body FROM orders WHERE status = $1::text AND seq > $2::bigint"
+                  " ORDER BY seq LIMIT $3::bigint"},
+  {"count_orders", "SELECT count(*) FROM orders"},
+  {"outbox_get", COFFEESHOP_OUTBOX_COLUMNS " WHERE id = $1::text"},
+  {"outbox_all", COFFEESHOP_OUTBOX_COLUMNS " ORDER BY seq LIMIT $1::bigint"},
+  {"outbox_in_state", COFFEESHOP_OUTBOX_COLUMNS " WHERE state = $1::text ORDER BY seq"
+                                                " LIMIT $2::bigint"},
+  {"outbox_count", "SELECT count(*), MIN(created_at_ms) FROM outbox WHERE state = $1::text"},
+  {"breaker_get", "SELECT state, isolated, consecutive_failures, opened_at_ms, open_until_ms"
+                  " FROM breakers WHERE instance_id = $1::text AND service = $2::text"},
+};
+
+#undef COFFEESHOP_OUTBOX_COLUMNS
+
+// -- row decoding -------------------------------------------------------------
+
+std::optional<outbox_entry> read_outbox_row(const result& r, int row) {
+  auto state = parse_outbox_state(r.text(row, 3));
+  if (!state)
+    return std::nullopt;
+  outbox_entry e;
+  e.id = r.text(row, 0);
+  e.order_id = r.text(row, 1);
+  e.status = r.text(row, 2);
+  e.state = *state;
+  e.attempts = static_cast<int>(r.int64(row, 4));
+  e.last_error = r.text(row, 5);
+  e.next_attempt_at_ms = r.int64(row, 6);
+  e.created_at_ms = r.int64(row, 7);
+  return e;
+}
+
+/// LIMIT takes a bigint.
+int64_t sql_limit(std::size_t limit) {
+  constexpr auto most = static_cast<std::size_t>(std::numeric_limits<int64_t>::max());
+  return static_cast<int64_t>(std::min(limit, most));
+}
+
+// FOR UPDATE: a concurrent status change of the order by another daemon waits
+// for this transaction and then reads what it committed.
+constexpr pg::prepared status_of_sql{"status_of",
+                                     "SELECT status FROM orders WHERE id = $1::text FOR UPDATE"};
+constexpr pg::prepared key_owner_sql{"key_owner",
+                                     "SELECT id FROM orders WHERE idempotency_key = $1::text"};
+
+/// SQLSTATE unique_violation: another daemon committed the same key first.
+constexpr const char* unique_violation = "23505";
+
+std::vector<pg::prepared> writer_statements() {
+  return {put_order_sql,   claim_order_sql, put_outbox_sql,
+          put_breaker_sql, status_of_sql,   key_owner_sql};
+}
+
+std::vector<pg::prepared> reader_statements() {
+  return {std::begin(reader_sql), std::end(reader_sql)};
+}
+
+// -- the store ----------------------------------------------------------------
+
+/// Orders, outbox and breakers in one PostgreSQL database shared by several
+/// daemons. Commits run on the writer's own connection; reads borrow one of a
+/// fixed pool, waiting when all are busy (the pool bounds what the daemon asks
+/// of the server). A lost connection is re-established on its next use.
+///
+/// Read failures read as absent, as in the SQLite store: the interface has no
+/// error channel for reads, and an unreachable server shows on the next
+/// commit, which reports it.
+class postgres_order_store final : public order_store {
+public:
+  postgres_order_store(postgres_options options, connection writer, std::vector<connection> readers)
+    : options_(std::move(options)), writer_(std::move(writer)) {
+    for (auto& r : readers)
+      idle_.push_back(std::make_unique<connection>(std::move(r)));
+  }
+
+  commit_result commit(const std::vector<const store_write*>& batch) override {
+    std::lock_guard lock(write_mutex_);
+    try {
+      return commit_locked(batch);
+    } catch (const std::exception& e) {
+      return {false, std::string("commit: ") + e.what()};
+    }
+  }
+
+  std::optional<order> get(const std::string& id) const override {
+    return read_order("get_order", params().add(id));
+  }
+
+  std::optional<order> find_by_idempotency_key(const std::string& key) const override {
+    return read_order("order_by_key", params().add(key));
+  }
+
+  /// Same paging rules as the memory store: an unknown `after` gives an
+  /// empty page, and `next` is set only when more orders follow.
+  order_page list(const std::optional<order_status>& status, std::size_t limit,
+                  const std::optional<std::string>& after) const override {
+    order_page page;
+    if (limit == 0)
+      return page;
+    auto r = borrow();
+    if (!r)
+      return page;
+    int64_t start = 0;
+    if (after) {
+      auto seq = r.run("seq_of", params().add(*after));
+      if (!seq.ok() || seq.rows() != 1)
+        return page;
+      start = seq.int64(0, 0);
+    }
+    // One row more than asked tells whether a next page exists.
+    const int64_t fetch = sql_limit(limit < std::numeric_limits<std::size_t>::max() ? limit + 1
+                                                                                    : limit);
+    params p;
+    if (status)
+      p.add(std::string(to_string(*status)));
+    p.add(start).add(fetch);
+    auto rows = r.run(status ? "list_status" : "list_all", p);
+    if (!rows.ok())
+      return page;
+    const bool more = static_cast<std::size_t>(rows.rows()) > limit;
+    const int n = more ? static_cast<int>(limit) : rows.rows();
+    for (int i = 0; i < n; ++i)
+      if (auto o = decode_stored_order(rows.text(i, 0)))
+        page.orders.push_back(std::move(*o));
+    if (more && !page.orders.empty())
+      page.next = page.orders.back().id;
+    return page;
+  }
+
+  std::size_t size() const override {
+    auto r = borrow();
+    if (!r)
+      return 0;
+    auto rows = r.run("count_orders", params());
+    if (!rows.ok() || rows.rows() != 1)
+      return 0;
+    return static_cast<std::size_t>(rows.int64(0, 0));
+  }
+
+  std::optional<outbox_entry> outbox_get(const std::string& id) const override {
+    auto r = borrow();
+    if (!r)
+      return std::nullopt;
+    auto rows = r.run("outbox_get", params().add(id));
+    if (!rows.ok() || rows.rows() != 1)
+      return std::nullopt;
+    return read_outbox_row(rows, 0);
+  }
+
+  std::vector<outbox_entry> outbox_list(const std::optional<outbox_state>& state,
+                                        std::size_t limit) const override {
+    std::vector<outbox_entry> out;
+    if (limit == 0)
+      return out;
+    auto r = borrow();
+    if (!r)
+      return out;
+    params p;
+    if (state)
+      p.add(std::string(to_string(*state)));
+    p.add(sql_limit(limit));
+    auto rows = r.run(state ? "outbox_in_state" : "outbox_all", p);
+    if (!rows.ok())
+      return out;
+    for (int i = 0; i < rows.rows(); ++i)
+      if (auto e = read_outbox_row(rows, i))
+        out.push_back(std::move(*e));
+    return out;
+  }
+
+  std::pair<std::size_t, std::optional<int64_t>> outbox_count(outbox_state state) const override {
+    std::pair<std::size_t, std::optional<int64_t>> out{0, std::nullopt};
+    auto r = borrow();
+    if (!r)
+      return out;
+    auto rows = r.run("outbox_count", params().add(std::string(to_string(state))));
+    if (!rows.ok() || rows.rows() != 1)
+      return out;
+    out.first = static_cast<std::size_t>(rows.int64(0, 0));
+    if (!rows.is_null(0, 1))
+      out.second = rows.int64(0, 1);
+    return out;
+  }
+
+  std::optional<breaker_snapshot> breaker(service_kind service) const override {
+    auto r = borrow();
+    if (!r)
+      return std::nullopt;
+    auto rows = r.run("breaker_get",
+                      params().add(options_.instance_id).add(std::string(to_string(service))));
+    if (!rows.ok() || rows.rows() != 1)
+      return std::nullopt;
+    auto state = parse_circuit_state(rows.text(0, 0));
+    if (!state)
+      return std::nullopt;
+    breaker_snapshot snap;
+    snap.state = *state;
+    snap.isolated = rows.text(0, 1) == "t";
+    snap.consecutive_failures = static_cast<int>(rows.int64(0, 2));
+    if (!rows.is_null(0, 3))
+      snap.opened_at_ms = rows.int64(0, 3);
+    if (!rows.is_null(0, 4))
+      snap.open_until_ms = rows.int64(0, 4);
+    return snap;
+  }
+
+private:
+  commit_result commit_locked(const std::vector<const store_write*>& batch) {
+    std::string message;
+    if (!writer_.ensure(message))
+      return {false, "connect: " + message};
+    const bool conditional = std::any_of(batch.begin(), batch.end(), [](const store_write* w) {
+      return w->claim_keys || w->expect_status.has_value();
+    });
+    if (!conditional) {
+      // Nothing to decide between statements: the whole transaction goes
+      // in one round trip.
+      if (!writer_.run_transaction(steps_of(batch), message))
+        return {false, message};
+      return {};
+    }
+    pg::transaction tx(writer_);
+    if (!tx.begin(message))
+      return {false, "begin: " + message};
+    commit_result result;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const store_write& w = *batch[i];
+      auto held = holds(w, message);
+      if (!held)
+        return {false, "check conditions: " + message};
+      if (!*held) {
+        result.conflicts.push_back(i);
+        continue;
+      }
+      // A daemon racing with the same key commits between the check and the
+      // insert: the unique index refuses the second, and the savepoint takes
+      // back only this write.
+      if (w.claim_keys)
+        if (auto r = writer_.exec("SAVEPOINT claim"); !r.ok())
+          return {false, "savepoint: " + r.message()};
+      std::string failed;
+      std::string sqlstate;
+      if (!apply(w, failed, sqlstate)) {
+        if (!w.claim_keys || sqlstate != unique_violation)
+          return {false, failed};
+        if (auto r = writer_.exec("ROLLBACK TO SAVEPOINT claim"); !r.ok())
+          return {false, "rollback to savepoint: " + r.message()};
+        result.conflicts.push_back(i);
+      } else if (w.claim_keys) {
+        if (auto r = writer_.exec("RELEASE SAVEPOINT claim"); !r.ok())
+          return {false, "release savepoint: " + r.message()};
+      }
+    }
+    if (!tx.commit(message))
+      return {false, "commit: " + message};
+    return result;
+  }
+
+  /// Whether the conditions of `w` hold, read under row locks; nullopt with
+  /// `error` when they could not be read.
+  std::optional<bool> holds(const store_write& w, std::string& error) {
+    if (!w.expect_status && !w.claim_keys)
+      return true;
+    std::optional<order_status> stored;
+    if (w.expect_status && !w.orders.empty()) {
+      auto r = writer_.run(status_of_sql.name, params().add(w.orders.front().id));
+      if (!r.ok()) {
+        error = r.message();
+        return std::nullopt;
+      }
+      if (r.rows() == 1)
+        stored = parse_order_status(r.text(0, 0));
+    }
+    const bool held = conditions_hold(w, stored,
+                                      [&](const std::string& key) -> std::optional<std::string> {
+                                        auto r = writer_.run(key_owner_sql.name, params().add(key));
+                                        if (!r.ok())
+                                          error = r.message();
+                                        if (!r.ok() || r.rows() != 1)
+                                          return std::nullopt;
+                                        return r.text(0, 0);
+                                      });
+    if (!error.empty())
+      return std::nullopt;
+    return held;
+  }
+
+  /// Runs every statement of `w`; false with the reason and the SQLSTATE.
+  bool apply(const store_write& w, std::string& failed, std::string& sqlstate) {
+    auto check = [&](result r, const std::string& what) {
+      if (r.ok())
+        return true;
+      failed = what + ": " + r.message();
+      sqlstate = r.sqlstate();
+      return false;
+    };
+    for (const auto& o : w.orders)
+      if (!check(put(o, w.claim_keys), "put order " + o.id))
+        return false;
+    for (const auto& e : w.outbox)
+      if (!check(put(e), "put outbox entry " + e.id))
+        return false;
+    for (const auto& [service, snap] : w.breakers)
+      if (!check(put(service, snap), std::string("put breaker ") + to_string(service)))
+        return false;
+    return true;
+  }
+
+  static params order_params(const order& o) {
+    params p;
+    p.add(o.id)
+      .add(std::string(to_string(o.status)))
+      .add(o.idempotency_key)
+      .add(o.created_at_ms)
+      .add(o.updated_at_ms)
+      .add(boost::json::serialize(to_stored_json(o)));
+    return p;
+  }
+
+  static params outbox_params(const outbox_entry& e) {
+    params p;
+    p.add(e.id)
+      .add(e.order_id)
+      .add(e.status)
+      .add(std::string(to_string(e.state)))
+      .add(int64_t{e.attempts})
+      .add(e.last_error)
+      .add(e.next_attempt_at_ms)
+      .add(e.created_at_ms);
+    return p;
+  }
+
+  params breaker_params(service_kind service, const breaker_snapshot& snap) const {
+    params p;
+    p.add(options_.instance_id)
+      .add(std::string(to_string(service)))
+      .add(std::string(to_string(snap.state)))
+      .add(std::string(snap.isolated ? "true" : "false"))
+      .add(int64_t{snap.consecutive_failures})
+      .add(snap.opened_at_ms)
+      .add(snap.open_until_ms);
+    return p;
+  }
+
+  std::vector<pg::step> steps_of(const std::vector<const store_write*>& batch) const {
+    std::vector<pg::step> steps;
+    for (const auto* w : batch) {
+      for (const auto& o : w->orders)
+        steps.push_back({put_order_sql.name, order_params(o), "put order " + o.id});
+      for (const auto& e : w->outbox)
+        steps.push_back({put_outbox_sql.name, outbox_params(e), "put outbox entry " + e.id});
+      for (const auto& [service, snap] : w->breakers)
+        steps.push_back({put_breaker_sql.name, breaker_params(service, snap),
+                         std::string("put breaker ") + to_string(service)});
+    }
+    return steps;
+  }
+
+  result put(const order& o, bool claim) {
+    return writer_.run(claim ? claim_order_sql.name : put_order_sql.name, order_params(o));
+  }
+
+  result put(const outbox_entry& e) { return writer_.run(put_outbox_sql.name, outbox_params(e)); }
+
+  result put(service_kind service, const breaker_snapshot& snap) {
+    return writer_.run(put_breaker_sql.name, breaker_params(service, snap));
+  }
+
+  std::optional<order> read_order(const char* statement, const params& p) const {
+    auto r = borrow();
+    if (!r)
+      return std::nullopt;
+    auto rows = r.run(statement, p);
+    if (!rows.ok() || rows.rows() != 1)
+      return std::nullopt;
+    return decode_stored_order(rows.text(0, 0));
+  }
+
+  /// A borrowed connection, back in the pool when the lease ends; empty when
+  /// the server cannot be reached.
+  class lease {
+  public:
+    lease(const postgres_order_store& store, std::unique_ptr<connection> c, bool ready)
+      : store_(store), conn_(std::move(c)), ready_(ready) {}
+    lease(const lease&) = delete;
+    lease& operator=(const lease&) = delete;
+    ~lease() { store_.give_back(std::move(conn_)); }
+    explicit operator bool() const { return ready_; }
+
+    /// Runs a prepared read. A connection the server dropped while it was
+    /// idle fails its first statement: that read is made once more on a new
+    /// connection rather than answered as absent.
+    result run(const char* name, const params& p) {
+      auto r = conn_->run(name, p);
+      std::string ignored;
+      if (!r.ok() && conn_->lost(r) && conn_->ensure(ignored))
+        r = conn_->run(name, p);
+      return r;
+    }
+
+  private:
+    const postgres_order_store& store_;
+    std::unique_ptr<connection> conn_;
+    bool ready_;
+  };
+
+  lease borrow() const {
+    std::unique_lock lock(pool_mutex_);
+    pool_free_.wait(lock, [this] { return !idle_.empty(); });
+    auto c = std::move(idle_.back());
+    idle_.pop_back();
+    lock.unlock();
+    std::string ignored;
+    const bool ready = c->ensure(ignored);
+    return lease(*this, std::move(c), ready);
+  }
+
+  void give_back(std::unique_ptr<connection> c) const {
+    {
+      std::lock_guard lock(pool_mutex_);
+      idle_.push_back(std::move(c));
+    }
+    pool_free_.notify_one();
+  }
+
+  postgres_options options_;
+  std::mutex write_mutex_;
+  connection writer_;
+  mutable std::mutex pool_mutex_;
+  mutable std::condition_variable pool_free_;
+  mutable std::vector<std::unique_ptr<connection>> idle_;
+};
+
+/// The password of a URL (userinfo or `password=` parameter), if any.
+std::optional<std::string> password_of(const std::string& url) {
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(url.c_str(), &err);
+  if (err != nullptr)
+    PQfreemem(err);
+  if (opts == nullptr)
+    return std::nullopt;
+  std::optional<std::string> out;
+  for (auto* o = opts; o->keyword != nullptr; ++o)
+    if (std::string_view(o->keyword) == "password" && o->val != nullptr && *o->val != '\0')
+      out = o->val;
+  PQconninfoFree(opts);
+  return out;
+}
+
+/// libpq does not put passwords in its messages, but a server or a proxy
+/// might echo what it was sent: remove the password wherever it appears.
+std::string scrub(std::string text, const std::optional<std::string>& password) {
+  if (!password)
+    return text;
+  for (auto at = text.find(*password); at != std::string::npos; at = text.find(*password, at))
+    text.replace(at, password->size(), "***");
+  return text;
+}
+
+constexpr pg::prepared instance_sql[] = {
+  {"beat", R"sql(
+INSERT INTO instances (id, address, version, started_at_ms, heartbeat_at_ms)
+VALUES ($1::text, $2::text, $3::text, $4::bigint, $5::bigint)
+ON CONFLICT (id) DO UPDATE SET
+  address = excluded.address, version = excluded.version,
+  started_at_ms = excluded.started_at_ms, heartbeat_at_ms = excluded.heartbeat_at_ms
+)sql"},
+  {"live", "SELECT id, address, version, started_at_ms, heartbeat_at_ms FROM instances"
+           " WHERE heartbeat_at_ms >= $1::bigint ORDER BY id"},
+  {"leave", "DELETE FROM instances WHERE id = $1::text"},
+};
+
+/// The heartbeat rows, on one connection (a beat every few seconds and an
+/// operator's listing need no pool).
+class postgres_instances final : public instance_registry {
+public:
+  explicit postgres_instances(connection c) : conn_(std::move(c)) {}
+
+  bool heartbeat(const instance_info& self) override {
+    params p;
+    p.add(self.id)
+      .add(self.address)
+      .add(self.version)
+      .add(self.started_at_ms)
+      .add(self.heartbeat_at_ms);
+    return run("beat", p).ok();
+  }
+
+  std::vector<instance_info> live(int64_t now_ms, int64_t lease_ms) const override {
+    std::vector<instance_info> out;
+    auto rows = run("live", params().add(now_ms - lease_ms));
+    if (!rows.ok())
+      return out;
+    for (int i = 0; i < rows.rows(); ++i)
+      out.push_back(
+        {rows.text(i, 0), rows.text(i, 1), rows.text(i, 2), rows.int64(i, 3), rows.int64(i, 4)});
+    return out;
+  }
+
+  void leave(const std::string& id) override { run("leave", params().add(id)); }
+
+private:
+  result run(const char* name, const params& p) const {
+    std::lock_guard lock(mutex_);
+    std::string ignored;
+    if (!conn_.ensure(ignored))
+      return result();
+    return conn_.run(name, p);
+  }
+
+  mutable std::mutex mutex_;
+  mutable connection conn_;
+};
+
+} // namespace
+
+std::string redact_db_url(std::string_view url) {
+  std::string out(url);
+  const auto scheme = out.find("://");
+  if (scheme != std::string::npos) {
+    const auto start = scheme + 3;
+    const auto end = out.find_first_of("/?", start);
+    const auto authority_end = end == std::string::npos ? out.size() : end;
+    const auto at = out.rfind('@', authority_end);
+    if (at != std::string::npos && at >= start) {
+      const auto colon = out.find(':', start);
+      if (colon != std::string::npos && colon < at)
+        out.replace(colon + 1, at - colon - 1, "***");
+    }
+  }
+  // A password given as a query parameter (?password=... or &password=...).
+  for (std::size_t at = out.find("password="); at != std::string::npos;
+       at = out.find("password=", at + 1)) {
+    if (at > 0 && out[at - 1] != '?' && out[at - 1] != '&')
+      continue;
+    const auto value = at + 9;
+    const auto end = out.find('&', value);
+    out.replace(value, (end == std::string::npos ? out.size() : end) - value, "***");
+  }
+  return out;
+}
+
+std::unique_ptr<order_store> open_postgres_store(const postgres_options& options,
+                                                 std::string& error) {
+  const std::string shown = redact_db_url(options.url);
+  const auto password = password_of(options.url);
+  auto fail = [&](const std::string& reason) -> std::unique_ptr<order_store> {
+    error = shown + ": " + scrub(reason, password);
+    return nullptr;
+  };
+  if (options.pool_size < 2)
+    return fail("pool_size must be at least 2 (one writer, one reader)");
+  std::string message;
+  // Migrate before preparing: the statements name the tables.
+  {
+    auto setup = connection::open(options.url, options.connect_timeout_s,
+                                  options.statement_timeout_ms, {}, message);
+    if (!setup)
+      return fail("cannot connect (" + message + ")");
+    if (!pg::migrate_schema(*setup, message))
+      return fail(message);
+  }
+  auto writer = connection::open(options.url, options.connect_timeout_s,
+                                 options.statement_timeout_ms, writer_statements(), message);
+  if (!writer)
+    return fail("cannot connect (" + message + ")");
+  std::vector<connection> readers;
+  for (int i = 1; i < options.pool_size; ++i) {
+    auto r = connection::open(options.url, options.connect_timeout_s, options.statement_timeout_ms,
+                              reader_statements(), message);
+    if (!r)
+      return fail("cannot connect a reader (" + message + ")");
+    readers.push_back(std::move(*r));
+  }
+  return std::make_unique<postgres_order_store>(options, std::move(*writer), std::move(readers));
+}
+
+std::unique_ptr<instance_registry> open_postgres_instances(const postgres_options& options,
+                                                           std::string& error) {
+  std::string message;
+  auto c = connection::open(options.url, options.connect_timeout_s, options.statement_timeout_ms,
+                            {std::begin(instance_sql), std::end(instance_sql)}, message);
+  if (!c) {
+    error = redact_db_url(options.url) + ": " + scrub(message, password_of(options.url));
+    return nullptr;
+  }
+  return std::make_unique<postgres_instances>(std::move(*c));
+}
+
+} // namespace coffeeshop
