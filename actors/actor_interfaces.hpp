@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace coffeeshop {
 
@@ -36,6 +37,12 @@ using committed_atom = caf::atom_constant<caf::atom("committed")>;
 using redeliver_atom = caf::atom_constant<caf::atom("redeliver")>;
 using requeue_atom = caf::atom_constant<caf::atom("requeue")>;
 using repay_atom = caf::atom_constant<caf::atom("repay")>;
+using adopt_atom = caf::atom_constant<caf::atom("adopt")>;
+
+/// Orders whose work leases the claimer took for this daemon (CONTRACT §8).
+struct claimed_orders {
+  std::vector<std::string> order_ids;
+};
 
 // -- interfaces -----------------------------------------------------------------
 
@@ -88,3 +95,4 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coffeeshop::circuit_action)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coffeeshop::integration_view)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coffeeshop::commit_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coffeeshop::requeue_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(coffeeshop::claimed_orders)

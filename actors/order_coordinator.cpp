@@ -4,10 +4,13 @@
 #include "payment.hpp"
 #include "supervisor.hpp"
 
+#include "coffeeshop/store/work_leases.hpp"
 #include "coffeeshop/util/clock.hpp"
 #include "coffeeshop/util/ids.hpp"
 
 #include <caf/all.hpp>
+
+#include <algorithm>
 
 #include <deque>
 #include <functional>
@@ -78,7 +81,8 @@ struct coordinator_state {
 /// The interface plus the messages the coordinator sends itself.
 using coordinator_impl = coordinator_actor::extend_with<supervisor_timers>::extend<
   caf::reacts_to<committed_atom, uint64_t, commit_result>,
-  caf::reacts_to<redeliver_atom, std::string>, caf::reacts_to<repay_atom, std::string>>;
+  caf::reacts_to<redeliver_atom, std::string>, caf::reacts_to<repay_atom, std::string>,
+  caf::reacts_to<adopt_atom, claimed_orders>>;
 using coordinator_self = coordinator_impl::stateful_pointer<coordinator_state>;
 
 void emit_order_event(coordinator_self self, const order& o, const char* type,
@@ -86,6 +90,16 @@ void emit_order_event(coordinator_self self, const order& o, const char* type,
   payload["status"] = to_string(o.status);
   self->state.spec.deps.events->emit(
     make_event("orders", type, o.trace_id, o.id, 0, std::move(payload)));
+}
+
+/// Several daemons share the store: an order's work is done by the daemon
+/// holding its lease (CONTRACT §8).
+bool shared_store(coordinator_self self) { return self->state.spec.deps.store_shared; }
+
+/// Marks `w` as changing the lease on `order_id`'s work.
+void change_lease(store_write& w, const std::string& order_id, store_write::lease_change c) {
+  w.lease = c;
+  w.lease_order = order_id;
 }
 
 void record_status(coordinator_self self, const order& o) {
@@ -301,6 +315,7 @@ void ask_child(coordinator_self self, const Child& child, Map coordinator_state:
 // -- the outbox -------------------------------------------------------------------
 
 void issue_delivery(coordinator_self self, const std::string& order_id);
+void adopt(coordinator_self self, const std::string& order_id);
 
 /// Starts the next deliveries while the notification bulkhead has room.
 void pump(coordinator_self self) {
@@ -393,6 +408,8 @@ void complete_delivery(coordinator_self self, const std::string& order_id,
       w.orders.push_back(std::move(*o));
     }
     w.outbox.push_back(entry);
+    if (shared_store(self))
+      change_lease(w, order_id, store_write::lease_change::give_back);
     write_order(self, order_id, std::move(w), [self, order_id](const commit_result& r) {
       note_store(self, r);
       auto& st = self->state;
@@ -410,12 +427,52 @@ void complete_delivery(coordinator_self self, const std::string& order_id,
         else
           st.ready.push_back(order_id);
       }
+      // Still holding the lease with nothing queued here: another daemon
+      // added to the order's outbox since.
+      if (shared_store(self) && r.leased && st.outbox.count(order_id) == 0)
+        adopt(self, order_id);
       pump(self);
     });
   });
 }
 
 // -- payments ---------------------------------------------------------------------
+
+void start_payment(coordinator_self self, order o,
+                   std::optional<caf::typed_response_promise<create_order_reply>> promise,
+                   bool resumed = false, std::string parent_span = {});
+
+/// Takes up the work of an order whose lease this daemon holds (claimed, or
+/// kept because work remained): its payment if still pending, and its
+/// pending notifications, in status order, behind those queued here.
+void adopt(coordinator_self self, const std::string& order_id) {
+  on_order(self, order_id, [self, order_id] {
+    auto& st = self->state;
+    auto& store = *st.spec.deps.store;
+    if (st.payments.count(order_id) == 0)
+      if (auto o = store.get(order_id); o && o->status == order_status::pending_payment)
+        start_payment(self, std::move(*o), std::nullopt, true);
+    for (auto& e : store.outbox_pending_for(order_id)) {
+      auto q = st.outbox.find(order_id);
+      const bool queued = q != st.outbox.end() &&
+                          std::any_of(q->second.begin(), q->second.end(),
+                                      [&](const outbox_entry& known) { return known.id == e.id; });
+      if (!queued)
+        outbox_append(self, std::move(e));
+    }
+  });
+}
+
+/// A committed entry goes to this daemon's outbox when it holds the order's
+/// lease; otherwise its holder (told by the store) delivers it.
+void take_up(coordinator_self self, const commit_result& r, outbox_entry e) {
+  if (!shared_store(self)) {
+    outbox_append(self, std::move(e));
+    return;
+  }
+  if (r.leased)
+    adopt(self, e.order_id);
+}
 
 void complete_payment(coordinator_self self, const std::string& order_id, const call_outcome& out) {
   auto& st = self->state;
@@ -450,6 +507,8 @@ void complete_payment(coordinator_self self, const std::string& order_id, const 
     o.payment.reference = out.reference;
   o.updated_at_ms = now_ms();
   auto w = write_of(o);
+  if (shared_store(self))
+    change_lease(w, order_id, store_write::lease_change::give_back);
   write_order(
     self, order_id, std::move(w),
     [self, o = std::move(o), out,
@@ -464,6 +523,8 @@ void complete_payment(coordinator_self self, const std::string& order_id, const 
           promise->deliver(store_failed_reply(std::move(o)));
         return;
       }
+      if (shared_store(self) && r.leased)
+        adopt(self, o.id); // another daemon queued work on it meanwhile
       record_status(self, o);
       boost::json::object payload{{"from", "pending_payment"}, {"attempts", out.attempts}};
       if (out.result != call_result::succeeded)
@@ -502,7 +563,7 @@ void issue_payment(coordinator_self self, const std::string& order_id) {
 /// Starts the payment of a committed pending order (new, retried, or resumed).
 void start_payment(coordinator_self self, order o,
                    std::optional<caf::typed_response_promise<create_order_reply>> promise,
-                   bool resumed = false, std::string parent_span = {}) {
+                   bool resumed, std::string parent_span) {
   auto& st = self->state;
   if (o.idempotency_key)
     st.keys_in_progress[*o.idempotency_key] = o.id;
@@ -536,6 +597,19 @@ void reissue(coordinator_self self, const std::string& child) {
 void recover(coordinator_self self) {
   auto& st = self->state;
   auto& store = *st.spec.deps.store;
+  if (shared_store(self)) {
+    // Only the work this daemon holds leases on (a restarted coordinator);
+    // the claimer hands over what it claims from others, now and later.
+    if (st.spec.deps.leases)
+      for (const auto& id : st.spec.deps.leases->held())
+        adopt(self, id);
+    if (st.spec.deps.claimer)
+      st.spec.deps.claimer->listen(
+        self->id(), [me = caf::actor_cast<caf::actor>(self)](std::vector<std::string> ids) {
+          caf::anon_send(me, adopt_atom::value, claimed_orders{std::move(ids)});
+        });
+    return;
+  }
   std::optional<std::string> after;
   while (true) {
     auto page = store.list(order_status::pending_payment, 500, after);
@@ -585,6 +659,8 @@ void requeue(coordinator_self self, const std::string& entry_id,
   }
   w.outbox.push_back(*e);
   auto order_id = e->order_id;
+  if (shared_store(self))
+    change_lease(w, order_id, store_write::lease_change::take);
   write_order(self, order_id, std::move(w),
               [self, rp, trace_id, e = std::move(*e)](const commit_result& r) mutable {
                 note_store(self, r);
@@ -598,7 +674,7 @@ void requeue(coordinator_self self, const std::string& entry_id,
                   make_event(service_kind::notification, "outbox_retried", trace_id, e.order_id, 0,
                              {{"entryId", e.id}, {"status", e.status}}));
                 reply.entry = e;
-                outbox_append(self, std::move(e));
+                take_up(self, r, std::move(e));
                 rp.deliver(std::move(reply));
               });
 }
@@ -693,6 +769,8 @@ caf::result<create_order_reply> create_order(coordinator_self self, create_order
   w.claim_keys = !retried;
   if (retried)
     w.expect_status = order_status::payment_failed;
+  if (shared_store(self))
+    change_lease(w, id, store_write::lease_change::take);
   // Committed before the first payment attempt, so a crash mid-payment is
   // resumed at start with the same Idempotency-Key.
   auto fingerprint = o.request_fingerprint;
@@ -762,6 +840,8 @@ void change_status(coordinator_self self, const change_status_command& cmd,
   // wins, and this one is the race's 409 rather than a lost update.
   w.expect_status = from;
   auto id = o->id;
+  if (shared_store(self))
+    change_lease(w, id, store_write::lease_change::take);
   write_order(self, id, std::move(w),
               [self, rp, o = std::move(*o), from,
                entry = std::move(entry)](const commit_result& r) mutable {
@@ -780,7 +860,7 @@ void change_status(coordinator_self self, const change_status_command& cmd,
                 }
                 record_status(self, o);
                 emit_order_event(self, o, "order_status_changed", {{"from", to_string(from)}});
-                outbox_append(self, std::move(entry));
+                take_up(self, r, std::move(entry));
                 reply.result = change_result::changed;
                 reply.current = std::move(o);
                 rp.deliver(std::move(reply));
@@ -838,7 +918,12 @@ coordinator_impl::behavior_type coordinator_behavior(coordinator_self self, coor
     st.supervisor->add(std::move(cs));
   }
   self->set_down_handler([self](caf::down_msg& dm) { self->state.supervisor->handle_down(dm); });
-  self->attach_functor([sup = st.supervisor](const caf::error&) { sup->stop_all(); });
+  self->attach_functor(
+    [sup = st.supervisor, claimer = st.spec.deps.claimer, me = self->id()](const caf::error&) {
+      if (claimer)
+        claimer->stop_listening(me); // claims wait for the successor
+      sup->stop_all();
+    });
   recover(self);
   return {
     [self](create_atom, create_order_command& cmd) { return create_order(self, cmd); },
@@ -890,6 +975,10 @@ coordinator_impl::behavior_type coordinator_behavior(coordinator_self self, coor
     },
     [self](redeliver_atom, const std::string& order_id) { resume_paused(self, {order_id}); },
     [self](repay_atom, const std::string& order_id) { issue_payment(self, order_id); },
+    [self](adopt_atom, const claimed_orders& claimed) {
+      for (const auto& id : claimed.order_ids)
+        adopt(self, id);
+    },
   };
 }
 

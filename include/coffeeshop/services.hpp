@@ -13,6 +13,8 @@
 namespace coffeeshop {
 
 class instance_registry;
+class work_claimer;
+class work_leases;
 
 /// Whether the store took its last commit; written by the store writer, read
 /// by /readyz and by the coordinator (which announces the changes).
@@ -39,6 +41,10 @@ struct shared_services {
   std::string instance_id;
   /// The daemons sharing the store (/api/v1/instances).
   std::shared_ptr<instance_registry> instances;
+  /// With a shared store: this daemon's leases on order work, and the thread
+  /// that renews them and claims what dead daemons left.
+  std::shared_ptr<work_leases> leases;
+  std::shared_ptr<work_claimer> claimer;
 };
 
 /// Something that serves in the background between start() and stop(): the

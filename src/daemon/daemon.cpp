@@ -129,18 +129,24 @@ bool open_postgres(const config& cfg, shared_services& s, std::shared_ptr<write_
   options.url = cfg.store.url.value_or("");
   options.pool_size = cfg.store.pool_size;
   options.instance_id = s.instance_id;
+  options.lease_ms = cfg.instance.lease_ms;
   const std::string shown = redact_db_url(options.url);
   std::string error;
   auto store = open_postgres_store(options, error);
   if (store)
     s.instances = open_postgres_instances(options, error);
-  if (!store || !s.instances) {
+  if (store && s.instances)
+    s.leases = open_postgres_leases(options, error);
+  if (!store || !s.instances || !s.leases) {
     s.log->log(log_level::fatal, "cannot open the store",
                {{"backend", "postgres"}, {"url", shown}, {"error", error}});
     return false;
   }
   s.store = std::move(store);
   s.store_shared = true;
+  // Three rounds per lease, as the heartbeat: a late round does not lose work.
+  s.claimer =
+    std::make_shared<work_claimer>(s.leases, std::max<int64_t>(cfg.instance.lease_ms / 3, 100));
   writer = make_group_commit_writer(*s.store, s.stats, s.store_state);
   s.log->info("store opened", {{"backend", "postgres"}, {"url", shown}});
   return true;
@@ -305,6 +311,11 @@ int run_daemon(const config& cfg) {
       log.warn("actors did not stop in time");
   }
   beat.stop();
+  if (services.claimer) {
+    services.claimer->stop();
+    // Stopped cleanly: what is left unfinished goes to the others at once.
+    services.leases->give_up_all();
+  }
   writer->stop();
   if (exporter)
     exporter->stop(); // after the actors: their last spans go too

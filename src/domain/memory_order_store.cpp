@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <set>
 #include <shared_mutex>
@@ -247,7 +248,16 @@ commit_result commit_result::for_write(std::size_t index) const {
   one.ok = ok;
   one.error = error;
   one.conflict = std::find(conflicts.begin(), conflicts.end(), index) != conflicts.end();
+  one.leased = std::find(unleased.begin(), unleased.end(), index) == unleased.end();
   return one;
+}
+
+std::vector<outbox_entry> order_store::outbox_pending_for(const std::string& order_id) const {
+  std::vector<outbox_entry> out;
+  for (auto& e : outbox_list(outbox_state::pending, std::numeric_limits<std::size_t>::max()))
+    if (e.order_id == order_id)
+      out.push_back(std::move(e));
+  return out;
 }
 
 commit_result put_order(order_store& store, const order& o) {

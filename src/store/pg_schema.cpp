@@ -69,7 +69,21 @@ CREATE TABLE instances (
 );
 )sql";
 
-constexpr migration migrations[] = {{1, schema_v1}, {2, schema_v2}};
+/// Leases on the unfinished work of orders (CONTRACT §8): the daemon named
+/// in `owner` pays a pending order or delivers its pending notifications
+/// until `until_ms`, renewing it while it lives. A row exists only while
+/// the order has work; work with no row is claimed by whoever finds it.
+constexpr const char* schema_v3 = R"sql(
+CREATE TABLE work_leases (
+  order_id text PRIMARY KEY,
+  owner text NOT NULL,
+  until_ms bigint NOT NULL
+);
+CREATE INDEX work_leases_by_owner ON work_leases (owner);
+CREATE INDEX work_leases_by_expiry ON work_leases (until_ms);
+)sql";
+
+constexpr migration migrations[] = {{1, schema_v1}, {2, schema_v2}, {3, schema_v3}};
 static_assert(sizeof migrations / sizeof migrations[0] == postgres_schema_version,
               "one migration per schema version");
 

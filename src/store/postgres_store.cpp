@@ -5,6 +5,8 @@
 
 #include "stored_order.hpp"
 
+#include "coffeeshop/util/clock.hpp"
+
 #include <boost/json.hpp>
 
 #include <algorithm>
@@ -12,6 +14,7 @@
 #include <exception>
 #include <limits>
 #include <mutex>
+#include <poll.h>
 #include <vector>
 
 namespace coffeeshop {
@@ -121,12 +124,42 @@ constexpr pg::prepared status_of_sql{"status_of",
 constexpr pg::prepared key_owner_sql{"key_owner",
                                      "SELECT id FROM orders WHERE idempotency_key = $1::text"};
 
+// -- leases (CONTRACT §8) -------------------------------------------------------
+
+/// The channel on which a daemon announces work it could not take: the
+/// holder, or whoever finds it orphaned, takes it up without waiting a round.
+#define COFFEESHOP_WORK_CHANNEL "coffeeshop_work"
+
+// Taken when free, expired or already ours; RETURNING says whether it was.
+constexpr pg::prepared take_lease_sql{"take_lease", R"sql(
+INSERT INTO work_leases (order_id, owner, until_ms) VALUES ($1::text, $2::text, $3::bigint)
+ON CONFLICT (order_id) DO UPDATE SET owner = excluded.owner, until_ms = excluded.until_ms
+WHERE work_leases.owner = excluded.owner OR work_leases.until_ms < $4::bigint
+RETURNING order_id
+)sql"};
+
+constexpr pg::prepared announce_sql{"announce",
+                                    "SELECT pg_notify('" COFFEESHOP_WORK_CHANNEL "', $1::text)"};
+
+// Given back only when the order has no work left: what another daemon added
+// since this one last looked keeps it with its holder.
+constexpr pg::prepared give_back_lease_sql{"give_back_lease", R"sql(
+DELETE FROM work_leases WHERE order_id = $1::text AND owner = $2::text
+AND NOT EXISTS (SELECT 1 FROM orders WHERE id = $1::text AND status = 'pending_payment')
+AND NOT EXISTS (SELECT 1 FROM outbox WHERE order_id = $1::text AND state = 'pending')
+RETURNING order_id
+)sql"};
+
+constexpr pg::prepared holds_lease_sql{
+  "holds_lease", "SELECT 1 FROM work_leases WHERE order_id = $1::text AND owner = $2::text"};
+
 /// SQLSTATE unique_violation: another daemon committed the same key first.
 constexpr const char* unique_violation = "23505";
 
 std::vector<pg::prepared> writer_statements() {
-  return {put_order_sql,   claim_order_sql, put_outbox_sql,
-          put_breaker_sql, status_of_sql,   key_owner_sql};
+  return {put_order_sql, claim_order_sql,     put_outbox_sql,      put_breaker_sql,
+          status_of_sql, key_owner_sql,       take_lease_sql,      announce_sql,
+          give_back_lease_sql, holds_lease_sql};
 }
 
 std::vector<pg::prepared> reader_statements() {
@@ -288,7 +321,8 @@ private:
     if (!writer_.ensure(message))
       return {false, "connect: " + message};
     const bool conditional = std::any_of(batch.begin(), batch.end(), [](const store_write* w) {
-      return w->claim_keys || w->expect_status.has_value();
+      return w->claim_keys || w->expect_status.has_value() ||
+             w->lease != store_write::lease_change::none;
     });
     if (!conditional) {
       // Nothing to decide between statements: the whole transaction goes
@@ -308,6 +342,7 @@ private:
         return {false, "check conditions: " + message};
       if (!*held) {
         result.conflicts.push_back(i);
+        result.unleased.push_back(i);
         continue;
       }
       // A daemon racing with the same key commits between the check and the
@@ -324,10 +359,17 @@ private:
         if (auto r = writer_.exec("ROLLBACK TO SAVEPOINT claim"); !r.ok())
           return {false, "rollback to savepoint: " + r.message()};
         result.conflicts.push_back(i);
-      } else if (w.claim_keys) {
+        result.unleased.push_back(i);
+        continue;
+      }
+      if (w.claim_keys)
         if (auto r = writer_.exec("RELEASE SAVEPOINT claim"); !r.ok())
           return {false, "release savepoint: " + r.message()};
-      }
+      auto leased = change_lease(w, message);
+      if (!leased)
+        return {false, message};
+      if (!*leased)
+        result.unleased.push_back(i);
     }
     if (!tx.commit(message))
       return {false, "commit: " + message};
@@ -361,6 +403,44 @@ private:
     if (!error.empty())
       return std::nullopt;
     return held;
+  }
+
+  /// Applies `w.lease`; whether this daemon holds the lease after it, or
+  /// nullopt with `error`. A lease another daemon holds is not taken, and the
+  /// work is announced to it (delivered when this transaction commits).
+  std::optional<bool> change_lease(const store_write& w, std::string& error) {
+    using change = store_write::lease_change;
+    if (w.lease == change::none)
+      return true;
+    const auto& id = w.lease_order;
+    auto failed = [&](const char* what, const result& r) -> std::optional<bool> {
+      error = std::string(what) + " " + id + ": " + r.message();
+      return std::nullopt;
+    };
+    if (w.lease == change::take) {
+      const int64_t now = now_ms();
+      auto r = writer_.run(take_lease_sql.name, params()
+                                                  .add(id)
+                                                  .add(options_.instance_id)
+                                                  .add(now + options_.lease_ms)
+                                                  .add(now));
+      if (!r.ok())
+        return failed("take lease", r);
+      if (r.rows() == 1)
+        return true;
+      if (auto n = writer_.run(announce_sql.name, params().add(id)); !n.ok())
+        return failed("announce work of", n);
+      return false;
+    }
+    auto r = writer_.run(give_back_lease_sql.name, params().add(id).add(options_.instance_id));
+    if (!r.ok())
+      return failed("give back lease", r);
+    if (r.rows() == 1)
+      return false;
+    auto still = writer_.run(holds_lease_sql.name, params().add(id).add(options_.instance_id));
+    if (!still.ok())
+      return failed("read lease", still);
+    return still.rows() == 1;
   }
 
   /// Runs every statement of `w`; false with the reason and the SQLSTATE.
@@ -590,6 +670,134 @@ private:
   mutable connection conn_;
 };
 
+constexpr pg::prepared lease_sql[] = {
+  {"renew", "UPDATE work_leases SET until_ms = $2::bigint WHERE owner = $1::text"},
+  // Expired leases: SKIP LOCKED, so daemons claiming at once split the work
+  // instead of queueing behind each other's row locks.
+  {"take_expired", R"sql(
+UPDATE work_leases SET owner = $1::text, until_ms = $2::bigint
+WHERE order_id IN (SELECT order_id FROM work_leases WHERE until_ms < $3::bigint
+                   ORDER BY until_ms LIMIT $4::bigint FOR UPDATE SKIP LOCKED)
+RETURNING order_id
+)sql"},
+  // Work with no lease at all: left by a daemon of an older version, or given
+  // back in the instant another daemon added to it.
+  {"take_orphans", R"sql(
+INSERT INTO work_leases (order_id, owner, until_ms)
+SELECT w.id, $1::text, $2::bigint
+FROM (SELECT id FROM orders WHERE status = 'pending_payment'
+      UNION SELECT order_id FROM outbox WHERE state = 'pending') AS w(id)
+WHERE NOT EXISTS (SELECT 1 FROM work_leases l WHERE l.order_id = w.id)
+LIMIT $3::bigint
+ON CONFLICT (order_id) DO NOTHING
+RETURNING order_id
+)sql"},
+  {"held", "SELECT order_id FROM work_leases WHERE owner = $1::text ORDER BY order_id"},
+  {"give_up_all", "DELETE FROM work_leases WHERE owner = $1::text"},
+};
+
+/// Leases on one connection of their own, which also LISTENs: the claimer's
+/// thread is its main user, and a listening session must stay the same one.
+class postgres_leases final : public work_leases {
+public:
+  postgres_leases(connection c, std::string owner, int64_t lease_ms)
+    : conn_(std::move(c)), owner_(std::move(owner)), lease_ms_(lease_ms) {}
+
+  bool renew(int64_t now_ms) override {
+    return run("renew", params().add(owner_).add(now_ms + lease_ms_)).ok();
+  }
+
+  std::vector<std::string> claim(int64_t now_ms, std::size_t max) override {
+    std::vector<std::string> out;
+    const int64_t until = now_ms + lease_ms_;
+    auto expired = run("take_expired", params()
+                                         .add(owner_)
+                                         .add(until)
+                                         .add(now_ms)
+                                         .add(static_cast<int64_t>(max)));
+    collect(expired, out);
+    if (out.size() < max)
+      collect(run("take_orphans",
+                  params().add(owner_).add(until).add(static_cast<int64_t>(max - out.size()))),
+              out);
+    return out;
+  }
+
+  std::vector<std::string> held() override {
+    std::vector<std::string> out;
+    collect(run("held", params().add(owner_)), out);
+    return out;
+  }
+
+  void give_up_all() override { run("give_up_all", params().add(owner_)); }
+
+  bool wait_for_work(int64_t timeout_ms) override {
+    int socket = -1;
+    {
+      std::lock_guard lock(mutex_);
+      if (!listening())
+        return false;
+      if (drain_notifications())
+        return true;
+      socket = PQsocket(conn_.handle());
+    }
+    pollfd fd{socket, POLLIN, 0};
+    if (::poll(&fd, 1, static_cast<int>(timeout_ms)) <= 0)
+      return false;
+    std::lock_guard lock(mutex_);
+    PQconsumeInput(conn_.handle());
+    return drain_notifications();
+  }
+
+private:
+  /// Connected and listening: a new session (after a reconnect) LISTENs again.
+  bool listening() {
+    std::string ignored;
+    if (!conn_.ensure(ignored))
+      return false;
+    const int pid = PQbackendPID(conn_.handle());
+    if (pid != listening_pid_) {
+      if (!conn_.exec("LISTEN " COFFEESHOP_WORK_CHANNEL).ok())
+        return false;
+      listening_pid_ = pid;
+    }
+    return true;
+  }
+
+  /// Whether an announcement had arrived; each is read once.
+  bool drain_notifications() {
+    bool any = false;
+    while (PGnotify* n = PQnotifies(conn_.handle())) {
+      any = true;
+      PQfreemem(n);
+    }
+    return any;
+  }
+
+  static void collect(const result& rows, std::vector<std::string>& out) {
+    if (!rows.ok())
+      return;
+    for (int i = 0; i < rows.rows(); ++i)
+      out.push_back(rows.text(i, 0));
+  }
+
+  result run(const char* name, const params& p) {
+    std::lock_guard lock(mutex_);
+    std::string ignored;
+    if (!conn_.ensure(ignored))
+      return result();
+    return conn_.run(name, p);
+  }
+
+  std::mutex mutex_;
+  connection conn_;
+  std::string owner_;
+  int64_t lease_ms_;
+  int listening_pid_ = 0;
+};
+
+#undef COFFEESHOP_WORK_CHANNEL
+
 } // namespace
 
 std::string redact_db_url(std::string_view url) {
@@ -651,6 +859,18 @@ std::unique_ptr<order_store> open_postgres_store(const postgres_options& options
     readers.push_back(std::move(*r));
   }
   return std::make_unique<postgres_order_store>(options, std::move(*writer), std::move(readers));
+}
+
+std::unique_ptr<work_leases> open_postgres_leases(const postgres_options& options,
+                                                  std::string& error) {
+  std::string message;
+  auto c = connection::open(options.url, options.connect_timeout_s, options.statement_timeout_ms,
+                            {std::begin(lease_sql), std::end(lease_sql)}, message);
+  if (!c) {
+    error = redact_db_url(options.url) + ": " + scrub(message, password_of(options.url));
+    return nullptr;
+  }
+  return std::make_unique<postgres_leases>(std::move(*c), options.instance_id, options.lease_ms);
 }
 
 std::unique_ptr<instance_registry> open_postgres_instances(const postgres_options& options,

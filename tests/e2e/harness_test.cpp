@@ -24,7 +24,7 @@ TEST_CASE("harness: process captures stdout and stderr and reports the exit stat
   CHECK(p.wait_exit(1ms) == st); // stays reaped
 }
 
-TEST_CASE("harness: wait_exit times out on a running process; signals and env work",
+TEST_CASE("harness: wait_exit times out on a running process and signals and env work",
           "[e2e][harness]") {
   process p("/bin/sh",
             {"-c", "echo \"$E2E_HARNESS_VAR${COFFEESHOP_CONFIG:-unset}\"; exec sleep 30"},
@@ -39,7 +39,7 @@ TEST_CASE("harness: wait_exit times out on a running process; signals and env wo
   CHECK(!p.running());
 }
 
-TEST_CASE("harness: a missing executable exits 127; wait_listening reports early exits",
+TEST_CASE("harness: a missing executable exits 127 and wait_listening reports early exits",
           "[e2e][harness]") {
   process missing("/nonexistent/binary", {});
   auto st = missing.wait_exit(10s);

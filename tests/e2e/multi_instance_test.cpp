@@ -282,3 +282,121 @@ TEST_CASE("several instances: the database going away answers 503 and recovers, 
   }
   CHECK(events_with(d, "", "store_recovered").size() > 0);
 }
+
+namespace {
+
+/// (orderId, status) of a notification the simulator received.
+std::pair<std::string, std::string> notification_of(const json::value& recorded) {
+  auto body = json::parse(str(recorded, "body"));
+  return {str(body, "orderId"), str(body, "status")};
+}
+
+bool notifications_sent(const json::value& o, std::size_t n) {
+  const auto* ns = o.is_object() ? o.as_object().if_contains("notifications") : nullptr;
+  if (!ns || !ns->is_array() || ns->as_array().size() != n)
+    return false;
+  for (const auto& e : ns->as_array())
+    if (str(e, "state") != "sent")
+      return false;
+  return true;
+}
+
+} // namespace
+
+TEST_CASE("several instances: kill -9 with a payment in flight and notifications claimed: "
+          "another instance finishes them after the lease in status order",
+          "[e2e][pg-server]") {
+  pg_test_schema schema;
+  auto sim = start_sim("fast");
+  auto a = instance_on(sim, schema, "shop-a");
+  auto b = instance_on(sim, schema, "shop-b");
+
+  // On a: a paid order whose first notification hangs upstream, two queued behind it.
+  const auto notified = created_id(a.create_order(order_body()));
+  sim.set_behavior({{"service", "notification"}, {"hang", true}});
+  for (const char* s : {"preparation", "ready", "delivered"})
+    REQUIRE(a.set_status(notified, s).status == 200);
+  auto calls_for = [&](const std::string& id) {
+    std::vector<std::pair<std::string, std::string>> calls; // (status, Idempotency-Key)
+    for (const auto& rq : sim.requests("notification"))
+      if (auto [oid, status] = notification_of(rq); oid == id)
+        calls.emplace_back(status, header_of(rq, "Idempotency-Key"));
+    return calls;
+  };
+  REQUIRE(eventually([&] { return !calls_for(notified).empty(); }, 5s));
+
+  // ... and an order whose payment hangs upstream.
+  sim.set_behavior({{"service", "payment"}, {"hang", true}});
+  std::vector<std::thread> threads;
+  join_guard guard{threads};
+  const int port_a = a.port;
+  threads.emplace_back([port_a] { post_order_held(port_a); });
+  std::string paying;
+  REQUIRE(eventually([&] {
+    auto r = b.get("/api/v1/orders?status=pending_payment");
+    if (r.status != 200 || r.json.at("orders").as_array().size() != 1)
+      return false;
+    paying = str(r.json.at("orders").as_array()[0], "id");
+    return sim.requests("payment").size() >= 2;
+  }));
+
+  a.proc.signal(SIGKILL);
+  const auto killed_at = std::chrono::steady_clock::now();
+  REQUIRE(a.proc.wait_exit(5s));
+  sim.reset_behavior("fast");
+
+  auto since_kill_ms = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 killed_at)
+      .count();
+  };
+  json::value last;
+  REQUIRE(eventually(
+    [&] {
+      auto r = b.get_order(paying);
+      last = r.json;
+      return r.status == 200 && str(r.json, "status") == "waiting";
+    },
+    15s));
+  const auto paid_ms = since_kill_ms();
+  INFO("paying order after the kill: " << json::serialize(last));
+  REQUIRE(eventually(
+    [&] {
+      auto r = b.get_order(notified);
+      last = r.json;
+      return notifications_sent(r.json, 3);
+    },
+    15s));
+  const auto notified_ms = since_kill_ms();
+  WARN("takeover after kill -9 (lease 1500 ms): payment finished after "
+       << paid_ms << " ms, three notifications sent after " << notified_ms << " ms");
+  // a renewed its leases every 500 ms until the kill: b must not have taken
+  // them before they ran out, a second after the kill at the earliest.
+  CHECK(paid_ms >= 1000);
+
+  // One charge per order: the payment taken over went out under its key again.
+  auto ledger = sim.ledger();
+  INFO(json::serialize(ledger));
+  CHECK(num(ledger.at("charges")) == 2);
+  auto evs = events_with(b, "orderId=" + paying, "order_recovered");
+  REQUIRE(count_events(evs, "order_recovered") == 1);
+  for (const auto& e : evs)
+    if (str(e, "eventType") == "order_recovered")
+      CHECK(str(e.at("metadata"), "instance") == "shop-b");
+
+  // Status order held across the daemons; only the status a had in flight
+  // went out twice, under the same key.
+  auto calls = calls_for(notified);
+  std::string trace;
+  for (const auto& [s, k] : calls)
+    trace += s + "[" + k + "] ";
+  INFO("notification calls: " << trace);
+  std::vector<std::string> statuses;
+  for (const auto& [s, k] : calls) {
+    CHECK(k == notified + ":" + s);
+    if (statuses.empty() || statuses.back() != s)
+      statuses.push_back(s);
+  }
+  CHECK(statuses == std::vector<std::string>{"preparation", "ready", "delivered"});
+  CHECK(calls.size() <= 4);
+}

@@ -1247,7 +1247,7 @@ TEST_CASE("call_engine: transport errors and success:false name their error.type
   CHECK(std::get<std::string>(*attr_of(declined.at(0), "error.type")) == "success_false");
 }
 
-TEST_CASE("call_engine: a failed call's span is an error; breaker moves are its events",
+TEST_CASE("call_engine: a failed call's span is an error and breaker moves are its events",
           "[call_engine][spans]") {
   service_settings s = no_retries();
   s.circuit_breaker.failure_threshold = 1;

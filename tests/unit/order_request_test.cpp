@@ -92,7 +92,7 @@ TEST_CASE("pricing: every product and variation", "[pricing]") {
   }
 }
 
-TEST_CASE("pricing: total sums lines; defaults filled", "[pricing]") {
+TEST_CASE("pricing: total sums lines and defaults are filled", "[pricing]") {
   auto order = priced(R"({"customerEmail":"ana@example.com","items":[
       {"product":"Latte","variation":"Vanilla","quantity":2},
       {"product":"Donuts","variation":"Boston Cream","quantity":1},

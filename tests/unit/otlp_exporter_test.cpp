@@ -284,7 +284,7 @@ TEST_CASE("otlp exporter: while a batch backs off, new spans queue (and overflow
 
 // -- the thread ---------------------------------------------------------------------
 
-TEST_CASE("otlp exporter: stop sends what waits once; a failure drops the rest", "[otlp]") {
+TEST_CASE("otlp exporter: stop sends what waits once and a failure drops the rest", "[otlp]") {
   SECTION("collector up") {
     harness h(small_batches());
     for (int i = 0; i < 6; ++i)

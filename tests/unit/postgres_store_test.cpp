@@ -4,10 +4,13 @@
 
 #include "coffeeshop/store/postgres_store.hpp"
 
+#include "coffeeshop/util/clock.hpp"
+
 #include "pg_test_db.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <thread>
 #include <vector>
 
@@ -211,15 +214,17 @@ TEST_CASE("postgres store: a version 1 schema is migrated, keeping its orders", 
     REQUIRE(store);
     REQUIRE(put_order(*store, make("o1", std::string("k1"))).ok);
   }
-  // What a version 1 database looks like: no instances table yet.
-  schema.exec("DROP TABLE instances; UPDATE coffeeshop_schema SET version = 1");
+  // What a version 1 database looks like: no instances table, no leases yet.
+  schema.exec("DROP TABLE instances; DROP TABLE work_leases;"
+              " UPDATE coffeeshop_schema SET version = 1");
   auto store = open_at(schema.url(), error);
   INFO(error);
   REQUIRE(store);
   CHECK(store->find_by_idempotency_key("k1")->id == "o1");
   schema.exec("DO $$ BEGIN IF (SELECT version FROM coffeeshop_schema) <> " +
               std::to_string(postgres_schema_version) +
-              " OR to_regclass('instances') IS NULL THEN RAISE 'not migrated'; END IF; END $$");
+              " OR to_regclass('instances') IS NULL OR to_regclass('work_leases') IS NULL"
+              " THEN RAISE 'not migrated'; END IF; END $$");
 }
 
 TEST_CASE("postgres store: heartbeats list the live daemons", "[pg-server]") {
@@ -248,4 +253,147 @@ TEST_CASE("postgres store: heartbeats list the live daemons", "[pg-server]") {
   live = a->live(15'500, 5000);
   REQUIRE(live.size() == 1);
   CHECK(live[0].id == "shop-a");
+}
+
+// -- leases on order work (CONTRACT §8) ------------------------------------------
+
+namespace {
+
+struct leased_daemon {
+  std::unique_ptr<order_store> store;
+  std::unique_ptr<work_leases> leases;
+};
+
+leased_daemon daemon_on(const pg_test_schema& schema, const std::string& id) {
+  postgres_options options;
+  options.url = schema.url();
+  options.pool_size = 2;
+  options.instance_id = id;
+  options.lease_ms = 60000;
+  std::string error;
+  leased_daemon d;
+  d.store = open_postgres_store(options, error);
+  INFO(error);
+  REQUIRE(d.store);
+  d.leases = open_postgres_leases(options, error);
+  INFO(error);
+  REQUIRE(d.leases);
+  return d;
+}
+
+/// Commits `o` with a lease change on it; the write's result.
+commit_result write_leased(order_store& store, const order& o, store_write::lease_change c,
+                           std::vector<outbox_entry> outbox = {}) {
+  store_write w;
+  w.orders.push_back(o);
+  w.outbox = std::move(outbox);
+  w.lease = c;
+  w.lease_order = o.id;
+  return store.commit({&w}).for_write(0);
+}
+
+outbox_entry pending_entry(const std::string& id, const std::string& order_id,
+                           const std::string& status) {
+  outbox_entry e;
+  e.id = id;
+  e.order_id = order_id;
+  e.status = status;
+  e.created_at_ms = 1;
+  return e;
+}
+
+} // namespace
+
+TEST_CASE("postgres store: one daemon holds an order's work and another takes it only after the "
+          "lease",
+          "[pg-server]") {
+  pg_test_schema schema;
+  auto a = daemon_on(schema, "shop-a");
+  auto b = daemon_on(schema, "shop-b");
+  using change = store_write::lease_change;
+
+  order o = make("ord_1");
+  o.status = order_status::pending_payment;
+  auto taken = write_leased(*a.store, o, change::take);
+  REQUIRE(taken.ok);
+  CHECK(taken.leased);
+  CHECK(a.leases->held() == std::vector<std::string>{"ord_1"});
+
+  // b adds a notification to it: committed, but the work stays with a.
+  o.status = order_status::waiting;
+  auto added = write_leased(*b.store, o, change::take, {pending_entry("ntf_1", "ord_1", "waiting")});
+  REQUIRE(added.ok);
+  CHECK_FALSE(added.leased);
+  CHECK(b.leases->held().empty());
+  // ... and b's claimer finds nothing to take while a's lease holds.
+  const int64_t now = now_ms();
+  CHECK(b.leases->claim(now, 10).empty());
+
+  // a finishing the payment does not give the order up: the entry is work left.
+  auto kept = write_leased(*a.store, o, change::give_back);
+  REQUIRE(kept.ok);
+  CHECK(kept.leased);
+
+  // a stops renewing (it died): once the lease has passed, b claims it, once.
+  CHECK(b.leases->claim(now + 30000, 10).empty());
+  CHECK(b.leases->claim(now + 61000, 10) == std::vector<std::string>{"ord_1"});
+  CHECK(b.leases->claim(now + 61000, 10).empty());
+  CHECK(b.leases->held() == std::vector<std::string>{"ord_1"});
+  CHECK(a.leases->held().empty());
+  // Renewal keeps b's lease against a's claim at the same time.
+  CHECK(b.leases->renew(now + 61000));
+  CHECK(a.leases->claim(now + 62000, 10).empty());
+
+  // The entry sent: nothing left, the lease is given back.
+  outbox_entry sent = pending_entry("ntf_1", "ord_1", "waiting");
+  sent.state = outbox_state::sent;
+  auto done = write_leased(*b.store, o, change::give_back, {sent});
+  REQUIRE(done.ok);
+  CHECK_FALSE(done.leased);
+  CHECK(b.leases->held().empty());
+}
+
+TEST_CASE("postgres store: work nobody holds is claimed by one daemon and a clean stop hands it on",
+          "[pg-server]") {
+  pg_test_schema schema;
+  auto a = daemon_on(schema, "shop-a");
+  auto b = daemon_on(schema, "shop-b");
+  // Written without a lease (as a daemon of schema version 2 did).
+  order o = make("ord_2");
+  o.status = order_status::pending_payment;
+  REQUIRE(put_order(*a.store, o).ok);
+  store_write w;
+  w.outbox.push_back(pending_entry("ntf_2", "ord_3", "preparation"));
+  REQUIRE(a.store->commit({&w}).ok);
+
+  const int64_t now = now_ms();
+  auto claimed_a = a.leases->claim(now, 10);
+  std::sort(claimed_a.begin(), claimed_a.end());
+  CHECK(claimed_a == std::vector<std::string>{"ord_2", "ord_3"});
+  CHECK(b.leases->claim(now, 10).empty());
+
+  a.leases->give_up_all();
+  CHECK(a.leases->held().empty());
+  auto claimed_b = b.leases->claim(now, 1);
+  CHECK(claimed_b.size() == 1);
+  CHECK(b.leases->claim(now, 10).size() == 1);
+  CHECK(b.leases->held().size() == 2);
+}
+
+TEST_CASE("postgres store: work another daemon could not take is announced to the others",
+          "[pg-server]") {
+  pg_test_schema schema;
+  auto a = daemon_on(schema, "shop-a");
+  auto b = daemon_on(schema, "shop-b");
+  using change = store_write::lease_change;
+  order o = make("ord_4");
+  REQUIRE(write_leased(*a.store, o, change::take).leased);
+  // a listens from its first wait on; nothing is announced yet.
+  CHECK_FALSE(a.leases->wait_for_work(10));
+  auto added = write_leased(*b.store, o, change::take, {pending_entry("ntf_4", "ord_4", "ready")});
+  REQUIRE(added.ok);
+  CHECK_FALSE(added.leased);
+  CHECK(a.leases->wait_for_work(5000));
+  // Each announcement is read once.
+  CHECK_FALSE(a.leases->wait_for_work(10));
 }

@@ -140,7 +140,7 @@ int unused_port() {
 } // namespace
 
 TEST_CASE_METHOD(upstream_fixture,
-                 "upstream_client: a reply keeps status, body and the raw Retry-After; the "
+                 "upstream_client: a reply keeps status, body and the raw Retry-After and the "
                  "request carries the call's path, headers and body",
                  "[upstream_client]") {
   const std::string retry_after = "Wed, 21 Oct 2026 07:28:00 GMT";

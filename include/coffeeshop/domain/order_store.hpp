@@ -62,6 +62,21 @@ struct store_write {
   /// from what was read).
   std::optional<order_status> expect_status;
 
+  /// What this write does to the lease on its order's unfinished work (a
+  /// pending payment, pending notifications) when several daemons share the
+  /// store (CONTRACT §8). A store of one daemon ignores it: that daemon holds
+  /// every lease.
+  enum class lease_change {
+    none,
+    /// Take the lease unless another daemon holds one that has not expired.
+    take,
+    /// Give the lease up unless work remains (the write itself may finish it).
+    give_back,
+  };
+  lease_change lease = lease_change::none;
+  /// The order `lease` applies to.
+  std::string lease_order;
+
   bool empty() const { return orders.empty() && outbox.empty() && breakers.empty(); }
 };
 
@@ -79,6 +94,12 @@ struct commit_result {
   bool conflict = false;
   /// For a batch: the indexes of its writes that were not applied.
   std::vector<std::size_t> conflicts;
+  /// For one write with a lease change: whether this daemon holds the lease
+  /// on its order after it (always, with a store of one daemon).
+  bool leased = true;
+  /// For a batch: the indexes of writes after which this daemon does not
+  /// hold the lease (refused, or given back).
+  std::vector<std::size_t> unleased;
 
   /// The result of the write at `index` of the batch this result is for.
   commit_result for_write(std::size_t index) const;
@@ -138,6 +159,9 @@ public:
   /// Entries in creation order, optionally in one state, at most `limit`.
   virtual std::vector<outbox_entry> outbox_list(const std::optional<outbox_state>& state,
                                                 std::size_t limit) const = 0;
+
+  /// The pending entries of one order, oldest first.
+  virtual std::vector<outbox_entry> outbox_pending_for(const std::string& order_id) const;
 
   /// Number of entries in `state`, and the creation time of the oldest one.
   virtual std::pair<std::size_t, std::optional<int64_t>> outbox_count(outbox_state state) const = 0;

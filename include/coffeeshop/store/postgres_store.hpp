@@ -2,6 +2,9 @@
 
 #include "coffeeshop/domain/order_store.hpp"
 #include "coffeeshop/store/instance_registry.hpp"
+#include "coffeeshop/store/work_leases.hpp"
+
+#include <cstdint>
 
 #include <memory>
 #include <string>
@@ -18,6 +21,9 @@ struct postgres_options {
   /// Whose breakers this store saves and restores (CONTRACT §8: breakers are
   /// per instance).
   std::string instance_id = "coffeeshopd";
+  /// How long a lease on an order's work holds without renewal
+  /// (`instance.lease_ms`).
+  int64_t lease_ms = 15000;
   /// How long connecting may take, and how long one statement may run: a
   /// database that hangs must fail writes, not stall the writer for ever.
   int connect_timeout_s = 5;
@@ -25,7 +31,7 @@ struct postgres_options {
 };
 
 /// The schema version this binary creates, and migrates older databases to.
-inline constexpr int postgres_schema_version = 2;
+inline constexpr int postgres_schema_version = 3;
 
 /// `url` with its password (the userinfo's or a `password=` parameter)
 /// replaced by "***": what logs, errors and --print-config show.
@@ -44,5 +50,11 @@ std::unique_ptr<order_store> open_postgres_store(const postgres_options& options
 /// connection of its own. nullptr with `error` as open_postgres_store's.
 std::unique_ptr<instance_registry> open_postgres_instances(const postgres_options& options,
                                                            std::string& error);
+
+/// The `work_leases` of a database open_postgres_store has set up, on a
+/// connection of its own that listens for the announcements of the other
+/// daemons. nullptr with `error` as open_postgres_store's.
+std::unique_ptr<work_leases> open_postgres_leases(const postgres_options& options,
+                                                  std::string& error);
 
 } // namespace coffeeshop
