@@ -707,6 +707,18 @@ caf::result<create_order_reply> create_order(coordinator_self self, create_order
   std::optional<order> retrying;
   if (cmd.idempotency_key) {
     if (auto k = st.keys_in_progress.find(*cmd.idempotency_key); k != st.keys_in_progress.end()) {
+      if (st.writing.count(k->second) > 0 && st.payments.count(k->second) == 0) {
+        // The order holding the key here is not committed yet and may still lose the key to
+        // another daemon: answered as whoever holds it once that commit is in.
+        auto rp = self->make_response_promise<create_order_reply>();
+        on_order(self, k->second,
+                 [self, rp, key = *cmd.idempotency_key, fingerprint = cmd.fingerprint]() mutable {
+                   auto holder = self->state.spec.deps.store->find_by_idempotency_key(key);
+                   rp.deliver(holder ? reply_to_key_holder(std::move(*holder), fingerprint)
+                                     : store_failed_reply(order{}));
+                 });
+        return rp;
+      }
       create_order_reply reply;
       reply.result = create_result::in_progress;
       if (auto p = st.payments.find(k->second); p != st.payments.end())

@@ -592,3 +592,26 @@ TEST_CASE_METHOD(durability_fixture,
   CHECK(stored(id).status == order_status::canceled);
   CHECK(outbox().empty()); // the loser's notification was not queued
 }
+
+TEST_CASE_METHOD(durability_fixture,
+                 "coordinator: a second request with a key whose first commit is still out is "
+                 "answered with the order that won the key",
+                 "[coordinator][store]") {
+  start();
+  fake->hold(true);
+  auto first = create(create_command("key-2", "fp-1"));
+  REQUIRE(fake->held() == 1);
+  // The second arrives while the first is being committed, and another daemon takes the key.
+  auto second = create(create_command("key-2", "fp-1"));
+  auto theirs = stored_order("pending_payment", "key-2");
+  REQUIRE(put_order(*deps.store, theirs).ok);
+  REQUIRE(release() == 1);
+  REQUIRE(first->value);
+  REQUIRE(second->value);
+  // Both name the order that holds the key, never the one this daemon failed to commit.
+  CHECK(first->value->result == create_result::in_progress);
+  CHECK(first->value->placed.id == theirs.id);
+  CHECK(second->value->result == create_result::in_progress);
+  CHECK(second->value->placed.id == theirs.id);
+  CHECK(pay->calls.size() == 0);
+}

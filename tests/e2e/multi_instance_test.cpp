@@ -63,6 +63,7 @@ TEST_CASE("several instances: an order made on one is read, listed and moved on 
   two_shops shops;
   auto& a = shops.a;
   auto& b = shops.b;
+  auto c = instance_on(shops.sim, shops.schema, "shop-c");
 
   const auto id = created_id(a.create_order(order_body()));
   auto read = b.get_order(id);
@@ -73,18 +74,31 @@ TEST_CASE("several instances: an order made on one is read, listed and moved on 
   REQUIRE(list.json.at("orders").as_array().size() == 1);
   CHECK(str(list.json.at("orders").as_array()[0], "id") == id);
 
-  auto moved = b.set_status(id, "preparation");
+  auto moved = c.set_status(id, "preparation");
   INFO(moved.body);
   CHECK(moved.status == 200);
   CHECK(str(a.get_order(id).json, "status") == "preparation");
+  CHECK(str(b.get_order(id).json, "status") == "preparation");
+  // Its notification went out once, from whichever daemon took the order's work.
+  CHECK(eventually([&] {
+    auto o = b.get_order(id).json;
+    const auto& ns = o.at("notifications").as_array();
+    return ns.size() == 1 && str(ns[0], "state") == "sent";
+  }));
+  CHECK(eventually([&] {
+    std::size_t n = 0;
+    for (const auto& rq : shops.sim.requests("notification"))
+      n += json::parse(str(rq, "body")).at("orderId") == json::value(id) ? 1 : 0;
+    return n == 1;
+  }));
   auto wrong = a.set_status(id, "waiting");
   check_problem(wrong, 409, "conflict");
   CHECK(str(wrong.json, "currentStatus") == "preparation");
 
   // Each daemon names itself in its logs and events.
-  auto evs = events_with(b, "orderId=" + id, "order_status_changed");
+  auto evs = events_with(c, "orderId=" + id, "order_status_changed");
   REQUIRE_FALSE(evs.empty());
-  CHECK(str(evs.back().at("metadata"), "instance") == "shop-b");
+  CHECK(str(evs.back().at("metadata"), "instance") == "shop-c");
   bool named = false;
   for (const auto& line : a.proc.log_lines("listening"))
     named = named || str(line, "instance") == "shop-a";
@@ -122,6 +136,7 @@ TEST_CASE("several instances: one Idempotency-Key sent to two at once makes one 
   std::mutex mtx;
   std::map<int, int> codes;
   std::set<std::string> ids;
+  std::string replies;
   std::vector<std::thread> threads;
   join_guard guard{threads};
   for (int i = 0; i < 10; ++i)
@@ -130,12 +145,14 @@ TEST_CASE("several instances: one Idempotency-Key sent to two at once makes one 
       auto r = d.create_order(order_body(), {{"Idempotency-Key", "race-1"}});
       std::lock_guard lock(mtx);
       ++codes[r.status];
+      replies += std::to_string(r.status) + " " + r.body + "\n";
       if (r.json.is_object())
         ids.insert(r.status == 409 ? str(r.json, "orderId") : str(r.json, "id"));
     });
   for (auto& t : threads)
     t.join();
-  INFO("201: " << codes[201] << " 200: " << codes[200] << " 409: " << codes[409]);
+  INFO("201: " << codes[201] << " 200: " << codes[200] << " 409: " << codes[409] << "\n"
+                << replies);
   CHECK(codes[201] == 1);
   CHECK(codes[201] + codes[200] + codes[409] == 10);
   ids.erase("");
