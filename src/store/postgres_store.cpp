@@ -347,14 +347,18 @@ private:
       }
       // A daemon racing with the same key commits between the check and the
       // insert: the unique index refuses the second, and the savepoint takes
-      // back only this write.
-      if (w.claim_keys)
+      // back only this write. Without a key there is nothing to race for.
+      const bool keyed = w.claim_keys && std::any_of(w.orders.begin(), w.orders.end(),
+                                                     [](const order& o) {
+                                                       return o.idempotency_key.has_value();
+                                                     });
+      if (keyed)
         if (auto r = writer_.exec("SAVEPOINT claim"); !r.ok())
           return {false, "savepoint: " + r.message()};
       std::string failed;
       std::string sqlstate;
       if (!apply(w, failed, sqlstate)) {
-        if (!w.claim_keys || sqlstate != unique_violation)
+        if (!keyed || sqlstate != unique_violation)
           return {false, failed};
         if (auto r = writer_.exec("ROLLBACK TO SAVEPOINT claim"); !r.ok())
           return {false, "rollback to savepoint: " + r.message()};
@@ -362,7 +366,7 @@ private:
         result.unleased.push_back(i);
         continue;
       }
-      if (w.claim_keys)
+      if (keyed)
         if (auto r = writer_.exec("RELEASE SAVEPOINT claim"); !r.ok())
           return {false, "release savepoint: " + r.message()};
       auto leased = change_lease(w, message);
