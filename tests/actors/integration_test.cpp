@@ -881,8 +881,9 @@ TEST_CASE_METHOD(payment_fixture,
   s.retry.budget.ratio = 0.2;
   s.retry.budget.min_per_second = 0;
   start(s);
-  // 5 first attempts and their failures: the limit drops, the budget allows 1 retry.
-  script->fallback = respond(500);
+  // 5 first attempts answered 503 (the upstream shedding load): the limit drops, the budget
+  // allows 1 retry.
+  script->fallback = respond(503);
   for (int i = 0; i < 5; ++i)
     charge_order("ord-" + std::to_string(i));
   auto before = deps.board->to_json(service_kind::payment, time_point{});
