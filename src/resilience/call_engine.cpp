@@ -46,6 +46,18 @@ std::string error_type(const http_reply& reply, const attempt_result& ar) {
   return std::to_string(reply.status);
 }
 
+/// What an attempt tells the concurrency limiter: an answer the upstream worked out is a
+/// latency sample; a timeout, a connection error or a 429/503 (the upstream shedding load) is
+/// a drop; any other error answer is neither (a degraded service, which is the breaker's
+/// business: cutting the limit for it turns a 30 % failure rate into an outage).
+limiter_sample limiter_kind(const attempt_result& r) {
+  if (r.error != transport_error::none)
+    return limiter_sample::drop;
+  if (r.http_status == 429 || r.http_status == 503)
+    return limiter_sample::drop;
+  return is_breaker_failure(r) ? limiter_sample::error : limiter_sample::latency;
+}
+
 } // namespace
 
 const char* to_string(call_result r) {
@@ -141,7 +153,8 @@ void call_engine::attempt(uint64_t id, active_call& c, const call_clock& clock,
   if (attempts_in_flight_ >= limiter_.limit()) {
     // Over the limit a call is answered at once: queueing would only add latency to a
     // service that is already slow.
-    if (limiter_.enabled())
+    if (limiter_.enabled()) {
+      limiter_.on_refused();
       reject(id, c, call_result::overloaded, millis{1000},
              "adaptive concurrency limit (" + std::to_string(limiter_.limit()) +
                ") of calls already in flight",
@@ -149,12 +162,13 @@ void call_engine::attempt(uint64_t id, active_call& c, const call_clock& clock,
               {"limit", limiter_.limit()},
               {"maxConnections", settings_.max_connections}},
              clock, out);
-    else
+    } else {
       reject(id, c, call_result::overloaded, millis{1000},
              "max_connections (" + std::to_string(settings_.max_connections) +
                ") calls already in flight",
              {{"reason", "bulkhead full"}, {"maxConnections", settings_.max_connections}}, clock,
              out);
+    }
     return;
   }
   auto adm = breaker_.try_acquire(now);
@@ -218,7 +232,7 @@ void call_engine::on_reply(uint64_t id, const http_reply& reply, const call_cloc
   auto elapsed_ms = std::chrono::duration_cast<millis>(elapsed).count();
   if (limiter_.enabled()) {
     limiter_.on_sample(std::chrono::duration_cast<millis>(elapsed), attempts_in_flight_,
-                       is_breaker_failure(ar));
+                       limiter_kind(ar));
     load_changed_ = true;
   }
   --attempts_in_flight_;

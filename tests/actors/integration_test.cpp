@@ -873,6 +873,52 @@ TEST_CASE_METHOD(payment_fixture,
   }
 }
 
+// Issue 15, bench row (g): 30 % of the attempts fail with 500 and every answer takes 50-300 ms
+// (a deterministic spread over the call index) whatever the load. With 64 connections and
+// ~58 attempts wanted at once, the limiter has nothing to protect, so it must keep (about)
+// the concurrency the static bulkhead gives; it used to fall to min_limit and refuse most
+// orders.
+TEST_CASE_METHOD(payment_fixture,
+                 "payment: a 30 % failing upstream whose latency does not depend on the load "
+                 "keeps its concurrency",
+                 "[payment][limiter]") {
+  auto s = no_breaker();
+  s.retry.max_retries = 0;
+  s.max_connections = 64;
+  const bool adaptive = GENERATE(true, false);
+  s.adaptive_concurrency.enabled = adaptive;
+  start(s);
+  script->fn = [](const http_call&, std::size_t index) {
+    // 50-300 ms in a scrambled order (a multiplicative hash of the index).
+    millis d{50 + static_cast<int64_t>((index * 2654435761u) % 251)};
+    auto k = index % 10;
+    return after(d, k == 2 || k == 5 || k == 8 ? respond(500, R"({"success":false})")
+                                               : respond_ok());
+  };
+  std::vector<slot_ptr<call_outcome>> outs;
+  for (int i = 0; i < 2000; ++i) { // 333 orders/s for 6 s: ~58 attempts out at once
+    outs.push_back(charge_order("ord-" + std::to_string(i)));
+    advance(3ms);
+  }
+  advance(5000ms);
+  int overloaded = 0, paid = 0;
+  for (auto& o : outs) {
+    REQUIRE(o->value);
+    overloaded += o->value->result == call_result::overloaded;
+    paid += o->value->result == call_result::succeeded;
+  }
+  auto view = deps.board->to_json(service_kind::payment, time_point{});
+  auto limit = view.at("concurrency").at("limit").as_int64();
+  INFO("adaptive " << adaptive << ": limit " << limit << ", " << overloaded << " refused, "
+                   << paid << " paid");
+  // The old limiter: limit 2, ~1 900 of the 2 000 refused.
+  CHECK(limit >= 32);
+  CHECK(overloaded <= 2000 / 10); // the start from initial_limit 16 costs a few at most
+  CHECK(paid >= 2000 * 6 / 10);
+  if (!adaptive)
+    CHECK(limit == 64);
+}
+
 TEST_CASE_METHOD(payment_fixture,
                  "payment: a successor starts from the learned limit and the budget's window",
                  "[payment][limiter][budget][restart]") {
@@ -881,8 +927,9 @@ TEST_CASE_METHOD(payment_fixture,
   s.retry.budget.ratio = 0.2;
   s.retry.budget.min_per_second = 0;
   start(s);
-  // 5 first attempts and their failures: the limit drops, the budget allows 1 retry.
-  script->fallback = respond(500);
+  // 5 first attempts answered 503 (the upstream shedding load): the limit drops, the budget
+  // allows 1 retry.
+  script->fallback = respond(503);
   for (int i = 0; i < 5; ++i)
     charge_order("ord-" + std::to_string(i));
   auto before = deps.board->to_json(service_kind::payment, time_point{});

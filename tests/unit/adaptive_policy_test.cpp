@@ -5,6 +5,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
 using namespace coffeeshop;
 using namespace std::chrono_literals;
 
@@ -40,7 +44,73 @@ adaptive_concurrency_settings adaptive(int min_limit, int initial_limit) {
 /// Feeds `n` successful samples of `latency` with the limiter fully used.
 void feed(concurrency_limiter& l, int n, millis latency) {
   for (int i = 0; i < n; ++i)
-    l.on_sample(latency, l.limit(), false);
+    l.on_sample(latency, l.limit(), limiter_sample::latency);
+}
+
+/// A deterministic pseudo-random sequence in [0, 1) (a 64-bit LCG's high bits), the same on
+/// every platform, unlike the standard distributions.
+struct lcg {
+  uint64_t state;
+  double next() {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<double>(state >> 11) / static_cast<double>(1ULL << 53);
+  }
+};
+
+/// One upstream attempt as a simulated upstream answers it.
+struct simulated_answer {
+  millis latency;
+  bool failed; // an error answer (a 500), not a drop
+};
+
+struct drive_result {
+  int lowest_late = 1 << 30; // the lowest limit over the second half of the completions
+  int final_limit = 0;
+  int refused = 0;
+};
+
+/// `demand` callers each keep one attempt out whenever the limit lets them: the attempts
+/// end in the order of their latencies on a virtual clock, each ended one is fed to the
+/// limiter (with the attempts in flight, itself included, as call_engine does) and its
+/// caller tries again at once; a caller over the limit is refused (on_refused) until the
+/// next completion. `answer(in_flight)` gives the latency and the outcome of an attempt
+/// that starts with `in_flight` out, itself included.
+template <class Answer>
+drive_result drive(concurrency_limiter& l, int demand, int completions, Answer answer) {
+  struct out_attempt {
+    double ends_ms;
+    simulated_answer a;
+  };
+  std::vector<out_attempt> out;
+  double now = 0;
+  drive_result r;
+  auto fill = [&] {
+    while (static_cast<int>(out.size()) < demand) {
+      if (static_cast<int>(out.size()) >= l.limit()) {
+        l.on_refused();
+        ++r.refused;
+        return;
+      }
+      auto a = answer(static_cast<int>(out.size()) + 1);
+      out.push_back({now + static_cast<double>(a.latency.count()), a});
+    }
+  };
+  fill();
+  for (int i = 0; i < completions; ++i) {
+    auto first = std::min_element(out.begin(), out.end(), [](const auto& x, const auto& y) {
+      return x.ends_ms < y.ends_ms;
+    });
+    auto done = *first;
+    out.erase(first);
+    now = done.ends_ms;
+    l.on_sample(done.a.latency, static_cast<int>(out.size()) + 1,
+                done.a.failed ? limiter_sample::error : limiter_sample::latency);
+    if (i >= completions / 2)
+      r.lowest_late = std::min(r.lowest_late, l.limit());
+    fill();
+  }
+  r.final_limit = l.limit();
+  return r;
 }
 
 } // namespace
@@ -149,7 +219,7 @@ TEST_CASE("concurrency limit: off, it is max_connections whatever the samples", 
   CHECK_FALSE(l.enabled());
   CHECK(l.limit() == 32);
   for (int i = 0; i < 100; ++i)
-    l.on_sample(5000ms, 32, true);
+    l.on_sample(5000ms, 32, limiter_sample::drop);
   CHECK(l.limit() == 32);
 }
 
@@ -176,10 +246,14 @@ TEST_CASE("concurrency limit: it shrinks when latency rises", "[limiter]") {
   concurrency_limiter l{adaptive(2, 16), 32};
   feed(l, 100, 20ms);
   REQUIRE(l.limit() == 32);
+  // Until a whole window of answers is slow, the fast one among them says the upstream can
+  // still answer at its no-load latency: slow answers beside it are spread, not load.
+  feed(l, concurrency_limiter::recent_samples - 1, 80ms);
+  CHECK(l.exact_limit() == Approx(32.0));
   double last = l.exact_limit();
-  // Four times the no-load latency: the gradient is at its floor of 0.5.
+  // Then even the fastest is four times the no-load latency: the gradient is at its floor.
   for (int i = 0; i < 30; ++i) {
-    l.on_sample(80ms, l.limit(), false);
+    l.on_sample(80ms, l.limit(), limiter_sample::latency);
     INFO("sample " << i);
     REQUIRE(l.exact_limit() < last);
     last = l.exact_limit();
@@ -189,25 +263,42 @@ TEST_CASE("concurrency limit: it shrinks when latency rises", "[limiter]") {
   CHECK(l.exact_limit() == Approx(4.0).margin(0.05));
 }
 
-TEST_CASE("concurrency limit: failures cut it by a tenth each", "[limiter]") {
+TEST_CASE("concurrency limit: a drop cuts it by a tenth, once per limit's worth of attempts",
+          "[limiter]") {
   concurrency_limiter l{adaptive(2, 20), 32};
-  l.on_sample(100ms, 20, true);
+  l.on_sample(5000ms, 20, limiter_sample::drop);
   CHECK(l.exact_limit() == Approx(18.0));
-  l.on_sample(100ms, 20, true);
+  // The attempts that were out with it time out with it: one signal, one cut.
+  for (int i = 0; i < 17; ++i)
+    l.on_sample(5000ms, 20, limiter_sample::drop);
+  CHECK(l.exact_limit() == Approx(18.0));
+  l.on_sample(5000ms, 20, limiter_sample::drop); // the 18th attempt since the cut
   CHECK(l.exact_limit() == Approx(16.2));
   CHECK(l.limit() == 16);
+}
+
+TEST_CASE("concurrency limit: an error answer neither cuts it nor counts as latency",
+          "[limiter]") {
+  concurrency_limiter l{adaptive(2, 20), 32};
+  feed(l, 1, 100ms);
+  double before = l.exact_limit();
+  for (int i = 0; i < 100; ++i)
+    l.on_sample(i % 2 ? 1ms : 5000ms, 20, limiter_sample::error); // fast or slow, a 500
+  CHECK(l.exact_limit() == Approx(before));
+  CHECK(l.recent_latency_ms() == Approx(100.0));
+  CHECK(l.no_load_latency_ms() == Approx(100.0));
 }
 
 TEST_CASE("concurrency limit: never below min_limit nor above max_connections", "[limiter]") {
   // A floor above 4, where the gradient's own floor of 0.5 would settle the limit.
   concurrency_limiter l{adaptive(6, 10), 12};
   for (int i = 0; i < 100; ++i)
-    l.on_sample(100ms, 10, true);
+    l.on_sample(100ms, 10, limiter_sample::drop);
   CHECK(l.limit() == 6);
   CHECK(l.exact_limit() == Approx(6.0));
   feed(l, 1, 1ms);
   for (int i = 0; i < 300; ++i)
-    l.on_sample(60000ms, 6, false); // as slow as it gets
+    l.on_sample(60000ms, 6, limiter_sample::latency); // as slow as it gets
   CHECK(l.exact_limit() == Approx(6.0));
   feed(l, 500, 1ms); // the fastest a reply can be, every period
   CHECK(l.limit() == 12);
@@ -216,12 +307,71 @@ TEST_CASE("concurrency limit: never below min_limit nor above max_connections", 
 TEST_CASE("concurrency limit: an idle upstream does not earn a higher limit", "[limiter]") {
   concurrency_limiter l{adaptive(2, 16), 32};
   for (int i = 0; i < 200; ++i)
-    l.on_sample(10ms, 3, false); // 3 of 16 in use
+    l.on_sample(10ms, 3, limiter_sample::latency); // 3 of 16 in use
   CHECK(l.limit() == 16);
-  l.on_sample(10ms, 8, false); // half of it in use: growth is earned
+  l.on_sample(10ms, 8, limiter_sample::latency); // half of it in use: growth is earned
   CHECK(l.exact_limit() > 16.0);
   feed(l, 200, 10ms);
   CHECK(l.limit() == 32);
+}
+
+TEST_CASE("concurrency limit: attempts refused over it are demand that lets it grow",
+          "[limiter]") {
+  concurrency_limiter l{adaptive(2, 16), 32};
+  feed(l, 1, 10ms);
+  double before = l.exact_limit();
+  l.on_sample(10ms, 3, limiter_sample::latency); // 3 of 16 in use: no proof it needs more
+  CHECK(l.exact_limit() == Approx(before));
+  l.on_refused(); // but a caller wanted a 17th
+  l.on_sample(10ms, 3, limiter_sample::latency);
+  CHECK(l.exact_limit() > before);
+  before = l.exact_limit();
+  l.on_sample(10ms, 3, limiter_sample::latency); // a refusal counts once
+  CHECK(l.exact_limit() == Approx(before));
+}
+
+// Issue 15, bench row (g): a payment service failing 30 % of its calls with 500 and taking
+// 50-300 ms whatever the load, driven by 64 concurrent callers with max_connections 64. The
+// limiter used to cut the limit by a tenth on every failure and to read every answer slower
+// than twice the fastest one (most of them) as overload, so the limit fell to min_limit (2):
+// a 30 % failing service became a 94 % outage (41 505 answers 503 overloaded, 14 paid
+// orders/s against 221 with the limiter off). Nothing here depends on the load, so there is
+// nothing for a limit to protect: it must stay at least half of max_connections (32)
+// throughout the second half. Driven the same way, the old limiter's lowest limit over the
+// second half was 2 (and 7 at the end), with every refill refused (20 001 refusals).
+TEST_CASE("concurrency limit: a 30 % failing upstream with load-independent 50-300 ms "
+          "latency keeps its concurrency",
+          "[limiter]") {
+  concurrency_limiter l{adaptive(2, 16), 64};
+  lcg rng{15};
+  auto r = drive(l, 64, 20000, [&](int) {
+    auto latency = millis{50 + static_cast<int64_t>(rng.next() * 251)};
+    return simulated_answer{latency, rng.next() < 0.3};
+  });
+  INFO("lowest limit late " << r.lowest_late << ", final " << r.final_limit << ", "
+                            << r.refused << " refused");
+  CHECK(r.lowest_late >= 32);
+  CHECK(r.final_limit >= 32);
+  // Refusals only while it grows from initial_limit (the old one refused at every refill).
+  CHECK(r.refused < 20000 / 20);
+}
+
+// The counterpart: the same spread, but each attempt also waits 10 ms for every other one
+// in flight (the simulator's "slow" profile), so more concurrency only adds latency. Over
+// the first two periods (while the no-load latency it saw first is remembered) the limit
+// must come down well below max_connections.
+TEST_CASE("concurrency limit: latency that climbs with the load keeps it well below "
+          "max_connections",
+          "[limiter]") {
+  concurrency_limiter l{adaptive(2, 16), 32};
+  lcg rng{7};
+  auto r = drive(l, 48, 2 * concurrency_limiter::samples_per_period, [&](int in_flight) {
+    auto spread = static_cast<int64_t>(rng.next() * 51);
+    return simulated_answer{millis{50 + spread + 10 * (in_flight - 1)}, false};
+  });
+  INFO("final limit " << r.final_limit << ", lowest late " << r.lowest_late);
+  CHECK(r.final_limit <= 16);
+  CHECK(r.refused > 0);
 }
 
 TEST_CASE("concurrency limit: a lasting slow-down becomes the new no-load latency", "[limiter]") {

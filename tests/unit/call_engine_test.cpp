@@ -818,10 +818,20 @@ TEST_CASE("call_engine: over the adaptive limit a call is refused at once",
   CHECK(only<report_load>(fast).limit == r.engine.limiter().limit());
   CHECK(r.engine.limiter().exact_limit() > 2.0);
 
-  SECTION("a failed attempt lowers it") {
+  SECTION("an upstream shedding load (503) lowers it") {
+    double before = r.engine.limiter().exact_limit();
+    r.reply(2, status_reply(503));
+    CHECK(r.engine.limiter().exact_limit() == Approx(std::max(2.0, before * 0.9)));
+  }
+  SECTION("a timeout lowers it") {
+    double before = r.engine.limiter().exact_limit();
+    r.reply(2, transport_failure(transport_error::timeout));
+    CHECK(r.engine.limiter().exact_limit() == Approx(std::max(2.0, before * 0.9)));
+  }
+  SECTION("a 500 leaves it: a degraded upstream is not an overloaded one") {
     double before = r.engine.limiter().exact_limit();
     r.reply(2, status_reply(500));
-    CHECK(r.engine.limiter().exact_limit() == Approx(std::max(2.0, before * 0.9)));
+    CHECK(r.engine.limiter().exact_limit() == Approx(before));
   }
 }
 
