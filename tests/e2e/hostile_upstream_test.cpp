@@ -7,7 +7,13 @@
 
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <ctime>
 #include <string>
 #include <thread>
 #include <vector>
@@ -137,4 +143,127 @@ TEST_CASE("hostile upstream: a 100 MB reply is not read in full", "[e2e][hostile
   // What the socket buffers hold beyond the 1 MiB read, never the whole.
   CHECK(written < 16u * 1024 * 1024);
   CHECK(peak_rss_kib(d.proc.pid()) < 64 * 1024);
+}
+
+namespace {
+
+/// A whole reply: `status`, `content_type` and `body`, plus `headers` ("Name: value\r\n").
+hostile_upstream::answer_fn replying(int status, std::string body,
+                                     std::string content_type = "application/json",
+                                     std::string headers = "") {
+  return [=](int fd, const std::atomic<bool>&) {
+    return write_all(fd, "HTTP/1.1 " + std::to_string(status) + " X\r\n" + headers +
+                           "Content-Type: " + content_type +
+                           "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+                           body);
+  };
+}
+
+/// Closes with a TCP reset after writing `prefix` (empty: before any byte of the reply).
+hostile_upstream::answer_fn resetting(std::string prefix) {
+  return [prefix](int fd, const std::atomic<bool>&) {
+    if (!prefix.empty())
+      write_all(fd, prefix);
+    linger hard{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+    return false;
+  };
+}
+
+/// Never answers: holds the connection until the daemon gives up on it or the test ends.
+bool never_answering(int fd, const std::atomic<bool>& stopping) {
+  char c;
+  while (!stopping && ::recv(fd, &c, 1, 0) > 0) {
+  }
+  return false;
+}
+
+/// An HTTP-date `seconds` from now (RFC 9110 IMF-fixdate).
+std::string http_date_in(int seconds) {
+  std::time_t t = std::time(nullptr) + seconds;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  return buf;
+}
+
+} // namespace
+
+TEST_CASE("hostile upstream: the fault matrix of the payment service", "[e2e][hostile]") {
+  // Each row: what the payment service does to every attempt, the answer the client gets,
+  // the attempts the service saw (one retry is allowed), and the breaker's consecutive
+  // failures after the order. A 2xx is a charge whatever its body says, short of an explicit
+  // success:false: reporting it failed could hide money taken.
+  struct row {
+    std::string name;
+    hostile_upstream::answer_fn answer;
+    int status;
+    std::string error_type; // empty: 201 created
+    std::size_t attempts;
+    int breaker_failures;
+  };
+  const std::string ok_body = R"({"success":true,"reference":"pay_1"})";
+  const row rows[] = {
+    {"reset before the reply", resetting(""), 502, "upstream_error", 2, 2},
+    {"reset mid-reply", resetting("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"succ"), 502,
+     "upstream_error", 2, 2},
+    // Two 1 s attempts end inside the 2.5 s budget: retries spent (502), not the budget (504).
+    {"hang", never_answering, 502, "upstream_error", 2, 2},
+    {"invalid JSON in a 200", replying(200, "{not json"), 201, "", 1, 0},
+    {"empty 200", replying(200, ""), 201, "", 1, 0},
+    {"204 without a body", replying(204, "", "application/json"), 201, "", 1, 0},
+    {"success:false in a 200", replying(200, R"({"success":false})"), 502, "upstream_error", 2,
+     2},
+    {"wrong Content-Type", replying(200, "<html>ok</html>", "text/html"), 201, "", 1, 0},
+    {"408", replying(408, "{}"), 502, "upstream_error", 2, 2},
+    {"429 Retry-After seconds", replying(429, "{}", "application/json", "Retry-After: 1\r\n"), 502,
+     "upstream_error", 2, 2},
+    {"503 Retry-After HTTP-date",
+     replying(503, "{}", "application/json", "Retry-After: " + http_date_in(1) + "\r\n"), 502,
+     "upstream_error", 2, 2},
+    {"402", replying(402, R"({"error":"card declined"})"), 402, "payment_declined", 1, 0},
+    {"200 with a reference", replying(200, ok_body), 201, "", 1, 0},
+  };
+  for (const auto& r : rows) {
+    DYNAMIC_SECTION(r.name) {
+      hostile_upstream up(r.answer);
+      auto d = daemon_paying(up, {"services.payment.circuit_breaker.failure_threshold=10"});
+      auto res = order(d);
+      INFO(res.status << " " << res.body);
+      if (r.error_type.empty())
+        CHECK(res.status == 201);
+      else
+        check_problem(res, r.status, r.error_type);
+      CHECK(up.requests() == r.attempts);
+      auto view = integration(d);
+      INFO(json::serialize(view));
+      CHECK(num(view.at("circuit").at("consecutiveFailures")) == r.breaker_failures);
+      CHECK(str(view.at("circuit"), "state") == "closed");
+    }
+  }
+}
+
+TEST_CASE("hostile upstream: a refused connection is retried, then 502", "[e2e][hostile]") {
+  // A port nothing listens on: bound, then closed without listen().
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  const int port = ntohs(addr.sin_port);
+  ::close(fd);
+  auto d = start_daemon({"simulator.profile=fast",
+                         "services.payment.url=http://127.0.0.1:" + std::to_string(port) +
+                           "/api/v1/payment",
+                         "services.payment.timeout_ms=1000", "services.payment.total_timeout_ms=2500",
+                         "services.payment.retry.max_retries=1",
+                         "services.payment.retry.base_delay_ms=50"});
+  check_problem(order(d), 502, "upstream_error");
+  auto view = integration(d);
+  CHECK(num(view.at("circuit").at("consecutiveFailures")) == 2);
+  CHECK(num(view.at("calls").at("retries")) == 1);
 }
