@@ -444,10 +444,15 @@ struct http_api::impl {
 
   void create_order(call_ctx& c, const route_params&) {
     std::optional<std::string> key;
-    if (c.req.has_header("Idempotency-Key")) {
+    // httplib drops a header line whose value is empty or all blanks: such a key is
+    // refused, not taken for no key (a repeat would make a second order).
+    if (c.req.has_header("Idempotency-Key") ||
+        net::interruptible_server::sent_empty_header("Idempotency-Key")) {
       key = c.req.get_header_value("Idempotency-Key");
-      if (key->empty() || key->size() > 255) {
-        fail_validation(c, {{"Idempotency-Key", "must be 1 to 255 characters"}});
+      auto blank = std::all_of(key->begin(), key->end(),
+                               [](char ch) { return ch == ' ' || ch == '\t'; });
+      if (blank || key->size() > 255) {
+        fail_validation(c, {{"Idempotency-Key", "must be 1 to 255 characters, not all blank"}});
         return;
       }
     }
