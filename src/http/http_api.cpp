@@ -208,8 +208,12 @@ struct http_api::impl {
     for (auto& r : routes) {
       if (!match(r, path, params))
         continue;
-      if (r.method != req.method) {
+      // HEAD is GET without the body (RFC 9110 §9.3.2); httplib leaves the body out.
+      const bool head_of_get = req.method == "HEAD" && r.method == "GET";
+      if (r.method != req.method && !head_of_get) {
         allowed.push_back(r.method);
+        if (r.method == "GET")
+          allowed.push_back("HEAD");
         continue;
       }
       c.route = r.name;
