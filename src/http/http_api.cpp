@@ -474,6 +474,7 @@ struct http_api::impl {
     cmd.idempotency_key = key;
     cmd.trace_id = c.trace.trace_id;
     cmd.span_id = c.server_span.span_id;
+    cmd.trace_flags = c.trace.flags;
     // Over the bulkhead the order is still recorded (as payment_failed, never
     // paid) so the client can retry it under its Idempotency-Key; only the
     // payment is shed.
