@@ -239,16 +239,21 @@ void wait_for_signals(sigset_t signals, actor_runtime& rt, logger& log,
   }}.detach();
 }
 
-/// Stops accepting and lets requests in flight finish, for at most the drain
-/// timeout; past it they are abandoned, so the stopping thread is not joined.
-void drain(std::shared_ptr<http_api> api, const config& cfg, logger& log) {
+/// What the actors get past the drain deadline to stop (their own stop is quick; what
+/// takes longer is a request still hanging, which the drain already gave up).
+constexpr millis shutdown_grace{300};
+
+/// Stops accepting and lets requests in flight finish until `deadline` (the drain
+/// timeout); past it they are abandoned, so the stopping thread is not joined.
+void drain(std::shared_ptr<http_api> api, const config& cfg, logger& log,
+           std::chrono::steady_clock::time_point deadline) {
   std::promise<void> stopped;
   auto drained = stopped.get_future();
   std::thread{[api = std::move(api), p = std::move(stopped)]() mutable {
     api->stop();
     p.set_value();
   }}.detach();
-  if (drained.wait_for(millis{cfg.drain_timeout_ms}) != std::future_status::ready)
+  if (drained.wait_until(deadline) != std::future_status::ready)
     log.warn("drain timeout: requests still in flight are abandoned",
              {{"drainTimeoutMs", cfg.drain_timeout_ms}});
   else
@@ -305,9 +310,14 @@ int run_daemon(const config& cfg) {
     log.announce("shutting down", {{"signal", signal_received == SIGTERM ? "SIGTERM" : "SIGINT"},
                                    {"drainTimeoutMs", cfg.drain_timeout_ms}});
     life->draining = true;
-    drain(api, cfg, log);
+    // One deadline for the whole shutdown: the drain and the actors share
+    // drain_timeout_ms (the ingress actor would otherwise wait for the same hanging
+    // requests again, for as long once more), plus a short grace for the actors.
+    const auto deadline = std::chrono::steady_clock::now() + millis{cfg.drain_timeout_ms};
+    drain(api, cfg, log, deadline);
     // Children stop one by one in reverse start order: ingress, coordinator, logger.
-    if (!rt.stop(millis{cfg.drain_timeout_ms + 1000}))
+    const auto left = std::chrono::duration_cast<millis>(deadline - std::chrono::steady_clock::now());
+    if (!rt.stop(std::max(left, millis{0}) + shutdown_grace))
       log.warn("actors did not stop in time");
   }
   beat.stop();
