@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <future>
 #include <pthread.h>
+#include <random>
 #include <thread>
 #include <unistd.h>
 
@@ -189,6 +190,17 @@ std::optional<menu> load_menu(const config& cfg, logger& log) {
   return loaded;
 }
 
+/// 32 hex digits from std::random_device, never logged.
+std::string secret_token() {
+  std::random_device rd;
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 4; ++i)
+    for (uint32_t v = rd(), k = 0; k < 8; ++k, v >>= 4)
+      out += hex[v & 0xF];
+  return out;
+}
+
 /// The built-in simulator on a free loopback port, when enabled. False when
 /// it is enabled but cannot start.
 bool start_simulator(const config& cfg, logger& log, std::unique_ptr<sim::simulator>& out,
@@ -197,6 +209,11 @@ bool start_simulator(const config& cfg, logger& log, std::unique_ptr<sim::simula
     return true;
   sim::simulator_options so;
   so.profile = cfg.simulator.profile;
+  // Anyone on the machine can reach a loopback port: the control routes (which show the
+  // requests and could make every payment fail) need a token only this process holds, and
+  // the request log keeps customer e-mails masked.
+  so.control_token = secret_token();
+  so.mask_emails = true;
   out = std::make_unique<sim::simulator>(so);
   std::string error;
   auto port = out->start("127.0.0.1", 0, error);
