@@ -556,9 +556,12 @@ void issue_payment(coordinator_self self, const std::string& order_id) {
     return; // re-issued when the successor starts
   const auto& o = i->second.placed;
   auto issue = i->second.issue = st.next_issue++;
-  charge_request req{o.id,       o.total,
-                     o.currency, o.payment_method,
-                     o.trace_id, i->second.parent_span,
+  charge_request req{o.id,
+                     o.total,
+                     o.currency,
+                     o.payment_method,
+                     o.trace_id,
+                     i->second.parent_span,
                      i->second.trace_flags};
   ask_child(self, child, &coordinator_state::payments, order_id, issue, std::move(req),
             complete_payment);
@@ -824,8 +827,7 @@ caf::result<create_order_reply> create_order(coordinator_self self, create_order
                   emit_order_event(self, o, "order_status_changed",
                                    {{"from", "payment_failed"},
                                     {"reason", "payment retried by idempotent request"}});
-                start_payment(self, std::move(o), rp, false, std::move(parent),
-                              std::move(flags));
+                start_payment(self, std::move(o), rp, false, std::move(parent), std::move(flags));
               });
   return rp;
 }

@@ -97,7 +97,7 @@ struct create_order_command {
   std::optional<std::string> idempotency_key;
   std::string fingerprint; // hash of the canonical body, for idempotency checks
   std::string trace_id;
-  std::string span_id; // the request's server span, parent of the payment call's span
+  std::string span_id;            // the request's server span, parent of the payment call's span
   std::string trace_flags = "01"; // of the request's traceparent, propagated upstream
   /// The ingress bulkhead is full: record the order as payment_failed without
   /// asking the payment service, and answer overloaded.

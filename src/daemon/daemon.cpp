@@ -333,7 +333,8 @@ int run_daemon(const config& cfg) {
     const auto deadline = std::chrono::steady_clock::now() + millis{cfg.drain_timeout_ms};
     drain(api, cfg, log, deadline);
     // Children stop one by one in reverse start order: ingress, coordinator, logger.
-    const auto left = std::chrono::duration_cast<millis>(deadline - std::chrono::steady_clock::now());
+    const auto left = std::chrono::duration_cast<millis>(deadline -
+                                                         std::chrono::steady_clock::now());
     if (!rt.stop(std::max(left, millis{0}) + shutdown_grace))
       log.warn("actors did not stop in time");
   }

@@ -71,8 +71,8 @@ void make_valid_utf8(boost::json::value& v) {
     boost::json::object fixed;
     for (auto& kv : *obj) {
       make_valid_utf8(kv.value());
-      fixed[is_valid_utf8(kv.key()) ? std::string(kv.key()) : valid_utf8(kv.key())] =
-        std::move(kv.value());
+      fixed[is_valid_utf8(kv.key()) ? std::string(kv.key()) : valid_utf8(kv.key())] = std::move(
+        kv.value());
     }
     *obj = std::move(fixed);
   }

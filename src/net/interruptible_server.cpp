@@ -438,8 +438,7 @@ void interruptible_server::close_after_reply() { close_requested = true; }
 
 bool interruptible_server::sent_empty_header(std::string_view name) {
   for (const auto& n : empty_headers)
-    if (n.size() == name.size() &&
-        std::equal(n.begin(), n.end(), name.begin(), [](char a, char b) {
+    if (n.size() == name.size() && std::equal(n.begin(), n.end(), name.begin(), [](char a, char b) {
           return a == (b >= 'A' && b <= 'Z' ? static_cast<char>(b - 'A' + 'a') : b);
         }))
       return true;

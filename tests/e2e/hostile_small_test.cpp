@@ -100,7 +100,8 @@ int builtin_sim_port(const daemon_process& d) {
 TEST_CASE("hostile: an empty or all-blank Idempotency-Key is 422 validation and makes no order",
           "[e2e][hostile]") {
   auto d = start_daemon({"simulator.profile=fast"});
-  for (const std::string line : std::vector<std::string>{"Idempotency-Key:", "Idempotency-Key:    ", "idempotency-key: \t"}) {
+  for (const std::string line : std::vector<std::string>{"Idempotency-Key:", "Idempotency-Key:    ",
+                                                         "idempotency-key: \t"}) {
     INFO("header line '" << line << "'");
     for (int repeat = 0; repeat < 2; ++repeat) {
       auto reply = post_with_header_line(d.port, line);
@@ -128,8 +129,9 @@ TEST_CASE("hostile: an empty or all-blank Idempotency-Key is 422 validation and 
 TEST_CASE("hostile: invalid percent-encodings never make problem+json invalid UTF-8",
           "[e2e][hostile]") {
   auto d = start_daemon({"simulator.profile=fast"});
-  for (const std::string target : std::vector<std::string>{"/api/v1/orders/%ff%fe", "/%c3%28", "/api/v1/orders/ord_%e2%82", "/%ed%a0%80",
-        "/api/v1/orders/%c0%af/status"}) {
+  for (const std::string target :
+       std::vector<std::string>{"/api/v1/orders/%ff%fe", "/%c3%28", "/api/v1/orders/ord_%e2%82",
+                                "/%ed%a0%80", "/api/v1/orders/%c0%af/status"}) {
     INFO("target " << target);
     auto reply = raw_get(d.port, target);
     INFO(reply);
@@ -175,15 +177,17 @@ TEST_CASE("hostile: HEAD on a GET route answers like GET without a body", "[e2e]
   auto created = d.create_order(order_body());
   REQUIRE(created.status == 201);
   const auto id = str(created.json, "id");
-  for (const auto& path : std::vector<std::string>{"/healthz", "/api/v1/menu",
-                                                   "/api/v1/orders/" + id, "/api/v1/orders?limit=5"}) {
+  for (const auto& path :
+       std::vector<std::string>{"/healthz", "/api/v1/menu", "/api/v1/orders/" + id,
+                                "/api/v1/orders?limit=5"}) {
     INFO("HEAD " << path);
     auto get = d.get(path);
     REQUIRE(get.status == 200);
     raw_conn c(d.port);
     // A second request after the HEAD proves no body was sent: its reply comes next.
-    REQUIRE(c.send("HEAD " + path + " HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\n"
-                                    "Host: x\r\nConnection: close\r\n\r\n"));
+    REQUIRE(c.send("HEAD " + path +
+                   " HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\n"
+                   "Host: x\r\nConnection: close\r\n\r\n"));
     auto raw = c.read_until(
       [](const std::string& t) {
         auto second = t.find("HTTP/1.1", 1);
@@ -214,8 +218,8 @@ TEST_CASE("hostile: the traceparent sampled flag goes upstream as received", "[e
   for (const std::string flags : std::vector<std::string>{"00", "01"}) {
     INFO("flags " << flags);
     sim.clear();
-    auto r = d.create_order(order_body(), {{"traceparent", "00-" + trace + "-00f067aa0ba902b7-" +
-                                                             flags}});
+    auto r = d.create_order(order_body(),
+                            {{"traceparent", "00-" + trace + "-00f067aa0ba902b7-" + flags}});
     REQUIRE(r.status == 201);
     CHECK(r.header("traceparent").substr(53) == flags);
     auto pays = sim.requests("payment");
@@ -291,15 +295,15 @@ TEST_CASE("hostile: the built-in simulator's control routes need the daemon's se
   auto put = request(sim_port, "PUT", "/_sim/behavior", R"({"failureRate":1.0})", {},
                      "application/json", 5s);
   CHECK(put.status == 401);
-  auto guessed = request(sim_port, "GET", "/_sim/requests", "", {{"Authorization", "Bearer x"}},
-                         "", 5s);
+  auto guessed = request(sim_port, "GET", "/_sim/requests", "", {{"Authorization", "Bearer x"}}, "",
+                         5s);
   CHECK(guessed.status == 401);
   auto del = request(sim_port, "DELETE", "/_sim/ledger", "", {}, "", 5s);
   CHECK(del.status == 401);
   // The behaviour is unchanged: orders still succeed.
   CHECK(d.create_order(order_body()).status == 201);
   // The service routes stay open to the daemon.
-  auto pay = request(sim_port, "POST", "/api/v1/payment", R"({"value":1})", {},
-                     "application/json", 5s);
+  auto pay = request(sim_port, "POST", "/api/v1/payment", R"({"value":1})", {}, "application/json",
+                     5s);
   CHECK(pay.status == 200);
 }

@@ -564,8 +564,9 @@ TEST_CASE("simulator: with a control token the control routes need it and e-mail
 TEST_CASE("simulator: without a control token the log keeps what was sent", "[sim]") {
   running_sim s;
   auto c = s.client();
-  post_json(c, "/api/v1/notification",
-            R"({"type":"order_status","orderId":"ord_1","status":"ready","customerEmail":"ana@example.com"})");
+  post_json(
+    c, "/api/v1/notification",
+    R"({"type":"order_status","orderId":"ord_1","status":"ready","customerEmail":"ana@example.com"})");
   auto log = get_json(c, "/_sim/requests").at("requests").as_array();
   REQUIRE(log.size() == 1);
   CHECK(std::string(log[0].at("body").as_string()).find("ana@example.com") != std::string::npos);
