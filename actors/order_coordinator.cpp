@@ -47,6 +47,8 @@ struct coordinator_state {
     /// The span of the request that asked for this payment, parent of its call span;
     /// empty when no request of the order's trace waits (resumed at start).
     std::string parent_span;
+    /// That request's trace-flags, sent upstream as received; "01" when resumed.
+    std::string trace_flags = "01";
   };
   struct delivery {
     notify_request request;
@@ -440,7 +442,8 @@ void complete_delivery(coordinator_self self, const std::string& order_id,
 
 void start_payment(coordinator_self self, order o,
                    std::optional<caf::typed_response_promise<create_order_reply>> promise,
-                   bool resumed = false, std::string parent_span = {});
+                   bool resumed = false, std::string parent_span = {},
+                   std::string trace_flags = "01");
 
 /// Takes up the work of an order whose lease this daemon holds (claimed, or
 /// kept because work remained): its payment if still pending, and its
@@ -553,9 +556,13 @@ void issue_payment(coordinator_self self, const std::string& order_id) {
     return; // re-issued when the successor starts
   const auto& o = i->second.placed;
   auto issue = i->second.issue = st.next_issue++;
-  charge_request req{o.id,       o.total,
-                     o.currency, o.payment_method,
-                     o.trace_id, i->second.parent_span};
+  charge_request req{o.id,
+                     o.total,
+                     o.currency,
+                     o.payment_method,
+                     o.trace_id,
+                     i->second.parent_span,
+                     i->second.trace_flags};
   ask_child(self, child, &coordinator_state::payments, order_id, issue, std::move(req),
             complete_payment);
 }
@@ -563,13 +570,13 @@ void issue_payment(coordinator_self self, const std::string& order_id) {
 /// Starts the payment of a committed pending order (new, retried, or resumed).
 void start_payment(coordinator_self self, order o,
                    std::optional<caf::typed_response_promise<create_order_reply>> promise,
-                   bool resumed, std::string parent_span) {
+                   bool resumed, std::string parent_span, std::string trace_flags) {
   auto& st = self->state;
   if (o.idempotency_key)
     st.keys_in_progress[*o.idempotency_key] = o.id;
   auto id = o.id;
-  st.payments[id] = coordinator_state::pending_payment{std::move(o), std::move(promise), 0, resumed,
-                                                       std::move(parent_span)};
+  st.payments[id] = coordinator_state::pending_payment{
+    std::move(o), std::move(promise), 0, resumed, std::move(parent_span), std::move(trace_flags)};
   issue_payment(self, id);
 }
 
@@ -685,6 +692,11 @@ std::string parent_span_for(const order& o, const create_order_command& cmd) {
   return o.trace_id == cmd.trace_id ? cmd.span_id : std::string{};
 }
 
+/// The request's trace-flags for the same case; "01" (sampled) for another trace.
+std::string trace_flags_for(const order& o, const create_order_command& cmd) {
+  return o.trace_id == cmd.trace_id && !cmd.trace_flags.empty() ? cmd.trace_flags : "01";
+}
+
 /// The answer to a request whose key another request (here or on another
 /// daemon) holds: 422 for another body, 409 while it is not settled, the
 /// replay once it is.
@@ -737,7 +749,8 @@ caf::result<create_order_reply> create_order(coordinator_self self, create_order
         // Committed, but its outcome was not: resume it under the same key.
         auto rp = self->make_response_promise<create_order_reply>();
         auto parent = parent_span_for(*existing, cmd);
-        start_payment(self, std::move(*existing), rp, true, std::move(parent));
+        auto flags = trace_flags_for(*existing, cmd);
+        start_payment(self, std::move(*existing), rp, true, std::move(parent), std::move(flags));
         return rp;
       }
       if (existing->status != order_status::payment_failed) {
@@ -775,6 +788,7 @@ caf::result<create_order_reply> create_order(coordinator_self self, create_order
   auto w = write_of(o);
   bool retried = retrying.has_value();
   auto parent = parent_span_for(o, cmd);
+  auto flags = trace_flags_for(o, cmd);
   // Another daemon sharing the store may take the key (or retry the failed
   // order) between the lookup above and this commit: the store refuses the
   // second, which is then answered as the holder's.
@@ -787,7 +801,7 @@ caf::result<create_order_reply> create_order(coordinator_self self, create_order
   // resumed at start with the same Idempotency-Key.
   auto fingerprint = o.request_fingerprint;
   write_order(self, id, std::move(w),
-              [self, rp, o = std::move(o), retried, parent,
+              [self, rp, o = std::move(o), retried, parent, flags,
                fingerprint = std::move(fingerprint)](const commit_result& r) mutable {
                 note_store(self, r);
                 if (!r.ok || r.conflict) {
@@ -813,7 +827,7 @@ caf::result<create_order_reply> create_order(coordinator_self self, create_order
                   emit_order_event(self, o, "order_status_changed",
                                    {{"from", "payment_failed"},
                                     {"reason", "payment retried by idempotent request"}});
-                start_payment(self, std::move(o), rp, false, std::move(parent));
+                start_payment(self, std::move(o), rp, false, std::move(parent), std::move(flags));
               });
   return rp;
 }

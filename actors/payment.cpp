@@ -45,6 +45,7 @@ outbound_call charge_call(const integration_spec& spec, const charge_request& re
   call.order_id = req.order_id;
   call.trace_id = req.trace_id;
   call.parent_span_id = req.parent_span_id;
+  call.trace_flags = req.trace_flags;
   call.body = payment_body(spec.settings.format, req);
   call.idempotency_key = req.order_id;
   call.context["amount"] = to_wire_amount(req.amount);

@@ -2,6 +2,7 @@
 
 #include "coffeeshop/cli.hpp"
 #include "coffeeshop/config.hpp"
+#include "coffeeshop/domain/menu.hpp"
 
 #include <cstdio>
 #include <iostream>
@@ -27,6 +28,15 @@ int main(int argc, char** argv) {
     for (const auto& e : loaded.errors)
       std::cerr << e << '\n';
     return 2;
+  }
+  // The menu file is part of the config: one the daemon cannot load is a config error
+  // (exit 2), found by --check-config too, not only at start.
+  if (loaded.value->menu != "built-in") {
+    std::string menu_error;
+    if (!menu::load_file(loaded.value->menu, menu_error)) {
+      std::cerr << "config: menu: cannot load the menu file " << menu_error << '\n';
+      return 2;
+    }
   }
   if (opts->check_config) {
     std::cout << "ok\n";

@@ -34,6 +34,8 @@ struct charge_request {
   /// The span the payment call's span is a child of (the create request's server
   /// span); empty for a payment resumed at start.
   std::string parent_span_id;
+  /// W3C trace-flags of the create request's traceparent ("01" sampled), sent on as received.
+  std::string trace_flags = "01";
 };
 
 /// A status notification for one order (CONTRACT §4 notification bodies).
@@ -51,6 +53,8 @@ struct outbound_call {
   std::string trace_id;
   /// Parent of the call's internal span; empty makes it a root span of the trace.
   std::string parent_span_id;
+  /// trace-flags of every attempt's traceparent: the caller's, as received ("01" sampled).
+  std::string trace_flags = "01";
   std::string body;
   /// Sent as `Idempotency-Key` on every attempt: `<orderId>` for a payment,
   /// `<orderId>:<status>` for a notification (CONTRACT §4).
@@ -93,7 +97,8 @@ struct create_order_command {
   std::optional<std::string> idempotency_key;
   std::string fingerprint; // hash of the canonical body, for idempotency checks
   std::string trace_id;
-  std::string span_id; // the request's server span, parent of the payment call's span
+  std::string span_id;            // the request's server span, parent of the payment call's span
+  std::string trace_flags = "01"; // of the request's traceparent, propagated upstream
   /// The ingress bulkhead is full: record the order as payment_failed without
   /// asking the payment service, and answer overloaded.
   bool shed = false;

@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <future>
 #include <pthread.h>
+#include <random>
 #include <thread>
 #include <unistd.h>
 
@@ -189,6 +190,17 @@ std::optional<menu> load_menu(const config& cfg, logger& log) {
   return loaded;
 }
 
+/// 32 hex digits from std::random_device, never logged.
+std::string secret_token() {
+  std::random_device rd;
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 4; ++i)
+    for (uint32_t v = rd(), k = 0; k < 8; ++k, v >>= 4)
+      out += hex[v & 0xF];
+  return out;
+}
+
 /// The built-in simulator on a free loopback port, when enabled. False when
 /// it is enabled but cannot start.
 bool start_simulator(const config& cfg, logger& log, std::unique_ptr<sim::simulator>& out,
@@ -197,6 +209,11 @@ bool start_simulator(const config& cfg, logger& log, std::unique_ptr<sim::simula
     return true;
   sim::simulator_options so;
   so.profile = cfg.simulator.profile;
+  // Anyone on the machine can reach a loopback port: the control routes (which show the
+  // requests and could make every payment fail) need a token only this process holds, and
+  // the request log keeps customer e-mails masked.
+  so.control_token = secret_token();
+  so.mask_emails = true;
   out = std::make_unique<sim::simulator>(so);
   std::string error;
   auto port = out->start("127.0.0.1", 0, error);
@@ -239,16 +256,21 @@ void wait_for_signals(sigset_t signals, actor_runtime& rt, logger& log,
   }}.detach();
 }
 
-/// Stops accepting and lets requests in flight finish, for at most the drain
-/// timeout; past it they are abandoned, so the stopping thread is not joined.
-void drain(std::shared_ptr<http_api> api, const config& cfg, logger& log) {
+/// What the actors get past the drain deadline to stop (their own stop is quick; what
+/// takes longer is a request still hanging, which the drain already gave up).
+constexpr millis shutdown_grace{300};
+
+/// Stops accepting and lets requests in flight finish until `deadline` (the drain
+/// timeout); past it they are abandoned, so the stopping thread is not joined.
+void drain(std::shared_ptr<http_api> api, const config& cfg, logger& log,
+           std::chrono::steady_clock::time_point deadline) {
   std::promise<void> stopped;
   auto drained = stopped.get_future();
   std::thread{[api = std::move(api), p = std::move(stopped)]() mutable {
     api->stop();
     p.set_value();
   }}.detach();
-  if (drained.wait_for(millis{cfg.drain_timeout_ms}) != std::future_status::ready)
+  if (drained.wait_until(deadline) != std::future_status::ready)
     log.warn("drain timeout: requests still in flight are abandoned",
              {{"drainTimeoutMs", cfg.drain_timeout_ms}});
   else
@@ -305,9 +327,15 @@ int run_daemon(const config& cfg) {
     log.announce("shutting down", {{"signal", signal_received == SIGTERM ? "SIGTERM" : "SIGINT"},
                                    {"drainTimeoutMs", cfg.drain_timeout_ms}});
     life->draining = true;
-    drain(api, cfg, log);
+    // One deadline for the whole shutdown: the drain and the actors share
+    // drain_timeout_ms (the ingress actor would otherwise wait for the same hanging
+    // requests again, for as long once more), plus a short grace for the actors.
+    const auto deadline = std::chrono::steady_clock::now() + millis{cfg.drain_timeout_ms};
+    drain(api, cfg, log, deadline);
     // Children stop one by one in reverse start order: ingress, coordinator, logger.
-    if (!rt.stop(millis{cfg.drain_timeout_ms + 1000}))
+    const auto left = std::chrono::duration_cast<millis>(deadline -
+                                                         std::chrono::steady_clock::now());
+    if (!rt.stop(std::max(left, millis{0}) + shutdown_grace))
       log.warn("actors did not stop in time");
   }
   beat.stop();

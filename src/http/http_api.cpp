@@ -208,8 +208,12 @@ struct http_api::impl {
     for (auto& r : routes) {
       if (!match(r, path, params))
         continue;
-      if (r.method != req.method) {
+      // HEAD is GET without the body (RFC 9110 §9.3.2); httplib leaves the body out.
+      const bool head_of_get = req.method == "HEAD" && r.method == "GET";
+      if (r.method != req.method && !head_of_get) {
         allowed.push_back(r.method);
+        if (r.method == "GET")
+          allowed.push_back("HEAD");
         continue;
       }
       c.route = r.name;
@@ -444,10 +448,15 @@ struct http_api::impl {
 
   void create_order(call_ctx& c, const route_params&) {
     std::optional<std::string> key;
-    if (c.req.has_header("Idempotency-Key")) {
+    // httplib drops a header line whose value is empty or all blanks: such a key is
+    // refused, not taken for no key (a repeat would make a second order).
+    if (c.req.has_header("Idempotency-Key") ||
+        net::interruptible_server::sent_empty_header("Idempotency-Key")) {
       key = c.req.get_header_value("Idempotency-Key");
-      if (key->empty() || key->size() > 255) {
-        fail_validation(c, {{"Idempotency-Key", "must be 1 to 255 characters"}});
+      auto blank = std::all_of(key->begin(), key->end(),
+                               [](char ch) { return ch == ' ' || ch == '\t'; });
+      if (blank || key->size() > 255) {
+        fail_validation(c, {{"Idempotency-Key", "must be 1 to 255 characters, not all blank"}});
         return;
       }
     }
@@ -465,6 +474,7 @@ struct http_api::impl {
     cmd.idempotency_key = key;
     cmd.trace_id = c.trace.trace_id;
     cmd.span_id = c.server_span.span_id;
+    cmd.trace_flags = c.trace.flags;
     // Over the bulkhead the order is still recorded (as payment_failed, never
     // paid) so the client can retry it under its Idempotency-Key; only the
     // payment is shed.

@@ -42,6 +42,26 @@ thread_local bool slot_released = false;
 // Set by a handler that left the request's body unread.
 thread_local bool close_requested = false;
 
+// Lowercased names of the header lines of the request being handled on this thread whose
+// value is empty or all blanks: httplib 0.11 drops such lines, so a handler could not tell
+// "Idempotency-Key:" from no header at all.
+thread_local std::vector<std::string> empty_headers;
+
+/// The name of a head line "Name:<blanks>" (lowercased), or "" when the line has a value.
+std::string empty_header_name(const std::string& line) {
+  const auto colon = line.find(':');
+  if (colon == std::string::npos || colon == 0)
+    return {};
+  for (size_t i = colon + 1; i < line.size(); ++i)
+    if (line[i] != ' ' && line[i] != '\t')
+      return {};
+  std::string name = line.substr(0, colon);
+  for (auto& ch : name)
+    if (ch >= 'A' && ch <= 'Z')
+      ch = static_cast<char>(ch - 'A' + 'a');
+  return name;
+}
+
 using std::chrono::milliseconds;
 
 /// Writes a complete problem+json reply with `Connection: close`, without blocking: the
@@ -138,6 +158,8 @@ public:
     head_bytes_ = 0;
     head_lines_ = 0;
     line_length_ = 0;
+    line_.clear();
+    empty_headers.clear();
   }
 
   /// Bytes of a pipelined request already read ahead.
@@ -224,9 +246,8 @@ private:
   }
 
   // Counts the head's bytes and lines in `data` (the head ends at its empty line).
+  // Also notes the header lines with an empty value (empty_headers).
   bool count_head(const char* data, size_t n) {
-    if (!limits_)
-      return true;
     for (size_t i = 0; i < n && in_head_; ++i) {
       ++head_bytes_;
       if (data[i] == '\n') {
@@ -234,11 +255,21 @@ private:
           in_head_ = false;
         else
           ++head_lines_;
+        if (line_length_ > 0 && line_length_ <= max_noted_line) {
+          auto name = empty_header_name(line_);
+          if (!name.empty())
+            empty_headers.push_back(std::move(name));
+        }
         line_length_ = 0;
+        line_.clear();
       } else if (data[i] != '\r') {
         ++line_length_;
+        if (line_length_ <= max_noted_line)
+          line_ += data[i];
       }
     }
+    if (!limits_)
+      return true;
     // head_lines_ counts the request line too.
     if (head_bytes_ > limits_->max_header_bytes || head_lines_ > limits_->max_headers + 1) {
       end_with(431, "Request Header Fields Too Large", "malformed_request",
@@ -292,6 +323,9 @@ private:
   size_t head_bytes_ = 0;
   size_t head_lines_ = 0;
   size_t line_length_ = 0;
+  // The current head line, while it is short enough to be a header with an empty value.
+  static constexpr size_t max_noted_line = 256;
+  std::string line_;
   char buf_[4096];
   size_t off_ = 0;
   size_t len_ = 0;
@@ -401,6 +435,15 @@ bool interruptible_server::process_and_close_socket(socket_t sock) {
 bool interruptible_server::in_reserved_slot() { return current_slot == slot::reserved; }
 
 void interruptible_server::close_after_reply() { close_requested = true; }
+
+bool interruptible_server::sent_empty_header(std::string_view name) {
+  for (const auto& n : empty_headers)
+    if (n.size() == name.size() && std::equal(n.begin(), n.end(), name.begin(), [](char a, char b) {
+          return a == (b >= 'A' && b <= 'Z' ? static_cast<char>(b - 'A' + 'a') : b);
+        }))
+      return true;
+  return false;
+}
 
 void interruptible_server::mark_idle(int sock) {
   std::lock_guard<std::mutex> lk(idle_mtx_);

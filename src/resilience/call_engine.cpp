@@ -211,7 +211,9 @@ void call_engine::attempt(uint64_t id, active_call& c, const call_clock& clock,
                    {"coffeeshop.attempt", c.attempt},
                    {"coffeeshop.circuit.state", to_string(breaker_.state(now))}};
   req.headers.emplace_back("traceparent",
-                           trace_context{c.call.trace_id, sp.span_id, "01"}.to_header());
+                           trace_context{c.call.trace_id, sp.span_id,
+                                         c.call.trace_flags.empty() ? "01" : c.call.trace_flags}
+                             .to_header());
   if (c.call.idempotency_key)
     req.headers.emplace_back("Idempotency-Key", *c.call.idempotency_key);
   emit(&c.call, "request_started", c.attempt, {{"url", url_}, {"timeoutMs", req.timeout.count()}},

@@ -9,6 +9,8 @@
 #include "coffeeshop/domain/order_json.hpp"
 #include "coffeeshop/util/clock.hpp"
 #include "coffeeshop/util/exception_message.hpp"
+#include "coffeeshop/util/ids.hpp"
+#include "coffeeshop/util/json_text.hpp"
 
 #include <boost/json.hpp>
 #include <httplib.h>
@@ -97,6 +99,34 @@ recorded_request record_of(const httplib::Request& req, service svc) {
   rec.svc = svc;
   rec.received_at_ms = now_ms();
   return rec;
+}
+
+/// Masks the customer e-mail of a recorded seed-format body (the only place a call carries
+/// one), so the request log shows a***@example.com.
+void mask_emails_of(recorded_request& rec) {
+  if (rec.body.find("customerEmail") == std::string::npos)
+    return;
+  json::error_code ec;
+  auto v = json::parse(rec.body, ec);
+  if (ec || !v.is_object())
+    return;
+  auto* email = v.as_object().if_contains("customerEmail");
+  if (!email || !email->is_string())
+    return;
+  *email = mask_email(email->as_string());
+  rec.body = to_json_text(v);
+}
+
+/// `Authorization: Bearer <token>`, compared in constant time.
+bool has_bearer(const httplib::Request& req, const std::string& token) {
+  const auto auth = req.get_header_value("Authorization");
+  const std::string prefix = "Bearer ";
+  if (auth.size() != prefix.size() + token.size() || auth.compare(0, prefix.size(), prefix) != 0)
+    return false;
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < token.size(); ++i)
+    diff |= static_cast<unsigned char>(auth[prefix.size() + i] ^ token[i]);
+  return diff == 0;
 }
 
 incoming_call read_call(const httplib::Request& req, service svc) {
@@ -221,6 +251,8 @@ struct simulator::impl {
 void simulator::impl::handle_call(const httplib::Request& req, httplib::Response& res,
                                   service svc) {
   incoming_call call = read_call(req, svc);
+  if (opts.mask_emails)
+    mask_emails_of(call.record);
   const call_outcome outcome = decide(call, svc);
   send(res, outcome, call);
 }
@@ -314,6 +346,14 @@ payment_result simulator::impl::settle_payment(const incoming_call& call) {
 }
 
 void simulator::impl::install_routes() {
+  if (opts.control_token)
+    server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      if (req.path.rfind("/_sim", 0) != 0 || has_bearer(req, *opts.control_token))
+        return httplib::Server::HandlerResponse::Unhandled;
+      res.set_header("WWW-Authenticate", "Bearer");
+      reply_failure(res, 401, "the control routes of this simulator need its token");
+      return httplib::Server::HandlerResponse::Handled;
+    });
   server.Post("/api/v1/payment", [this](const httplib::Request& req, httplib::Response& res) {
     handle_call(req, res, service::payment);
   });

@@ -26,8 +26,16 @@ extern char** environ;
 
 namespace coffeeshop::e2e {
 
-const char* daemon_bin() { return COFFEESHOPD_BIN; }
-const char* sim_bin() { return COFFEESHOP_SIM_BIN; }
+// COFFEESHOP_TEST_DAEMON / COFFEESHOP_TEST_SIM run the tests against other binaries (an
+// older build, to see a new test fail before its fix).
+const char* daemon_bin() {
+  const char* other = std::getenv("COFFEESHOP_TEST_DAEMON");
+  return other && *other ? other : COFFEESHOPD_BIN;
+}
+const char* sim_bin() {
+  const char* other = std::getenv("COFFEESHOP_TEST_SIM");
+  return other && *other ? other : COFFEESHOP_SIM_BIN;
+}
 const char* source_dir() { return COFFEESHOP_SOURCE_DIR; }
 
 namespace {

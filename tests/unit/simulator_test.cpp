@@ -513,3 +513,61 @@ TEST_CASE("simulator: a held call whose caller gave up frees its thread", "[sim]
   CHECK(r->status == 200);
   CHECK(std::chrono::steady_clock::now() - t0 < 2s);
 }
+
+TEST_CASE("simulator: with a control token the control routes need it and e-mails are masked",
+          "[sim]") {
+  simulator_options opts;
+  opts.profile = "fast";
+  opts.seed = 42;
+  opts.threads = 4;
+  opts.control_token = "0123456789abcdef";
+  opts.mask_emails = true;
+  simulator sim(opts);
+  std::string error;
+  auto port = sim.start("127.0.0.1", 0, error);
+  REQUIRE(port);
+  httplib::Client c("127.0.0.1", *port);
+  c.set_read_timeout(5s);
+  auto n = post_json(
+    c, "/api/v1/notification",
+    R"({"type":"order_status","orderId":"ord_1","status":"waiting","customerEmail":"ana@example.com"})");
+  CHECK(n->status == 200);
+
+  for (const char* path : {"/_sim/requests", "/_sim/ledger", "/_sim/behavior"}) {
+    INFO(path);
+    auto open = c.Get(path);
+    REQUIRE(open);
+    CHECK(open->status == 401);
+    auto wrong = c.Get(path, {{"Authorization", "Bearer 0123456789abcdeX"}});
+    REQUIRE(wrong);
+    CHECK(wrong->status == 401);
+  }
+  auto put = c.Put("/_sim/behavior", R"({"failureRate":1.0})", "application/json");
+  REQUIRE(put);
+  CHECK(put->status == 401);
+  auto del = c.Delete("/_sim/requests");
+  REQUIRE(del);
+  CHECK(del->status == 401);
+
+  auto logged = c.Get("/_sim/requests", {{"Authorization", "Bearer 0123456789abcdef"}});
+  REQUIRE(logged);
+  REQUIRE(logged->status == 200);
+  CHECK(logged->body.find("ana@example.com") == std::string::npos);
+  auto log = parse(logged->body).at("requests").as_array();
+  REQUIRE(log.size() == 1);
+  auto body = parse(std::string(log[0].at("body").as_string()));
+  CHECK(body.at("customerEmail") == "a***@example.com");
+  CHECK(body.at("status") == "waiting");
+  sim.stop();
+}
+
+TEST_CASE("simulator: without a control token the log keeps what was sent", "[sim]") {
+  running_sim s;
+  auto c = s.client();
+  post_json(
+    c, "/api/v1/notification",
+    R"({"type":"order_status","orderId":"ord_1","status":"ready","customerEmail":"ana@example.com"})");
+  auto log = get_json(c, "/_sim/requests").at("requests").as_array();
+  REQUIRE(log.size() == 1);
+  CHECK(std::string(log[0].at("body").as_string()).find("ana@example.com") != std::string::npos);
+}

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <list>
 #include <mutex>
+#include <string_view>
 #include <thread>
 
 namespace coffeeshop::net {
@@ -81,6 +82,11 @@ public:
   /// it (or it broke). Lets a handler that holds a call (hang, latency) give up its worker
   /// thread when the caller timed out, instead of starving the pool. False off a handler.
   static bool peer_closed();
+
+  /// True when the request the calling handler thread serves had a header line `name:` with
+  /// an empty or all-blank value (name compared case-insensitively). httplib 0.11 drops such
+  /// lines from Request::headers, so without this they look like no header at all.
+  static bool sent_empty_header(std::string_view name);
 
 private:
   // Replaces httplib's per-connection loop (a private virtual; overriding it is the

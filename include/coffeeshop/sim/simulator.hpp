@@ -22,6 +22,12 @@ struct simulator_options {
   uint64_t seed = random_seed();
   /// HTTP worker threads. A request held by latency or "hang" occupies one.
   int threads = 64;
+  /// When set, the control routes (/_sim/*) answer 401 unless the request carries
+  /// `Authorization: Bearer <token>`. The daemon's built-in simulator sets a random one that
+  /// it never shows, so nobody else on the machine can read its log or change its behaviour.
+  std::optional<std::string> control_token;
+  /// Record customer e-mail addresses masked (a***@example.com) in /_sim/requests.
+  bool mask_emails = false;
 };
 
 /// The payment and notification upstream simulator (CONTRACT §6): an HTTP server on
@@ -29,6 +35,7 @@ struct simulator_options {
 ///   POST /api/v1/payment, POST /api/v1/notification (seed body, Trio body, Trio ?value=/?status=)
 ///   POST /v1.0/invoke/{app}/method/{method} (Dapr service invocation form)
 ///   GET|PUT /_sim/behavior, GET|DELETE /_sim/requests, GET|DELETE /_sim/ledger
+///   (those need simulator_options::control_token when it is set)
 /// All members are safe to call from any thread.
 class simulator {
 public:
