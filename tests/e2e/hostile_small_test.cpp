@@ -100,7 +100,7 @@ int builtin_sim_port(const daemon_process& d) {
 TEST_CASE("hostile: an empty or all-blank Idempotency-Key is 422 validation and makes no order",
           "[e2e][hostile]") {
   auto d = start_daemon({"simulator.profile=fast"});
-  for (const std::string line : std::vector<std::string>{"Idempotency-Key:", "Idempotency-Key:    ",
+  for (const std::string& line : std::vector<std::string>{"Idempotency-Key:", "Idempotency-Key:    ",
                                                          "idempotency-key: \t"}) {
     INFO("header line '" << line << "'");
     for (int repeat = 0; repeat < 2; ++repeat) {
@@ -129,7 +129,7 @@ TEST_CASE("hostile: an empty or all-blank Idempotency-Key is 422 validation and 
 TEST_CASE("hostile: invalid percent-encodings never make problem+json invalid UTF-8",
           "[e2e][hostile]") {
   auto d = start_daemon({"simulator.profile=fast"});
-  for (const std::string target :
+  for (const std::string& target :
        std::vector<std::string>{"/api/v1/orders/%ff%fe", "/%c3%28", "/api/v1/orders/ord_%e2%82",
                                 "/%ed%a0%80", "/api/v1/orders/%c0%af/status"}) {
     INFO("target " << target);
@@ -215,7 +215,7 @@ TEST_CASE("hostile: the traceparent sampled flag goes upstream as received", "[e
   auto sim = start_sim("fast");
   auto d = daemon_for(sim);
   const std::string trace = "4bf92f3577b34da6a3ce929d0e0e4736";
-  for (const std::string flags : std::vector<std::string>{"00", "01"}) {
+  for (const std::string& flags : std::vector<std::string>{"00", "01"}) {
     INFO("flags " << flags);
     sim.clear();
     auto r = d.create_order(order_body(),

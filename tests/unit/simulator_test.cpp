@@ -85,7 +85,7 @@ TEST_CASE("simulator: profile names", "[sim]") {
     CHECK(coffeeshop::sim::is_valid_profile(name));
   CHECK_FALSE(coffeeshop::sim::is_valid_profile("Trio"));
   CHECK_FALSE(coffeeshop::sim::is_valid_profile(""));
-  CHECK_THROWS_AS(simulator(simulator_options{"sluggish", 1, 4}), std::invalid_argument);
+  CHECK_THROWS_AS(simulator(simulator_options{"sluggish", 1, 4, std::nullopt, false}), std::invalid_argument);
 }
 
 TEST_CASE("simulator: fast profile payment succeeds with a reference", "[sim]") {
@@ -333,7 +333,7 @@ TEST_CASE("simulator: requests log records headers and body", "[sim]") {
 
 TEST_CASE("simulator: a port in use is an error", "[sim]") {
   running_sim s;
-  simulator other(simulator_options{"fast", 1, 2});
+  simulator other(simulator_options{"fast", 1, 2, std::nullopt, false});
   std::string error;
   CHECK_FALSE(other.start("127.0.0.1", s.port, error));
   CHECK(error.find(std::to_string(s.port)) != std::string::npos);
