@@ -1245,9 +1245,12 @@ TEST_CASE("api: a POST without Content-Length is answered at once", "[e2e][api]"
 }
 
 // Requests still waiting on a hanging upstream must not hold the daemon past
-// shutdown.drain_timeout_ms: it logs the abandoned drain and exits 0.
+// shutdown.drain_timeout_ms (CONTRACT §1): it logs the abandoned drain and exits 0. What follows
+// the drain (the actors, the store, the built-in simulator) fits in a margin; 1.5 s is a
+// correctness bound for a loaded test machine, not a performance target. The drain is 2 s so
+// that a second wait as long as the drain (the bug) is clearly past 2 s + 1.5 s.
 TEST_CASE("api: cli SIGTERM leaves after drain_timeout_ms when orders hang", "[e2e][api][cli]") {
-  auto d = start_daemon({"simulator.profile=hang", "shutdown.drain_timeout_ms=500"});
+  auto d = start_daemon({"simulator.profile=hang", "shutdown.drain_timeout_ms=2000"});
   std::thread order{[port = d.port] { request(port, "POST", "/api/v1/orders", order_body()); }};
   REQUIRE(eventually([&] {
     auto list = d.get("/api/v1/orders?status=pending_payment");
@@ -1261,7 +1264,9 @@ TEST_CASE("api: cli SIGTERM leaves after drain_timeout_ms when orders hang", "[e
   INFO(d.proc.output());
   REQUIRE(st.has_value());
   CHECK(*st == 0);
-  CHECK(took < 5s); // the payment itself would hang for timeout_ms (10 s) and more
+  // One deadline for the drain and the actors' stop (issue 12 item 11): it took twice the
+  // drain (about 4 s here) while the actors' stop waited for the same stuck request again.
+  CHECK(took < 3500ms);
   CHECK(!d.proc.log_lines("drain timeout: requests still in flight are abandoned").empty());
   CHECK(!d.proc.log_lines("stopped").empty());
 }

@@ -105,10 +105,6 @@ std::string dir_listing(const std::string& dir) {
 }
 
 /// The seed-format notification body of a recorded request: {orderId, status}.
-std::pair<std::string, std::string> notification_of(const json::value& recorded) {
-  auto body = parse_json(str(recorded, "body"));
-  return {str(body, "orderId"), str(body, "status")};
-}
 
 /// A sqlite3 connection opened by the test itself; closed (rolling back what is open) on scope
 /// exit.
@@ -171,15 +167,6 @@ json::object durable_view(const json::value& o) {
   return v;
 }
 
-bool notifications_settled(const json::value& o, std::size_t n) {
-  const auto* ns = o.as_object().if_contains("notifications");
-  if (!ns || !ns->is_array() || ns->as_array().size() != n)
-    return false;
-  for (const auto& e : ns->as_array())
-    if (str(e, "state") != "sent")
-      return false;
-  return true;
-}
 
 } // namespace
 

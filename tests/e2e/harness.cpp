@@ -634,6 +634,21 @@ std::string types_of(const boost::json::array& evs) {
   return out;
 }
 
+std::pair<std::string, std::string> notification_of(const boost::json::value& recorded) {
+  auto body = parse_json(str(recorded, "body"));
+  return {str(body, "orderId"), str(body, "status")};
+}
+
+bool notifications_settled(const boost::json::value& o, std::size_t n) {
+  const auto* ns = o.is_object() ? o.as_object().if_contains("notifications") : nullptr;
+  if (!ns || !ns->is_array() || ns->as_array().size() != n)
+    return false;
+  for (const auto& e : ns->as_array())
+    if (str(e, "state") != "sent")
+      return false;
+  return true;
+}
+
 std::string header_of(const boost::json::value& recorded, const std::string& name) {
   const auto* headers = recorded.as_object().if_contains("headers");
   if (!headers || !headers->is_object())

@@ -223,6 +223,12 @@ std::string types_of(const boost::json::array& evs);
 /// case-insensitive; "" when absent.
 std::string header_of(const boost::json::value& recorded, const std::string& name);
 
+/// The (orderId, status) of a notification the simulator recorded (/_sim/requests).
+std::pair<std::string, std::string> notification_of(const boost::json::value& recorded);
+
+/// Whether order JSON `o` lists exactly `n` notifications, all sent.
+bool notifications_settled(const boost::json::value& o, std::size_t n);
+
 /// Checks the problem+json shape (all members of CONTRACT §3, content type, errorType,
 /// type URI, traceparent header unless `require_traceparent` is false, Retry-After for
 /// circuit_open/overloaded) via Catch.

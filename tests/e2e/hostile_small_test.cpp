@@ -250,33 +250,6 @@ TEST_CASE("hostile: an oversized Content-Length is refused with 413 well before 
 
 // -- g. shutdown with a hanging payment ------------------------------------------------
 
-// CONTRACT §1: in-flight requests get at most shutdown.drain_timeout_ms. What follows the
-// drain (stopping actors, the store, the built-in simulator) must fit in a small margin; the
-// 1.5 s bound is a correctness bound for a loaded test machine, not a performance target.
-// The drain is 2 s, not less, because the bug was a second wait as long as the drain (the
-// actors waited for the same hanging request): 2 x 2 s is then clearly past 2 s + 1.5 s.
-TEST_CASE("hostile: SIGTERM with a hanging payment exits within drain_timeout_ms and a margin",
-          "[e2e][hostile][cli]") {
-  auto d = start_daemon({"simulator.profile=hang", "shutdown.drain_timeout_ms=2000"});
-  std::thread order{[port = d.port] { request(port, "POST", "/api/v1/orders", order_body()); }};
-  REQUIRE(eventually([&] {
-    auto list = d.get("/api/v1/orders?status=pending_payment");
-    return list.status == 200 && !list.json.at("orders").as_array().empty();
-  }));
-  auto t0 = std::chrono::steady_clock::now();
-  d.proc.signal(SIGTERM);
-  auto st = d.proc.wait_exit(20s);
-  auto took = std::chrono::steady_clock::now() - t0;
-  order.join();
-  INFO(d.proc.output());
-  INFO("exit took " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
-                    << " ms");
-  REQUIRE(st.has_value());
-  CHECK(*st == 0);
-  CHECK(took < 3500ms);
-  CHECK(!d.proc.log_lines("stopped").empty());
-}
-
 // -- item 9: the embedded simulator ---------------------------------------------------
 
 TEST_CASE("hostile: the built-in simulator's control routes need the daemon's secret token",

@@ -300,25 +300,6 @@ TEST_CASE("several instances: the database going away answers 503 and recovers, 
   CHECK(events_with(d, "", "store_recovered").size() > 0);
 }
 
-namespace {
-
-/// (orderId, status) of a notification the simulator received.
-std::pair<std::string, std::string> notification_of(const json::value& recorded) {
-  auto body = json::parse(str(recorded, "body"));
-  return {str(body, "orderId"), str(body, "status")};
-}
-
-bool notifications_sent(const json::value& o, std::size_t n) {
-  const auto* ns = o.is_object() ? o.as_object().if_contains("notifications") : nullptr;
-  if (!ns || !ns->is_array() || ns->as_array().size() != n)
-    return false;
-  for (const auto& e : ns->as_array())
-    if (str(e, "state") != "sent")
-      return false;
-  return true;
-}
-
-} // namespace
 
 TEST_CASE("several instances: kill -9 with a payment in flight and notifications claimed: "
           "another instance finishes them after the lease in status order",
@@ -381,7 +362,7 @@ TEST_CASE("several instances: kill -9 with a payment in flight and notifications
     [&] {
       auto r = b.get_order(notified);
       last = r.json;
-      return notifications_sent(r.json, 3);
+      return notifications_settled(r.json, 3);
     },
     15s));
   const auto notified_ms = since_kill_ms();
