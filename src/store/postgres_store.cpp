@@ -9,12 +9,15 @@
 
 #include <boost/json.hpp>
 
+#include <poll.h>
+
 #include <algorithm>
 #include <condition_variable>
+#include <cstddef>
 #include <exception>
 #include <limits>
 #include <mutex>
-#include <poll.h>
+#include <optional>
 #include <vector>
 
 namespace coffeeshop {
@@ -865,27 +868,37 @@ std::unique_ptr<order_store> open_postgres_store(const postgres_options& options
   return std::make_unique<postgres_order_store>(options, std::move(*writer), std::move(readers));
 }
 
-std::unique_ptr<work_leases> open_postgres_leases(const postgres_options& options,
-                                                  std::string& error) {
+namespace {
+
+/// A connection of its own for one side table (leases, instances), with its statements;
+/// nullopt with `error` as open_postgres_store's.
+template <std::size_t N>
+std::optional<connection> open_side_connection(const postgres_options& options,
+                                               const pg::prepared (&statements)[N],
+                                               std::string& error) {
   std::string message;
   auto c = connection::open(options.url, options.connect_timeout_s, options.statement_timeout_ms,
-                            {std::begin(lease_sql), std::end(lease_sql)}, message);
-  if (!c) {
+                            {std::begin(statements), std::end(statements)}, message);
+  if (!c)
     error = redact_db_url(options.url) + ": " + scrub(message, password_of(options.url));
+  return c;
+}
+
+} // namespace
+
+std::unique_ptr<work_leases> open_postgres_leases(const postgres_options& options,
+                                                  std::string& error) {
+  auto c = open_side_connection(options, lease_sql, error);
+  if (!c)
     return nullptr;
-  }
   return std::make_unique<postgres_leases>(std::move(*c), options.instance_id, options.lease_ms);
 }
 
 std::unique_ptr<instance_registry> open_postgres_instances(const postgres_options& options,
                                                            std::string& error) {
-  std::string message;
-  auto c = connection::open(options.url, options.connect_timeout_s, options.statement_timeout_ms,
-                            {std::begin(instance_sql), std::end(instance_sql)}, message);
-  if (!c) {
-    error = redact_db_url(options.url) + ": " + scrub(message, password_of(options.url));
+  auto c = open_side_connection(options, instance_sql, error);
+  if (!c)
     return nullptr;
-  }
   return std::make_unique<postgres_instances>(std::move(*c));
 }
 

@@ -292,6 +292,13 @@ commit_result write_leased(order_store& store, const order& o, store_write::leas
   return store.commit({&w}).for_write(0);
 }
 
+/// shop-a and shop-b on one fresh schema.
+struct two_daemons {
+  pg_test_schema schema;
+  leased_daemon a = daemon_on(schema, "shop-a");
+  leased_daemon b = daemon_on(schema, "shop-b");
+};
+
 outbox_entry pending_entry(const std::string& id, const std::string& order_id,
                            const std::string& status) {
   outbox_entry e;
@@ -307,9 +314,9 @@ outbox_entry pending_entry(const std::string& id, const std::string& order_id,
 TEST_CASE("postgres store: one daemon holds an order's work and another takes it only after the "
           "lease",
           "[pg-server]") {
-  pg_test_schema schema;
-  auto a = daemon_on(schema, "shop-a");
-  auto b = daemon_on(schema, "shop-b");
+  two_daemons shops;
+  auto& a = shops.a;
+  auto& b = shops.b;
   using change = store_write::lease_change;
 
   order o = make("ord_1");
@@ -355,9 +362,9 @@ TEST_CASE("postgres store: one daemon holds an order's work and another takes it
 
 TEST_CASE("postgres store: work nobody holds is claimed by one daemon and a clean stop hands it on",
           "[pg-server]") {
-  pg_test_schema schema;
-  auto a = daemon_on(schema, "shop-a");
-  auto b = daemon_on(schema, "shop-b");
+  two_daemons shops;
+  auto& a = shops.a;
+  auto& b = shops.b;
   // Written without a lease (as a daemon of schema version 2 did).
   order o = make("ord_2");
   o.status = order_status::pending_payment;
@@ -382,9 +389,9 @@ TEST_CASE("postgres store: work nobody holds is claimed by one daemon and a clea
 
 TEST_CASE("postgres store: work another daemon could not take is announced to the others",
           "[pg-server]") {
-  pg_test_schema schema;
-  auto a = daemon_on(schema, "shop-a");
-  auto b = daemon_on(schema, "shop-b");
+  two_daemons shops;
+  auto& a = shops.a;
+  auto& b = shops.b;
   using change = store_write::lease_change;
   order o = make("ord_4");
   REQUIRE(write_leased(*a.store, o, change::take).leased);
