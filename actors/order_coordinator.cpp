@@ -11,7 +11,6 @@
 #include <caf/all.hpp>
 
 #include <algorithm>
-
 #include <deque>
 #include <functional>
 #include <limits>
