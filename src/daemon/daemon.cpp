@@ -125,6 +125,12 @@ void restore_breakers(const config& cfg, shared_services& s) {
   }
 }
 
+/// How often heartbeats and lease renewals go out: three per lease, so that one late or lost
+/// round neither drops a live daemon from /api/v1/instances nor loses its work.
+int64_t renewal_interval_ms(const config& cfg) {
+  return std::max<int64_t>(cfg.instance.lease_ms / 3, 100);
+}
+
 bool open_postgres(const config& cfg, shared_services& s, std::shared_ptr<write_queue>& writer) {
   postgres_options options;
   options.url = cfg.store.url.value_or("");
@@ -145,9 +151,7 @@ bool open_postgres(const config& cfg, shared_services& s, std::shared_ptr<write_
   }
   s.store = std::move(store);
   s.store_shared = true;
-  // Three rounds per lease, as the heartbeat: a late round does not lose work.
-  s.claimer =
-    std::make_shared<work_claimer>(s.leases, std::max<int64_t>(cfg.instance.lease_ms / 3, 100));
+  s.claimer = std::make_shared<work_claimer>(s.leases, renewal_interval_ms(cfg));
   writer = make_group_commit_writer(*s.store, s.stats, s.store_state);
   s.log->info("store opened", {{"backend", "postgres"}, {"url", shown}});
   return true;
@@ -313,8 +317,7 @@ int run_daemon(const config& cfg) {
   const std::string address = cfg.http.listen_host + ":" + std::to_string(port);
   log.announce("listening", {{"address", address}, {"version", COFFEESHOP_VERSION_STRING}});
   instance_info self{instance_id(cfg), address, COFFEESHOP_VERSION_STRING, now_ms(), 0};
-  // Three beats per lease: one late or lost beat does not drop a live daemon.
-  heartbeat_loop beat(services.instances, self, std::max<int64_t>(cfg.instance.lease_ms / 3, 100));
+  heartbeat_loop beat(services.instances, self, renewal_interval_ms(cfg));
 
   std::atomic<int> signal_received{0};
   wait_for_signals(signals, rt, log, signal_received);
