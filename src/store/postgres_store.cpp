@@ -160,9 +160,8 @@ constexpr pg::prepared holds_lease_sql{
 constexpr const char* unique_violation = "23505";
 
 std::vector<pg::prepared> writer_statements() {
-  return {put_order_sql, claim_order_sql,     put_outbox_sql,      put_breaker_sql,
-          status_of_sql, key_owner_sql,       take_lease_sql,      announce_sql,
-          give_back_lease_sql, holds_lease_sql};
+  return {put_order_sql, claim_order_sql, put_outbox_sql, put_breaker_sql,     status_of_sql,
+          key_owner_sql, take_lease_sql,  announce_sql,   give_back_lease_sql, holds_lease_sql};
 }
 
 std::vector<pg::prepared> reader_statements() {
@@ -351,10 +350,9 @@ private:
       // A daemon racing with the same key commits between the check and the
       // insert: the unique index refuses the second, and the savepoint takes
       // back only this write. Without a key there is nothing to race for.
-      const bool keyed = w.claim_keys && std::any_of(w.orders.begin(), w.orders.end(),
-                                                     [](const order& o) {
-                                                       return o.idempotency_key.has_value();
-                                                     });
+      const bool keyed = w.claim_keys &&
+                         std::any_of(w.orders.begin(), w.orders.end(),
+                                     [](const order& o) { return o.idempotency_key.has_value(); });
       if (keyed)
         if (auto r = writer_.exec("SAVEPOINT claim"); !r.ok())
           return {false, "savepoint: " + r.message()};
@@ -426,11 +424,9 @@ private:
     };
     if (w.lease == change::take) {
       const int64_t now = now_ms();
-      auto r = writer_.run(take_lease_sql.name, params()
-                                                  .add(id)
-                                                  .add(options_.instance_id)
-                                                  .add(now + options_.lease_ms)
-                                                  .add(now));
+      auto r = writer_.run(
+        take_lease_sql.name,
+        params().add(id).add(options_.instance_id).add(now + options_.lease_ms).add(now));
       if (!r.ok())
         return failed("take lease", r);
       if (r.rows() == 1)
@@ -622,6 +618,32 @@ std::string scrub(std::string text, const std::optional<std::string>& password) 
   return text;
 }
 
+/// One connection of a side table (instances, leases) shared by threads one statement at a
+/// time; a session the server dropped is made again on its next use.
+class shared_connection {
+public:
+  explicit shared_connection(connection c) : conn_(std::move(c)) {}
+
+  /// Runs `f(connection&)` while no statement of another thread runs.
+  template <class F>
+  auto with(F f) {
+    std::lock_guard lock(mutex_);
+    return f(conn_);
+  }
+
+  /// Runs a prepared statement; an empty (failed) result when the server cannot be reached.
+  result run(const char* name, const params& p) {
+    return with([&](connection& c) {
+      std::string ignored;
+      return c.ensure(ignored) ? c.run(name, p) : result();
+    });
+  }
+
+private:
+  std::mutex mutex_;
+  connection conn_;
+};
+
 constexpr pg::prepared instance_sql[] = {
   {"beat", R"sql(
 INSERT INTO instances (id, address, version, started_at_ms, heartbeat_at_ms)
@@ -665,16 +687,9 @@ public:
   void leave(const std::string& id) override { run("leave", params().add(id)); }
 
 private:
-  result run(const char* name, const params& p) const {
-    std::lock_guard lock(mutex_);
-    std::string ignored;
-    if (!conn_.ensure(ignored))
-      return result();
-    return conn_.run(name, p);
-  }
+  result run(const char* name, const params& p) const { return conn_.run(name, p); }
 
-  mutable std::mutex mutex_;
-  mutable connection conn_;
+  mutable shared_connection conn_;
 };
 
 constexpr pg::prepared lease_sql[] = {
@@ -717,11 +732,8 @@ public:
   std::vector<std::string> claim(int64_t now_ms, std::size_t max) override {
     std::vector<std::string> out;
     const int64_t until = now_ms + lease_ms_;
-    auto expired = run("take_expired", params()
-                                         .add(owner_)
-                                         .add(until)
-                                         .add(now_ms)
-                                         .add(static_cast<int64_t>(max)));
+    auto expired = run("take_expired",
+                       params().add(owner_).add(until).add(now_ms).add(static_cast<int64_t>(max)));
     collect(expired, out);
     if (out.size() < max)
       collect(run("take_orphans",
@@ -739,32 +751,33 @@ public:
   void give_up_all() override { run("give_up_all", params().add(owner_)); }
 
   bool wait_for_work(int64_t timeout_ms) override {
-    int socket = -1;
-    {
-      std::lock_guard lock(mutex_);
-      if (!listening())
-        return false;
-      if (drain_notifications())
-        return true;
-      socket = PQsocket(conn_.handle());
-    }
+    bool announced = false;
+    const int socket = conn_.with([&](connection& c) {
+      if (!listening(c))
+        return -1;
+      announced = drain_notifications(c);
+      return PQsocket(c.handle());
+    });
+    if (announced || socket < 0)
+      return announced;
     pollfd fd{socket, POLLIN, 0};
     if (::poll(&fd, 1, static_cast<int>(timeout_ms)) <= 0)
       return false;
-    std::lock_guard lock(mutex_);
-    PQconsumeInput(conn_.handle());
-    return drain_notifications();
+    return conn_.with([](connection& c) {
+      PQconsumeInput(c.handle());
+      return drain_notifications(c);
+    });
   }
 
 private:
   /// Connected and listening: a new session (after a reconnect) LISTENs again.
-  bool listening() {
+  bool listening(connection& c) {
     std::string ignored;
-    if (!conn_.ensure(ignored))
+    if (!c.ensure(ignored))
       return false;
-    const int pid = PQbackendPID(conn_.handle());
+    const int pid = PQbackendPID(c.handle());
     if (pid != listening_pid_) {
-      if (!conn_.exec("LISTEN " COFFEESHOP_WORK_CHANNEL).ok())
+      if (!c.exec("LISTEN " COFFEESHOP_WORK_CHANNEL).ok())
         return false;
       listening_pid_ = pid;
     }
@@ -772,9 +785,9 @@ private:
   }
 
   /// Whether an announcement had arrived; each is read once.
-  bool drain_notifications() {
+  static bool drain_notifications(connection& c) {
     bool any = false;
-    while (PGnotify* n = PQnotifies(conn_.handle())) {
+    while (PGnotify* n = PQnotifies(c.handle())) {
       any = true;
       PQfreemem(n);
     }
@@ -788,16 +801,9 @@ private:
       out.push_back(rows.text(i, 0));
   }
 
-  result run(const char* name, const params& p) {
-    std::lock_guard lock(mutex_);
-    std::string ignored;
-    if (!conn_.ensure(ignored))
-      return result();
-    return conn_.run(name, p);
-  }
+  result run(const char* name, const params& p) { return conn_.run(name, p); }
 
-  std::mutex mutex_;
-  connection conn_;
+  shared_connection conn_; // listening_pid_ is read and written under its lock
   std::string owner_;
   int64_t lease_ms_;
   int listening_pid_ = 0;
