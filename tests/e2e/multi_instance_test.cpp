@@ -88,7 +88,7 @@ TEST_CASE("several instances: an order made on one is read, listed and moved on 
   CHECK(eventually([&] {
     std::size_t n = 0;
     for (const auto& rq : shops.sim.requests("notification"))
-      n += json::parse(str(rq, "body")).at("orderId") == json::value(id) ? 1 : 0;
+      n += notification_of(rq).first == id ? 1 : 0;
     return n == 1;
   }));
   auto wrong = a.set_status(id, "waiting");
@@ -152,7 +152,7 @@ TEST_CASE("several instances: one Idempotency-Key sent to two at once makes one 
   for (auto& t : threads)
     t.join();
   INFO("201: " << codes[201] << " 200: " << codes[200] << " 409: " << codes[409] << "\n"
-                << replies);
+               << replies);
   CHECK(codes[201] == 1);
   CHECK(codes[201] + codes[200] + codes[409] == 10);
   ids.erase("");
@@ -299,7 +299,6 @@ TEST_CASE("several instances: the database going away answers 503 and recovers, 
   }
   CHECK(events_with(d, "", "store_recovered").size() > 0);
 }
-
 
 TEST_CASE("several instances: kill -9 with a payment in flight and notifications claimed: "
           "another instance finishes them after the lease in status order",
