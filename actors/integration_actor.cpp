@@ -6,6 +6,10 @@ namespace coffeeshop::integration_shell {
 
 void init(integration_state& st, std::unique_ptr<call_hooks> hooks, integration_spec spec,
           time_point now) {
+  if (spec.deps.live) {
+    st.settings_version = spec.deps.live->version(); // before reading, as follow_reload
+    spec.settings = spec.deps.live->service(spec.kind);
+  }
   auto last = spec.deps.board->snapshot(spec.kind);
   st.hooks = std::move(hooks);
   st.engine.emplace(spec.kind, spec.settings, spec.url, *st.hooks, last.breaker, last.opened_at_ms,

@@ -9,6 +9,7 @@
 #include "runtime.hpp"
 
 #include "coffeeshop/config.hpp"
+#include "coffeeshop/live_settings.hpp"
 #include "coffeeshop/resilience/call_engine.hpp"
 
 #include <caf/stateful_actor.hpp>
@@ -65,6 +66,8 @@ struct integration_state {
   std::unordered_map<uint64_t, busy_worker> busy_workers;
   /// The commands of the step being executed (kept to reuse its capacity).
   call_commands scratch;
+  /// The live_settings version the engine runs under.
+  uint64_t settings_version = 0;
 
   static inline const char* name = "integration";
 };
@@ -81,7 +84,8 @@ using integration_self =
 /// Non-template part of the shell (integration_actor.cpp).
 namespace integration_shell {
 
-/// Loads the spec, the hooks and the breaker its predecessor last reported.
+/// Loads the spec, the hooks and the breaker its predecessor last reported; the settings
+/// are the live ones when the deps have them (a reload before this start counts).
 void init(integration_state& st, std::unique_ptr<call_hooks> hooks, integration_spec spec,
           time_point now);
 
@@ -106,6 +110,21 @@ integration_view view(const integration_state& st, time_point now);
 
 } // namespace integration_shell
 
+/// Keeps max_connections workers: spawns the missing ones and retires idle ones beyond it
+/// (busy ones beyond it are retired as their attempts end).
+template <class Call>
+void fit_workers(integration_self<Call> self) {
+  auto& st = self->state;
+  auto target = static_cast<std::size_t>(st.spec.settings.max_connections);
+  auto total = st.idle_workers.size() + st.busy_workers.size();
+  for (; total < target; ++total)
+    st.idle_workers.push_back(st.spec.workers.spawn(self));
+  for (; total > target && !st.idle_workers.empty(); --total) {
+    st.spec.workers.retire(self, st.idle_workers.back());
+    st.idle_workers.pop_back();
+  }
+}
+
 /// Extra time the actor waits beyond the transport's own timeout, so the
 /// transport's answer (with its precise error) normally arrives first.
 constexpr millis transport_grace{2000};
@@ -127,8 +146,7 @@ void attempt_ended(integration_self<Call> self, uint64_t id, const http_reply& r
 template <class Call>
 void replace_worker_and_fail(integration_self<Call> self, uint64_t id, transport_error error,
                              std::string message) {
-  auto& st = self->state;
-  st.idle_workers.push_back(st.spec.workers.spawn(self));
+  fit_workers<Call>(self);
   http_reply reply;
   reply.error = error;
   reply.error_message = std::move(message);
@@ -155,6 +173,7 @@ void dispatch(integration_self<Call> self, send_attempt send) {
         if (!worker)
           return;
         self->state.idle_workers.push_back(std::move(*worker));
+        fit_workers<Call>(self); // fewer after a reload
         attempt_ended<Call>(self, id, reply);
       },
       [self, id, attempt](caf::error& err) {
@@ -203,6 +222,21 @@ void execute(integration_self<Call> self) {
   st.scratch.clear();
 }
 
+/// Applies a reload this actor has not seen yet: the engine takes the new settings for the
+/// calls to come and the workers follow max_connections.
+template <class Call>
+void follow_reload(integration_self<Call> self) {
+  auto& st = self->state;
+  const auto& live = st.spec.deps.live;
+  if (!live || live->version() == st.settings_version)
+    return;
+  st.settings_version = live->version(); // before reading: a later change is seen next time
+  st.spec.settings = live->service(st.spec.kind);
+  st.engine->reconfigure(st.spec.settings, st.scratch);
+  fit_workers<Call>(self);
+  execute<Call>(self);
+}
+
 /// The behaviour of an integration actor. `to_call` turns the service's
 /// request into the engine's outbound call.
 template <class Call, class ToCall>
@@ -211,8 +245,7 @@ make_integration_behavior(integration_self<Call> self, std::unique_ptr<call_hook
                           integration_spec spec, ToCall to_call) {
   report_uncaught_exceptions(self, spec.deps.log, to_string(spec.kind));
   integration_shell::init(self->state, std::move(hooks), std::move(spec), self->clock().now());
-  for (int i = 0; i < self->state.spec.settings.max_connections; ++i)
-    self->state.idle_workers.push_back(self->state.spec.workers.spawn(self));
+  fit_workers<Call>(self);
   auto step = [self](auto input) {
     auto& st = self->state;
     input(*st.engine, integration_shell::clock_of(self->clock().now()), st.scratch);
@@ -220,6 +253,7 @@ make_integration_behavior(integration_self<Call> self, std::unique_ptr<call_hook
   };
   return {
     [self, step, to_call](call_atom, const Call& req) -> caf::result<call_outcome> {
+      follow_reload<Call>(self);
       auto& st = self->state;
       auto id = st.next_call_id++;
       auto rp = self->template make_response_promise<call_outcome>();

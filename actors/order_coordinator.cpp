@@ -4,6 +4,7 @@
 #include "payment.hpp"
 #include "supervisor.hpp"
 
+#include "coffeeshop/live_settings.hpp"
 #include "coffeeshop/store/work_leases.hpp"
 #include "coffeeshop/util/clock.hpp"
 #include "coffeeshop/util/ids.hpp"
@@ -59,6 +60,8 @@ struct coordinator_state {
   std::unordered_map<std::string, pending_payment> payments;     // by order id
   std::unordered_map<std::string, std::string> keys_in_progress; // Idempotency-Key -> order id
   uint64_t next_issue = 1;
+  /// The live_settings version spec.notification_concurrency was read at.
+  uint64_t settings_version = 0;
 
   // -- the outbox: per order, its entries in status order; the front one is
   // being delivered (in `delivering`) or waits in `ready` for a slot.
@@ -318,11 +321,22 @@ void ask_child(coordinator_self self, const Child& child, Map coordinator_state:
 void issue_delivery(coordinator_self self, const std::string& order_id);
 void adopt(coordinator_self self, const std::string& order_id);
 
+/// The notification bulkhead: the live notification max_connections (a reload may have
+/// changed it), else the one the coordinator was started with.
+int notification_concurrency(coordinator_state& st) {
+  const auto& live = st.spec.deps.live;
+  if (live && live->version() != st.settings_version) {
+    st.settings_version = live->version();
+    st.spec.notification_concurrency = live->service(service_kind::notification).max_connections;
+  }
+  return st.spec.notification_concurrency;
+}
+
 /// Starts the next deliveries while the notification bulkhead has room.
 void pump(coordinator_self self) {
   auto& st = self->state;
-  while (!st.ready.empty() &&
-         static_cast<int>(st.delivering.size()) < st.spec.notification_concurrency) {
+  const int bulkhead = notification_concurrency(st);
+  while (!st.ready.empty() && static_cast<int>(st.delivering.size()) < bulkhead) {
     auto order_id = std::move(st.ready.front());
     st.ready.pop_front();
     if (st.delivering.count(order_id) == 0)

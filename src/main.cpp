@@ -46,5 +46,8 @@ int main(int argc, char** argv) {
     std::cout << print_config(*loaded.value) << '\n';
     return 0;
   }
-  return run_daemon(*loaded.value);
+  // SIGHUP reads the same file with the same overrides again.
+  return run_daemon(*loaded.value, [opts = *opts] {
+    return load_config(opts.config_file, opts.overrides);
+  });
 }

@@ -24,6 +24,10 @@ struct retry_budget_settings {
   int64_t window_ms = 10000;
 };
 
+inline bool operator==(const retry_budget_settings& a, const retry_budget_settings& b) {
+  return a.ratio == b.ratio && a.min_per_second == b.min_per_second && a.window_ms == b.window_ms;
+}
+
 /// Retry settings of one upstream service.
 struct retry_settings {
   int max_retries = 3;
@@ -41,6 +45,11 @@ struct adaptive_concurrency_settings {
   int min_limit = 2;
   int initial_limit = 16;
 };
+
+inline bool operator==(const adaptive_concurrency_settings& a,
+                       const adaptive_concurrency_settings& b) {
+  return a.enabled == b.enabled && a.min_limit == b.min_limit && a.initial_limit == b.initial_limit;
+}
 
 /// Circuit breaker settings of one upstream service.
 struct breaker_settings {

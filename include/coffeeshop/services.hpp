@@ -13,6 +13,7 @@
 namespace coffeeshop {
 
 class instance_registry;
+class live_settings;
 class work_claimer;
 class work_leases;
 
@@ -45,6 +46,8 @@ struct shared_services {
   /// that renews them and claims what dead daemons left.
   std::shared_ptr<work_leases> leases;
   std::shared_ptr<work_claimer> claimer;
+  /// The settings a reload may change; null (tests): the ones each actor was started with.
+  std::shared_ptr<live_settings> live;
 };
 
 /// Something that serves in the background between start() and stop(): the

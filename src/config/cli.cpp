@@ -120,7 +120,10 @@ std::string help_text() {
          "  2  usage or config error\n"
          "\n"
          "Signals: SIGTERM/SIGINT drain in-flight requests for up to shutdown.drain_timeout_ms,\n"
-         "then exit 0; a second signal exits at once.\n";
+         "then exit 0; a second signal exits at once. SIGHUP re-reads --config and --set and\n"
+         "applies what can change at run time (logging.level, admin.token, each service's\n"
+         "timeouts, max_connections, retry, circuit_breaker and adaptive_concurrency); the\n"
+         "log names what changed and what needs a restart.\n";
 }
 
 } // namespace coffeeshop

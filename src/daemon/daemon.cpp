@@ -1,6 +1,7 @@
 #include "daemon.hpp"
 
 #include "actor_runtime.hpp"
+#include "config_reloader.hpp"
 #include "http_api.hpp"
 
 #include "coffeeshop/net/http_trace_transport.hpp"
@@ -38,15 +39,35 @@ std::string service_url(const config& cfg, const service_settings& svc, const ch
   return sim_base + sim_path;
 }
 
-/// Blocks SIGTERM/SIGINT in every thread (call before any thread starts) so
-/// that only the dedicated waiter receives them.
-sigset_t block_shutdown_signals() {
+/// Signals whose default action would end the daemon without a word; they are logged and
+/// ignored instead (CONTRACT §1).
+constexpr int ignored_signals[] = {SIGUSR1, SIGUSR2, SIGALRM, SIGIO, SIGPWR};
+
+/// Blocks the signals the daemon handles (stop, reload, the ignored ones) in every thread
+/// (call before any thread starts) so that only the dedicated waiter receives them.
+sigset_t block_handled_signals() {
   sigset_t set;
   sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP})
+    sigaddset(&set, sig);
+  for (int sig : ignored_signals)
+    sigaddset(&set, sig);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   return set;
+}
+
+std::string signal_name(int sig) {
+  switch (sig) {
+    case SIGTERM: return "SIGTERM";
+    case SIGINT: return "SIGINT";
+    case SIGHUP: return "SIGHUP";
+    case SIGUSR1: return "SIGUSR1";
+    case SIGUSR2: return "SIGUSR2";
+    case SIGALRM: return "SIGALRM";
+    case SIGIO: return "SIGIO";
+    case SIGPWR: return "SIGPWR";
+  }
+  return std::to_string(sig);
 }
 
 /// `instance.id`, or `<hostname>-<pid>` (CONTRACT §2).
@@ -71,6 +92,7 @@ shared_services make_services(const config& cfg) {
   s.board = std::make_shared<integration_board>(cfg.payment.circuit_breaker,
                                                 cfg.notification.circuit_breaker);
   s.journal = std::make_shared<event_journal>();
+  s.live = std::make_shared<live_settings>(cfg);
   return s;
 }
 
@@ -244,19 +266,36 @@ void announce_providers(const config& cfg, logger& log, const std::string& payme
   }
 }
 
-/// A dedicated thread turns the first signal into a stop request; a second
-/// signal exits at once.
-void wait_for_signals(sigset_t signals, actor_runtime& rt, logger& log,
+/// A dedicated thread receives every handled signal: SIGHUP reloads the config; the first
+/// SIGTERM or SIGINT becomes a stop request and a second one exits at once; the others
+/// are logged and ignored.
+void wait_for_signals(sigset_t signals, actor_runtime& rt, logger& log, config_reloader& reloader,
                       std::atomic<int>& received) {
-  std::thread{[signals, &rt, &log, &received]() mutable {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    received = sig;
-    rt.request_stop();
-    sigwait(&signals, &sig);
-    log.error("second signal: exiting at once", {{"signal", sig}});
-    log.flush();
-    std::_Exit(1);
+  std::thread{[signals, &rt, &log, &reloader, &received]() mutable {
+    for (;;) {
+      int sig = 0;
+      if (sigwait(&signals, &sig) != 0)
+        continue;
+      if (sig == SIGHUP) {
+        if (received == 0)
+          reloader.reload();
+        else
+          log.warn("SIGHUP while stopping: not reloaded");
+        continue;
+      }
+      if (sig != SIGTERM && sig != SIGINT) {
+        log.warn("signal ignored", {{"signal", signal_name(sig)}});
+        continue;
+      }
+      if (received == 0) {
+        received = sig;
+        rt.request_stop();
+        continue;
+      }
+      log.error("second signal: exiting at once", {{"signal", signal_name(sig)}});
+      log.flush();
+      std::_Exit(1);
+    }
   }}.detach();
 }
 
@@ -283,8 +322,8 @@ void drain(std::shared_ptr<http_api> api, const config& cfg, logger& log,
 
 } // namespace
 
-int run_daemon(const config& cfg) {
-  auto signals = block_shutdown_signals();
+int run_daemon(const config& cfg, config_source reload_source) {
+  auto signals = block_handled_signals();
   auto services = make_services(cfg);
   auto& log = *services.log;
   std::shared_ptr<write_queue> writer;
@@ -320,14 +359,15 @@ int run_daemon(const config& cfg) {
   heartbeat_loop beat(services.instances, self, renewal_interval_ms(cfg));
 
   std::atomic<int> signal_received{0};
-  wait_for_signals(signals, rt, log, signal_received);
+  config_reloader reloader{cfg, std::move(reload_source), services.log, services.live};
+  wait_for_signals(signals, rt, log, reloader, signal_received);
   auto ended = rt.wait();
   int exit_code = 0;
   if (ended.root_failed) {
     log.log(log_level::fatal, "root supervisor gave up", {{"reason", ended.reason}});
     exit_code = 1;
   } else {
-    log.announce("shutting down", {{"signal", signal_received == SIGTERM ? "SIGTERM" : "SIGINT"},
+    log.announce("shutting down", {{"signal", signal_name(signal_received)},
                                    {"drainTimeoutMs", cfg.drain_timeout_ms}});
     life->draining = true;
     // One deadline for the whole shutdown: the drain and the actors share

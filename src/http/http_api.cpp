@@ -3,6 +3,7 @@
 #include "coffeeshop/domain/order_json.hpp"
 #include "coffeeshop/domain/order_request.hpp"
 #include "coffeeshop/domain/request_fingerprint.hpp"
+#include "coffeeshop/live_settings.hpp"
 #include "coffeeshop/messages.hpp"
 #include "coffeeshop/store/instance_registry.hpp"
 #include "coffeeshop/util/bounded_gate.hpp"
@@ -662,7 +663,9 @@ struct http_api::impl {
 
   /// Checks the admin token; answers 404/401/403 itself when access is denied.
   bool authorized(call_ctx& c) {
-    if (!cfg.admin_token) {
+    // A reload may have changed the token since start.
+    const auto token = deps.live ? deps.live->admin_token() : cfg.admin_token;
+    if (!token) {
       fail(c, 404, "not_found", "Not found", "admin endpoints are disabled (admin.token is null)");
       return false;
     }
@@ -673,7 +676,7 @@ struct http_api::impl {
       fail(c, 401, "unauthorized", "Unauthorized", "an Authorization: Bearer token is required");
       return false;
     }
-    if (auth.substr(prefix.size()) != *cfg.admin_token) {
+    if (auth.substr(prefix.size()) != *token) {
       fail(c, 403, "forbidden", "Forbidden", "the bearer token is not valid");
       return false;
     }

@@ -99,6 +99,10 @@ call_engine::call_engine(service_kind kind, service_settings settings, std::stri
     opened_at_ms_(opened_at_ms) {
   // Probes the predecessor had in flight died with it; their callers re-issue them.
   breaker_.forget_probes();
+  // The predecessor's breaker, budget and limit were made under the settings of its time,
+  // which a reload may have replaced since.
+  adopt_settings();
+  load_changed_ = false;
   reported_state_ = breaker_.state(clock.now);
   reported_failures_ = breaker_.consecutive_failures();
   reported_isolated_ = breaker_.isolated();
@@ -131,6 +135,28 @@ void call_engine::on_retry_timer(uint64_t id, const call_clock& clock, call_comm
     return;
   attempt(id, i->second, clock, out);
   note_load(out);
+}
+
+void call_engine::reconfigure(const service_settings& settings, call_commands& out) {
+  settings_ = settings;
+  adopt_settings();
+  note_load(out);
+}
+
+void call_engine::adopt_settings() {
+  breaker_.set_settings(settings_.circuit_breaker);
+  retry_.set_settings(settings_.retry);
+  // A budget or a limiter under other settings starts over: what it counted or learned was
+  // measured against bounds that no longer hold.
+  if (!(budget_.settings() == settings_.retry.budget)) {
+    budget_ = retry_budget{settings_.retry.budget};
+    load_changed_ = true;
+  }
+  if (!(limiter_.settings() == settings_.adaptive_concurrency) ||
+      limiter_.max_limit() != settings_.max_connections) {
+    limiter_ = concurrency_limiter{settings_.adaptive_concurrency, settings_.max_connections};
+    load_changed_ = true;
+  }
 }
 
 void call_engine::apply(circuit_action action, const call_clock& clock, call_commands& out) {

@@ -145,6 +145,11 @@ public:
   /// An operator isolated or reset the breaker.
   void apply(circuit_action action, const call_clock& clock, call_commands& out);
 
+  /// Takes new settings (a config reload) for the calls to come; calls under way keep
+  /// their deadline and in-flight attempts. The breaker keeps its state; a changed retry
+  /// budget, adaptive limit or max_connections starts its budget or limiter afresh.
+  void reconfigure(const service_settings& settings, call_commands& out);
+
   std::size_t active_calls() const { return calls_.size(); }
   int attempts_in_flight() const { return attempts_in_flight_; }
   const circuit_breaker& breaker() const { return breaker_; }
@@ -186,6 +191,8 @@ private:
                     const call_clock& clock, call_commands& out);
   /// Ends an input: reports the budget and the limit when the input moved them.
   void note_load(call_commands& out);
+  /// Brings the breaker, retry policy, budget and limiter in line with settings_.
+  void adopt_settings();
 
   service_kind kind_;
   service_settings settings_;

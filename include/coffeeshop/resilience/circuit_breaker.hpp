@@ -76,6 +76,10 @@ public:
   /// calls this on its predecessor's snapshot, whose probes died with it.
   void forget_probes() { probes_in_flight_ = 0; }
 
+  /// Takes new settings (a config reload); the state and its counts stay, and the new
+  /// thresholds and durations apply from the next call on.
+  void set_settings(const breaker_settings& settings) { settings_ = settings; }
+
   /// The breaker as of `now`, its times moved to the wall clock that reads
   /// `epoch_now_ms` (Unix epoch ms) at the same instant. Probes in flight and
   /// the failure-ratio window are not kept: they die with the process.

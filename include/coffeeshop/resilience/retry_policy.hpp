@@ -52,6 +52,9 @@ public:
 
   const retry_settings& settings() const { return settings_; }
 
+  /// Takes new settings (a config reload); the jitter sequence goes on.
+  void set_settings(const retry_settings& settings) { settings_ = settings; }
+
 private:
   retry_settings settings_;
   std::mt19937_64 rng_;

@@ -4,6 +4,7 @@
 
 #include <boost/json/object.hpp>
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -28,7 +29,12 @@ public:
   logger(log_level min_level, log_format format, std::string instance = {});
   ~logger();
 
-  bool enabled(log_level level) const { return level >= min_level_; }
+  bool enabled(log_level level) const {
+    return level >= min_level_.load(std::memory_order_relaxed);
+  }
+
+  /// Changes the lowest level written (a config reload); lines already written stay.
+  void set_level(log_level level) { min_level_.store(level, std::memory_order_relaxed); }
 
   void log(log_level level, std::string_view msg, const boost::json::object& fields = {});
 
@@ -52,7 +58,7 @@ public:
 private:
   void write(log_level level, std::string_view msg, const boost::json::object& fields);
 
-  log_level min_level_;
+  std::atomic<log_level> min_level_;
   log_format format_;
   std::string instance_;
   std::shared_ptr<spdlog::logger> out_;

@@ -1,0 +1,41 @@
+#pragma once
+
+#include "coffeeshop/config.hpp"
+#include "coffeeshop/resilience/service_kind.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+
+namespace coffeeshop {
+
+/// The settings a reload (SIGHUP) may replace while the daemon runs, shared by the daemon
+/// that replaces them and the HTTP layer and actors that read them. A reader keeps the
+/// version() it last applied, so checking for a change costs one atomic load.
+class live_settings {
+public:
+  explicit live_settings(const config& cfg);
+
+  /// Counts replacements; 0 until the first.
+  uint64_t version() const { return version_.load(std::memory_order_acquire); }
+
+  /// The service's settings as they are now.
+  service_settings service(service_kind kind) const;
+
+  std::optional<std::string> admin_token() const;
+
+  /// Takes the run-time settings of `cfg` (see take_runtime_settings); the rest of a
+  /// service's settings stay as they were at start.
+  void replace(const config& cfg);
+
+private:
+  mutable std::mutex mtx_;
+  service_settings payment_;
+  service_settings notification_;
+  std::optional<std::string> admin_token_;
+  std::atomic<uint64_t> version_{0};
+};
+
+} // namespace coffeeshop
