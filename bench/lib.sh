@@ -73,6 +73,27 @@ wait_http() { # URL : until it answers 2xx
 
 vm() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; } # PID VmRSS|VmHWM -> kB
 
+# proc_cost PID -> "CPU_TICKS CONTEXT_SWITCHES": utime + stime of the whole process (clock
+# ticks, getconf CLK_TCK per second) and the voluntary + involuntary switches summed over its
+# live threads. Fields counted from the end of "(comm) ", which may hold spaces.
+proc_cost() {
+  local ticks switches
+  ticks=$(sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }')
+  switches=$(cat /proc/"$1"/task/*/status 2>/dev/null |
+    awk '$1 ~ /^(nonvoluntary|voluntary)_ctxt_switches:$/ { n += $2 } END { print n + 0 }')
+  echo "$ticks $switches"
+}
+
+# cost_per_request NAME BEFORE AFTER : from two proc_cost readings and NAME's wrk request
+# count, writes "CPU_US_PER_REQUEST SWITCHES_PER_REQUEST" to $WORK/NAME.cost.
+cost_per_request() {
+  local n
+  n=$(jf "$1" .requests)
+  awk -v a="$2" -v b="$3" -v n="$n" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+    split(a, x, " "); split(b, y, " ")
+    if (n > 0) printf "%.0f %.2f\n", (y[1] - x[1]) * 1e6 / hz / n, (y[2] - x[2]) / n }' >"$WORK/$1.cost"
+}
+
 # -- wrk ------------------------------------------------------------------------------
 # wrk_run NAME SCRIPT URL CONNS SECONDS : the BENCH_JSON line of report.lua -> $WORK/NAME.json
 wrk_run() {
