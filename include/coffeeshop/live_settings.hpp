@@ -24,6 +24,9 @@ public:
   /// The service's settings as they are now.
   service_settings service(service_kind kind) const;
 
+  /// The service's total_timeout_ms as it is now (the one setting read per request).
+  int64_t total_timeout_ms(service_kind kind) const;
+
   std::optional<std::string> admin_token() const;
 
   /// Takes the run-time settings of `cfg` (see take_runtime_settings); the rest of a

@@ -12,6 +12,11 @@ service_settings live_settings::service(service_kind kind) const {
   return kind == service_kind::payment ? payment_ : notification_;
 }
 
+int64_t live_settings::total_timeout_ms(service_kind kind) const {
+  std::lock_guard lock{mtx_};
+  return (kind == service_kind::payment ? payment_ : notification_).total_timeout_ms;
+}
+
 std::optional<std::string> live_settings::admin_token() const {
   std::lock_guard lock{mtx_};
   return admin_token_;

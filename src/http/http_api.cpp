@@ -140,7 +140,14 @@ struct http_api::impl {
   std::thread serving;
   /// Waiting orders may hold at most max_inflight_orders server threads.
   bounded_gate inflight_orders;
-  millis create_wait;
+  /// How long a create waits for the coordinator: the whole payment budget, never less, so
+  /// the client is never told of a failure while its payment may still go through. The
+  /// budget is the live one: a reload may have raised it.
+  millis create_wait() const {
+    const auto budget = deps.live ? deps.live->total_timeout_ms(service_kind::payment)
+                                  : cfg.payment.total_timeout_ms;
+    return std::max(millis{cfg.http.request_timeout_ms}, millis{budget + 5000});
+  }
 
   struct route {
     std::string method;
@@ -158,9 +165,6 @@ struct http_api::impl {
       life(std::move(l)),
       inflight_orders(c.http.max_inflight_orders) {
     menu_body = to_json_text(catalogue.to_json());
-    // The ingress waits for the whole payment budget, never less.
-    create_wait = std::max(millis{cfg.http.request_timeout_ms},
-                           millis{cfg.payment.total_timeout_ms + 5000});
     add_routes();
     configure_server();
   }
@@ -481,7 +485,7 @@ struct http_api::impl {
     // payment is shed.
     auto pass = inflight_orders.try_enter();
     cmd.shed = !pass.admitted();
-    auto reply = gateway.create_order(std::move(cmd), create_wait);
+    auto reply = gateway.create_order(std::move(cmd), create_wait());
     if (!reply) {
       unavailable(c, reply.error);
       return;

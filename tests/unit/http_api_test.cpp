@@ -7,6 +7,7 @@
 
 #include "coffeeshop/domain/order_json.hpp"
 #include "coffeeshop/domain/request_fingerprint.hpp"
+#include "coffeeshop/live_settings.hpp"
 #include "coffeeshop/util/json_text.hpp"
 
 #include <boost/json.hpp>
@@ -45,7 +46,10 @@ const std::string valid_order =
 /// server, so a failed check cannot leave a request (and stop()) waiting forever.
 class api_fixture {
 public:
-  explicit api_fixture(const std::function<void(config&)>& tweak = {}) : cfg(config::defaults()) {
+  /// `live`, when given, is what the daemon's reload replaces (services.live).
+  explicit api_fixture(const std::function<void(config&)>& tweak = {},
+                       std::shared_ptr<live_settings> live = nullptr)
+    : cfg(config::defaults()) {
     cfg.http.listen_host = "127.0.0.1";
     cfg.http.listen_port = 0;
     // Default 128 threads per fixture is needless start-up work for a unit test.
@@ -59,6 +63,7 @@ public:
     services.journal = std::make_shared<event_journal>();
     services.store = make_memory_order_store();
     services.spans = spans;
+    services.live = std::move(live);
     api = std::make_unique<http_api>(cfg, menu::built_in(), services, fake, life);
     std::string error;
     port = api->bind(error);
@@ -261,6 +266,25 @@ TEST_CASE("http_api: a valid create reaches the gateway as a priced command", "[
   CHECK(creates[0].timeout >= millis{f.cfg.payment.total_timeout_ms});
   CHECK(creates[0].timeout == std::max(millis{f.cfg.http.request_timeout_ms},
                                        millis{f.cfg.payment.total_timeout_ms + 5000}));
+}
+
+TEST_CASE("http_api: a create waits for the payment budget a reload raised", "[http_api][reload]") {
+  auto c = config::defaults();
+  c.payment.total_timeout_ms = 1000;
+  auto live = std::make_shared<live_settings>(c);
+  api_fixture f{[](config& cfg) { cfg.payment.total_timeout_ms = 1000; }, live};
+  f.fake.reply_create(create_reply(create_result::created));
+  f.fake.reply_create(create_reply(create_result::created));
+
+  REQUIRE(f.post_order(valid_order));
+  c.payment.total_timeout_ms = 90000;
+  live->replace(c);
+  REQUIRE(f.post_order(valid_order));
+
+  auto creates = f.fake.creates();
+  REQUIRE(creates.size() == 2);
+  CHECK(creates[0].timeout == millis{f.cfg.http.request_timeout_ms});
+  CHECK(creates[1].timeout == millis{95000});
 }
 
 TEST_CASE("http_api: a create without Idempotency-Key hands the gateway no key", "[http_api]") {
