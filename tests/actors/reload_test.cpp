@@ -27,13 +27,18 @@ struct reload_fixture : service_fixture {
   std::shared_ptr<live_settings> live;
   caf::actor pay;
 
-  /// Live settings made from `s` (both services), then a payment actor started with `s`.
-  void start(const service_settings& s) {
+  /// A fresh transport and live settings made from `s` (both services).
+  void start_live(const service_settings& s) {
     cfg.payment = s;
     cfg.notification = s;
     start_transport(s);
     live = std::make_shared<live_settings>(cfg);
     deps.live = live;
+  }
+
+  /// start_live(s), then a payment actor started with `s`.
+  void start(const service_settings& s) {
+    start_live(s);
     pay = spawn_payment(s, transport);
   }
 
@@ -147,10 +152,7 @@ TEST_CASE_METHOD(reload_fixture,
                  "[payment][reload][bulkhead]") {
   auto s = quiet_settings();
   s.max_connections = 4;
-  start_transport(s);
-  cfg.payment = s;
-  live = std::make_shared<live_settings>(cfg);
-  deps.live = live;
+  start_live(s);
   auto spawned = std::make_shared<int>(0);
   auto retired = std::make_shared<int>(0);
   auto spec = spec_for(service_kind::payment, s, transport);

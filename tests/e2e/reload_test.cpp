@@ -10,6 +10,8 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,6 +63,33 @@ std::vector<std::string> strings(const boost::json::value& v) {
   return out;
 }
 
+/// A simulator whose payments fail with 500 and a daemon started with --config on a file
+/// the test rewrites before each SIGHUP.
+struct reloadable_daemon {
+  sim_process sim = start_sim("fast");
+  temp_dir dir;
+  std::optional<process> proc;
+  int port = 0;
+
+  explicit reloadable_daemon(const std::function<std::string(const sim_process&)>& first) {
+    sim.set_behavior({{"service", "payment"}, {"fixedStatus", 500}});
+    auto file = write(first(sim));
+    proc.emplace(daemon_bin(), std::vector<std::string>{"--config", file});
+    port = proc->wait_listening(20s);
+  }
+
+  std::string write(const std::string& text) const {
+    return dir.write_file("coffeeshop.json", text);
+  }
+
+  /// SIGTERM, which must end it with status 0.
+  void stop() {
+    REQUIRE(proc->running());
+    proc->signal(SIGTERM);
+    CHECK(proc->wait_exit(20s) == 0);
+  }
+};
+
 /// Payment attempts the simulator saw for one order that fails with 500.
 std::size_t attempts_for_failing_order(const sim_process& sim, int port) {
   sim.clear();
@@ -75,18 +104,14 @@ std::size_t attempts_for_failing_order(const sim_process& sim, int port) {
 TEST_CASE("reload: SIGHUP applies the admin token and the retry settings and names what needs "
           "a restart",
           "[e2e][reload]") {
-  auto sim = start_sim("fast");
-  sim.set_behavior({{"service", "payment"}, {"fixedStatus", 500}});
-  temp_dir dir;
-  auto file = dir.write_file("coffeeshop.json", config_text(sim, payment_retries(0), "first"));
-  process p(daemon_bin(), {"--config", file});
-  int port = p.wait_listening(20s);
+  reloadable_daemon d{[](const sim_process& sim) {
+    return config_text(sim, payment_retries(0), "first");
+  }};
+  auto& p = *d.proc;
+  CHECK(admin_status(d.port, "first") == 200);
+  CHECK(attempts_for_failing_order(d.sim, d.port) == 1);
 
-  CHECK(admin_status(port, "first") == 200);
-  CHECK(attempts_for_failing_order(sim, port) == 1);
-
-  dir.write_file("coffeeshop.json",
-                 config_text(sim, payment_retries(2), "second", "info", 200));
+  d.write(config_text(d.sim, payment_retries(2), "second", "info", 200));
   auto line = reload(p, "config reloaded", 1);
   CHECK(strings(line.at("applied")) ==
         std::vector<std::string>{"admin.token", "services.payment.retry.max_retries"});
@@ -95,36 +120,28 @@ TEST_CASE("reload: SIGHUP applies the admin token and the retry settings and nam
   // The token's value is never logged.
   CHECK(p.output().find("second") == std::string::npos);
 
-  CHECK(admin_status(port, "second") == 200);
-  CHECK(admin_status(port, "first") == 403);
-  CHECK(attempts_for_failing_order(sim, port) == 3);
+  CHECK(admin_status(d.port, "second") == 200);
+  CHECK(admin_status(d.port, "first") == 403);
+  CHECK(attempts_for_failing_order(d.sim, d.port) == 3);
 
   // A token set to null turns the admin routes off.
-  dir.write_file("coffeeshop.json", config_text(sim, payment_retries(2), nullptr));
+  d.write(config_text(d.sim, payment_retries(2), nullptr));
   reload(p, "config reloaded", 2);
-  CHECK(admin_status(port, "second") == 404);
-
-  REQUIRE(p.running());
-  p.signal(SIGTERM);
-  CHECK(p.wait_exit(20s) == 0);
+  CHECK(admin_status(d.port, "second") == 404);
+  d.stop();
 }
 
 TEST_CASE("reload: an invalid config is logged and the running one kept", "[e2e][reload]") {
-  auto sim = start_sim("fast");
-  sim.set_behavior({{"service", "payment"}, {"fixedStatus", 500}});
-  temp_dir dir;
-  auto file = dir.write_file("coffeeshop.json", config_text(sim, payment_retries(1), "token"));
-  process p(daemon_bin(), {"--config", file});
-  int port = p.wait_listening(20s);
-
-  dir.write_file("coffeeshop.json", "{\"services\": {\"payment\": {\"retry\": {\"max_retries\": "
-                                    "\"three\"}}}, \"http\": ");
+  reloadable_daemon d{[](const sim_process& sim) {
+    return config_text(sim, payment_retries(1), "token");
+  }};
+  auto& p = *d.proc;
+  d.write(R"({"services": {"payment": {"retry": {"max_retries": "three"}}}, "http": )");
   auto bad_json = reload(p, "config reload failed: the running config is kept", 1);
   CHECK(bad_json.at("level").as_string() == "error");
   CHECK(bad_json.at("errors").as_array().size() == 1);
 
-  dir.write_file("coffeeshop.json", R"({"services": {"payment": {"retry": {"max_retries": "three"}}},
-                                        "no_such_key": 1})");
+  d.write(R"({"services": {"payment": {"retry": {"max_retries": "three"}}}, "no_such_key": 1})");
   auto invalid = reload(p, "config reload failed: the running config is kept", 2);
   auto errors = boost::json::serialize(invalid.at("errors"));
   INFO(errors);
@@ -132,24 +149,19 @@ TEST_CASE("reload: an invalid config is logged and the running one kept", "[e2e]
   CHECK(errors.find("no_such_key") != std::string::npos);
 
   // Still the old config: the old token, one retry.
-  CHECK(admin_status(port, "token") == 200);
-  CHECK(attempts_for_failing_order(sim, port) == 2);
+  CHECK(admin_status(d.port, "token") == 200);
+  CHECK(attempts_for_failing_order(d.sim, d.port) == 2);
   CHECK(p.log_lines("config reloaded").empty());
-
-  REQUIRE(p.running());
-  p.signal(SIGTERM);
-  CHECK(p.wait_exit(20s) == 0);
+  d.stop();
 }
 
 TEST_CASE("reload: SIGUSR1 SIGUSR2 and SIGALRM are logged and ignored and the log level follows "
           "a reload",
           "[e2e][reload]") {
-  auto sim = start_sim("fast");
-  temp_dir dir;
-  auto file = dir.write_file("coffeeshop.json", config_text(sim, payment_retries(0), nullptr));
-  process p(daemon_bin(), {"--config", file});
-  int port = p.wait_listening(20s);
-
+  reloadable_daemon d{[](const sim_process& sim) {
+    return config_text(sim, payment_retries(0), nullptr);
+  }};
+  auto& p = *d.proc;
   for (int sig : {SIGUSR1, SIGUSR2, SIGALRM})
     p.signal(sig);
   REQUIRE(eventually([&] { return p.log_lines("signal ignored").size() == 3; }));
@@ -157,17 +169,14 @@ TEST_CASE("reload: SIGUSR1 SIGUSR2 and SIGALRM are logged and ignored and the lo
   for (const auto& l : p.log_lines("signal ignored"))
     names.emplace_back(l.at("signal").as_string());
   CHECK(names == std::vector<std::string>{"SIGUSR1", "SIGUSR2", "SIGALRM"});
-  CHECK(request(port, "GET", "/healthz").status == 200);
+  CHECK(request(d.port, "GET", "/healthz").status == 200);
 
   // At level error the warning of the next ignored signal is not written; the reload
   // line after it shows the signal thread got past it.
-  dir.write_file("coffeeshop.json", config_text(sim, payment_retries(0), nullptr, "error"));
+  d.write(config_text(d.sim, payment_retries(0), nullptr, "error"));
   reload(p, "config reloaded", 1);
   p.signal(SIGUSR1);
   reload(p, "config reloaded", 2);
   CHECK(p.log_lines("signal ignored").size() == 3);
-
-  REQUIRE(p.running());
-  p.signal(SIGTERM);
-  CHECK(p.wait_exit(20s) == 0);
+  d.stop();
 }
