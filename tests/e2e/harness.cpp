@@ -38,6 +38,23 @@ const char* sim_bin() {
 }
 const char* source_dir() { return COFFEESHOP_SOURCE_DIR; }
 
+double time_scale() {
+  static const double scale = [] {
+    const char* text = std::getenv("COFFEESHOP_TEST_TIME_SCALE");
+    if (!text || !*text)
+      return 1.0;
+    char* end = nullptr;
+    double v = std::strtod(text, &end);
+    return end && *end == '\0' && v >= 1.0 && v <= 100.0 ? v : 1.0;
+  }();
+  return scale;
+}
+
+std::chrono::milliseconds scaled(std::chrono::milliseconds d) {
+  return std::chrono::milliseconds{
+    static_cast<std::chrono::milliseconds::rep>(static_cast<double>(d.count()) * time_scale())};
+}
+
 namespace {
 
 using clock_type = std::chrono::steady_clock;
@@ -62,6 +79,29 @@ void parse_json_lines(const std::string& text, std::vector<boost::json::object>&
   }
 }
 
+/// Whether $COFFEESHOP_TEST_LEAK_CHECK asks for every daemon and simulator to be stopped
+/// gracefully at the end, so that LeakSanitizer runs in it.
+bool leak_check_at_end() {
+  static const bool on = [] {
+    const char* v = std::getenv("COFFEESHOP_TEST_LEAK_CHECK");
+    return v && std::string{v} == "1";
+  }();
+  return on;
+}
+
+/// The start of a sanitizer report in `err`, or npos.
+std::string::size_type sanitizer_report(const std::string& err) {
+  for (const char* marker : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                             "runtime error:", "WARNING: ThreadSanitizer"}) {
+    auto at = err.find(marker);
+    if (at != std::string::npos) {
+      auto line = err.rfind('\n', at);
+      return line == std::string::npos ? 0 : line + 1;
+    }
+  }
+  return std::string::npos;
+}
+
 bool iequals(const std::string& a, const std::string& b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) ==
@@ -75,6 +115,8 @@ bool iequals(const std::string& a, const std::string& b) {
 
 struct process::impl {
   std::string exe;
+  /// coffeeshopd or coffeeshop-sim: checked for sanitizer reports when it goes.
+  bool under_test = false;
   pid_t pid = -1;
   int out_fd = -1;
   int err_fd = -1;
@@ -148,6 +190,18 @@ struct process::impl {
       std::this_thread::sleep_for(5ms);
   }
 
+  /// SIGTERM and a bounded wait, so that LeakSanitizer's check at exit runs; true once reaped.
+  bool stop_gracefully() {
+    ::kill(pid, SIGTERM);
+    const auto deadline = clock_type::now() + 20s;
+    while (!try_reap()) {
+      if (clock_type::now() >= deadline)
+        return false;
+      std::this_thread::sleep_for(5ms);
+    }
+    return true;
+  }
+
   ~impl() {
     if (pid > 0) {
       bool done;
@@ -155,6 +209,8 @@ struct process::impl {
         std::lock_guard<std::mutex> lk(mu);
         done = reaped;
       }
+      if (!done && under_test && leak_check_at_end())
+        done = stop_gracefully();
       if (!done) {
         ::kill(pid, SIGKILL);
         int st = 0;
@@ -171,6 +227,12 @@ struct process::impl {
       ::close(out_fd);
     if (err_fd >= 0)
       ::close(err_fd);
+    if (under_test) {
+      std::lock_guard<std::mutex> lk(mu);
+      if (auto at = sanitizer_report(err); at != std::string::npos)
+        FAIL_CHECK(exe << " (pid " << pid << ") reported a sanitizer finding:\n"
+                       << err.substr(at, 16000));
+    }
   }
 };
 
@@ -178,6 +240,7 @@ process::process(std::string exe, std::vector<std::string> args,
                  std::vector<std::pair<std::string, std::string>> env)
   : impl_(std::make_unique<impl>()) {
   impl_->exe = exe;
+  impl_->under_test = exe == daemon_bin() || exe == sim_bin();
   // Everything the child needs is prepared before fork (only async-signal-safe calls after).
   std::vector<std::string> argv_store;
   argv_store.push_back(exe);
@@ -310,7 +373,7 @@ void process::signal(int sig) {
 bool process::running() { return !impl_->try_reap(); }
 
 std::optional<int> process::wait_exit(std::chrono::milliseconds timeout) {
-  auto deadline = clock_type::now() + timeout;
+  auto deadline = clock_type::now() + scaled(timeout);
   for (;;) {
     if (impl_->try_reap()) {
       impl_->drain_output();
@@ -324,6 +387,7 @@ std::optional<int> process::wait_exit(std::chrono::milliseconds timeout) {
 }
 
 int process::wait_listening(std::chrono::milliseconds timeout) {
+  timeout = scaled(timeout);
   auto deadline = clock_type::now() + timeout;
   for (;;) {
     std::vector<boost::json::object> lines;
@@ -411,6 +475,7 @@ bool http_result::has_header(const std::string& name) const {
 }
 
 httplib::Client make_client(int port, std::chrono::seconds timeout) {
+  timeout = std::chrono::duration_cast<std::chrono::seconds>(scaled(timeout));
   httplib::Client cli("127.0.0.1", port);
   cli.set_connection_timeout(timeout);
   cli.set_read_timeout(timeout);
@@ -662,7 +727,7 @@ std::string header_of(const boost::json::value& recorded, const std::string& nam
 // -- misc -------------------------------------------------------------------------
 
 bool eventually(std::function<bool()> pred, std::chrono::milliseconds timeout) {
-  auto deadline = clock_type::now() + timeout;
+  auto deadline = clock_type::now() + scaled(timeout);
   for (;;) {
     bool ok = pred();
     if (ok || clock_type::now() >= deadline)

@@ -21,6 +21,14 @@ namespace coffeeshop::e2e {
 
 using namespace std::chrono_literals;
 
+/// How many times slower than a release build the binaries under test may be:
+/// $COFFEESHOP_TEST_TIME_SCALE (a number >= 1; the asan test preset sets it), else 1. The
+/// harness's waits (eventually, wait_listening, wait_exit, request, raw_conn's reads) are
+/// multiplied by it, and so are the latency bounds a test asserts (wrap them in scaled());
+/// what a test configures in the daemon (timeouts, delays, budgets) is not.
+double time_scale();
+std::chrono::milliseconds scaled(std::chrono::milliseconds d);
+
 /// Paths of the binaries under test (compile definitions of the e2e_tests target).
 const char* daemon_bin();
 const char* sim_bin();
@@ -31,6 +39,12 @@ const char* source_dir();
 /// thread. The child gets PR_SET_PDEATHSIG(SIGKILL), stdin from /dev/null, the parent's
 /// environment minus COFFEESHOP_CONFIG, plus `env` (which may set COFFEESHOP_CONFIG again).
 /// Killed (SIGKILL) and reaped in the destructor if still running. Movable, not copyable.
+///
+/// Sanitizers: a coffeeshopd or coffeeshop-sim process fails the running test (FAIL_CHECK in
+/// the destructor) when its stderr holds an AddressSanitizer, LeakSanitizer or UBSan report.
+/// With $COFFEESHOP_TEST_LEAK_CHECK=1 (the asan test preset) the destructor first stops such
+/// a process with SIGTERM and waits for it (up to 20 s, then SIGKILL), so that LeakSanitizer
+/// checks every daemon a test started, not only those the test stopped itself.
 /// Throws std::runtime_error if the process cannot be started (e.g. exec fails: the
 /// child then exits 127 with a message on stderr).
 class process {

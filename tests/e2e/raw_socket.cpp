@@ -1,5 +1,7 @@
 #include "raw_socket.hpp"
 
+#include "harness.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -94,11 +96,11 @@ std::string raw_conn::read_until(const std::function<bool(const std::string&)>& 
 
 std::string raw_conn::read_replies(std::size_t n, std::chrono::milliseconds timeout) {
   return read_until([n](const std::string& t) { return complete_replies(t, nullptr) >= n; },
-                    timeout);
+                    scaled(timeout));
 }
 
 bool raw_conn::closed_within(std::chrono::milliseconds timeout) {
-  const auto deadline = clock::now() + timeout;
+  const auto deadline = clock::now() + scaled(timeout);
   char buf[65536];
   for (;;) {
     const ssize_t n = read_some(fd_, buf, sizeof buf, deadline);

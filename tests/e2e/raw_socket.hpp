@@ -29,6 +29,8 @@ public:
   bool send(std::string_view data);
 
   /// Reads until `done(text so far)`, the peer closes, or `timeout`; returns what was read.
+  /// The timeout is taken as given (tests pace drips with it); the two below are waits for
+  /// the daemon and are multiplied by time_scale() (harness.hpp).
   std::string read_until(const std::function<bool(const std::string&)>& done,
                          std::chrono::milliseconds timeout);
 
