@@ -39,6 +39,7 @@ outbound_call notify_call(const integration_spec& spec, const notify_request& re
   // No parent span: the outbox may deliver long after the request that queued the
   // notification (or after a restart), so its call span is a root of the order's trace.
   call.trace_id = req.trace_id;
+  call.trace_flags = req.trace_flags;
   call.body = notification_body(spec.settings.format, req);
   call.idempotency_key = req.order_id + ':' + req.status;
   call.context["status"] = req.status;

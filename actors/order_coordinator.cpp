@@ -47,7 +47,8 @@ struct coordinator_state {
     /// The span of the request that asked for this payment, parent of its call span;
     /// empty when no request of the order's trace waits (resumed at start).
     std::string parent_span;
-    /// That request's trace-flags, sent upstream as received; "01" when resumed.
+    /// That request's trace-flags, sent upstream as received; the order's stored ones
+    /// (order::trace_flags) when resumed.
     std::string trace_flags = "01";
   };
   struct delivery {
@@ -121,6 +122,10 @@ order open_order(create_order_command& cmd) {
   o.payment_method = std::move(cmd.request.payment_method);
   o.created_at_ms = o.updated_at_ms = now_ms();
   o.trace_id = cmd.trace_id;
+  // Kept with the order: a payment resumed after a restart and the notifications go out
+  // with the sampling decision of the request that made it.
+  if (!cmd.trace_flags.empty())
+    o.trace_flags = cmd.trace_flags;
   o.idempotency_key = cmd.idempotency_key;
   o.request_fingerprint = std::move(cmd.fingerprint);
   return o;
@@ -366,8 +371,12 @@ void issue_delivery(coordinator_self self, const std::string& order_id) {
   if (d.request.entry_id != q->second.front().id) {
     const auto& e = q->second.front();
     auto o = st.spec.deps.store->get(order_id);
-    d.request = notify_request{order_id, e.id, e.status, o ? o->customer_email : std::string{},
-                               o ? o->trace_id : std::string{}};
+    d.request = notify_request{order_id,
+                               e.id,
+                               e.status,
+                               o ? o->customer_email : std::string{},
+                               o ? o->trace_id : std::string{},
+                               o ? o->trace_flags : std::string{"01"}};
   }
   auto child = caf::actor_cast<notification_actor>(st.supervisor->child(notification_child));
   if (!child)
@@ -453,10 +462,11 @@ void complete_delivery(coordinator_self self, const std::string& order_id,
 
 // -- payments ---------------------------------------------------------------------
 
+/// `trace_flags` empty: the order's own (order::trace_flags).
 void start_payment(coordinator_self self, order o,
                    std::optional<caf::typed_response_promise<create_order_reply>> promise,
                    bool resumed = false, std::string parent_span = {},
-                   std::string trace_flags = "01");
+                   std::string trace_flags = {});
 
 /// Takes up the work of an order whose lease this daemon holds (claimed, or
 /// kept because work remained): its payment if still pending, and its
@@ -587,6 +597,8 @@ void start_payment(coordinator_self self, order o,
   auto& st = self->state;
   if (o.idempotency_key)
     st.keys_in_progress[*o.idempotency_key] = o.id;
+  if (trace_flags.empty())
+    trace_flags = o.trace_flags.empty() ? std::string{"01"} : o.trace_flags;
   auto id = o.id;
   st.payments[id] = coordinator_state::pending_payment{
     std::move(o), std::move(promise), 0, resumed, std::move(parent_span), std::move(trace_flags)};
@@ -705,9 +717,12 @@ std::string parent_span_for(const order& o, const create_order_command& cmd) {
   return o.trace_id == cmd.trace_id ? cmd.span_id : std::string{};
 }
 
-/// The request's trace-flags for the same case; "01" (sampled) for another trace.
+/// The request's trace-flags for the same case; for another trace, the flags stored with
+/// the order (those of the request that created it).
 std::string trace_flags_for(const order& o, const create_order_command& cmd) {
-  return o.trace_id == cmd.trace_id && !cmd.trace_flags.empty() ? cmd.trace_flags : "01";
+  if (o.trace_id == cmd.trace_id && !cmd.trace_flags.empty())
+    return cmd.trace_flags;
+  return o.trace_flags.empty() ? std::string{"01"} : o.trace_flags;
 }
 
 /// The answer to a request whose key another request (here or on another

@@ -45,6 +45,8 @@ struct notify_request {
   std::string status;
   std::string customer_email;
   std::string trace_id;
+  /// W3C trace-flags of the order (those of the request that created it, order::trace_flags).
+  std::string trace_flags = "01";
 };
 
 /// One logical call as the integration engine executes it.

@@ -83,7 +83,14 @@ CREATE INDEX work_leases_by_owner ON work_leases (owner);
 CREATE INDEX work_leases_by_expiry ON work_leases (until_ms);
 )sql";
 
-constexpr migration migrations[] = {{1, schema_v1}, {2, schema_v2}, {3, schema_v3}};
+/// The trace-flags of the request that created each order (order::trace_flags), which a
+/// resumed payment and the order's notifications are sent with, on whichever daemon. Orders
+/// stored before it was kept were sent as sampled: they read as '01'.
+constexpr const char* schema_v4 = R"sql(
+ALTER TABLE orders ADD COLUMN trace_flags text NOT NULL DEFAULT '01';
+)sql";
+
+constexpr migration migrations[] = {{1, schema_v1}, {2, schema_v2}, {3, schema_v3}, {4, schema_v4}};
 static_assert(sizeof migrations / sizeof migrations[0] == postgres_schema_version,
               "one migration per schema version");
 

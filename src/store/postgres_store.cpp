@@ -35,21 +35,23 @@ using pg::result;
 #define COFFEESHOP_ORDER_UPSERT                                                                    \
   " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"                                      \
   " idempotency_key = excluded.idempotency_key, created_at_ms = excluded.created_at_ms,"           \
-  " updated_at_ms = excluded.updated_at_ms, body = excluded.body"
+  " updated_at_ms = excluded.updated_at_ms, body = excluded.body,"                                 \
+  " trace_flags = excluded.trace_flags"
 
 constexpr pg::prepared put_order_sql{
   "put_order",
-  "INSERT INTO orders (id, status, idempotency_key, created_at_ms, updated_at_ms, body)"
-  " VALUES ($1::text, $2::text,"
+  "INSERT INTO orders (id, status, idempotency_key, created_at_ms, updated_at_ms, body,"
+  " trace_flags) VALUES ($1::text, $2::text,"
   " CASE WHEN EXISTS (SELECT 1 FROM orders WHERE idempotency_key = $3::text AND id <> $1::text)"
-  " THEN NULL ELSE $3::text END, $4::bigint, $5::bigint, $6::text)" COFFEESHOP_ORDER_UPSERT};
+  " THEN NULL ELSE $3::text END, $4::bigint, $5::bigint, $6::text, $7::text)" COFFEESHOP_ORDER_UPSERT};
 
 // A claimed key goes in as it is: when another daemon committed it since the
 // check, the unique index refuses this insert instead of it going in keyless.
 constexpr pg::prepared claim_order_sql{
   "claim_order",
-  "INSERT INTO orders (id, status, idempotency_key, created_at_ms, updated_at_ms, body)"
-  " VALUES ($1::text, $2::text, $3::text, $4::bigint, $5::bigint, $6::text)" COFFEESHOP_ORDER_UPSERT};
+  "INSERT INTO orders (id, status, idempotency_key, created_at_ms, updated_at_ms, body,"
+  " trace_flags) VALUES ($1::text, $2::text, $3::text, $4::bigint, $5::bigint, $6::text,"
+  " $7::text)" COFFEESHOP_ORDER_UPSERT};
 
 #undef COFFEESHOP_ORDER_UPSERT
 
@@ -78,11 +80,13 @@ ON CONFLICT (instance_id, service) DO UPDATE SET
   " FROM outbox"
 
 constexpr pg::prepared reader_sql[] = {
-  {"get_order", "SELECT body FROM orders WHERE id = $1::text"},
-  {"order_by_key", "SELECT body FROM orders WHERE idempotency_key = $1::text"},
+  {"get_order", "SELECT body, trace_flags FROM orders WHERE id = $1::text"},
+  {"order_by_key", "SELECT body, trace_flags FROM orders WHERE idempotency_key = $1::text"},
   {"seq_of", "SELECT seq FROM orders WHERE id = $1::text"},
-  {"list_all", "SELECT body FROM orders WHERE seq > $1::bigint ORDER BY seq LIMIT $2::bigint"},
-  {"list_status", "SELECT body FROM orders WHERE status = $1::text AND seq > $2::bigint"
+  {"list_all", "SELECT body, trace_flags FROM orders WHERE seq > $1::bigint ORDER BY seq"
+               " LIMIT $2::bigint"},
+  {"list_status", "SELECT body, trace_flags FROM orders WHERE status = $1::text"
+                  " AND seq > $2::bigint"
                   " ORDER BY seq LIMIT $3::bigint"},
   {"count_orders", "SELECT count(*) FROM orders"},
   {"outbox_get", COFFEESHOP_OUTBOX_COLUMNS " WHERE id = $1::text"},
@@ -233,7 +237,7 @@ public:
     const bool more = static_cast<std::size_t>(rows.rows()) > limit;
     const int n = more ? static_cast<int>(limit) : rows.rows();
     for (int i = 0; i < n; ++i)
-      if (auto o = decode_stored_order(rows.text(i, 0)))
+      if (auto o = decode_stored_order(rows.text(i, 0), rows.text(i, 1)))
         page.orders.push_back(std::move(*o));
     if (more && !page.orders.empty())
       page.next = page.orders.back().id;
@@ -474,7 +478,8 @@ private:
       .add(o.idempotency_key)
       .add(o.created_at_ms)
       .add(o.updated_at_ms)
-      .add(boost::json::serialize(to_stored_json(o)));
+      .add(boost::json::serialize(to_stored_json(o)))
+      .add(stored_trace_flags(o.trace_flags));
     return p;
   }
 
@@ -534,7 +539,7 @@ private:
     auto rows = r.run(statement, p);
     if (!rows.ok() || rows.rows() != 1)
       return std::nullopt;
-    return decode_stored_order(rows.text(0, 0));
+    return decode_stored_order(rows.text(0, 0), rows.text(0, 1));
   }
 
   /// A borrowed connection, back in the pool when the lease ends; empty when

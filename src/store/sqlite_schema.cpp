@@ -60,7 +60,14 @@ CREATE TABLE breakers (
 );
 )sql";
 
-constexpr migration migrations[] = {{1, schema_v1}, {2, schema_v2}};
+/// The trace-flags of the request that created each order (order::trace_flags), which a
+/// resumed payment and the order's notifications are sent with. Orders stored before it
+/// was kept were sent as sampled: they read as "01".
+constexpr const char* schema_v3 = R"sql(
+ALTER TABLE orders ADD COLUMN trace_flags TEXT NOT NULL DEFAULT '01';
+)sql";
+
+constexpr migration migrations[] = {{1, schema_v1}, {2, schema_v2}, {3, schema_v3}};
 static_assert(sizeof migrations / sizeof migrations[0] == sqlite_schema_version,
               "one migration per schema version");
 

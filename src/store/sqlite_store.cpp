@@ -29,15 +29,16 @@ using sqlite::statement;
 // The key column is set only when no other order holds the key: the first
 // order created with a key is the one a retry replays.
 constexpr const char* sql_put_order = R"sql(
-INSERT INTO orders (id, seq, status, idempotency_key, created_at_ms, updated_at_ms, body)
+INSERT INTO orders (id, seq, status, idempotency_key, created_at_ms, updated_at_ms, body,
+                    trace_flags)
 VALUES (?1, (SELECT IFNULL(MAX(seq), 0) + 1 FROM orders), ?2,
         CASE WHEN EXISTS (SELECT 1 FROM orders WHERE idempotency_key = ?3 AND id <> ?1)
              THEN NULL ELSE ?3 END,
-        ?4, ?5, ?6)
+        ?4, ?5, ?6, ?7)
 ON CONFLICT (id) DO UPDATE SET
   status = excluded.status, idempotency_key = excluded.idempotency_key,
   created_at_ms = excluded.created_at_ms, updated_at_ms = excluded.updated_at_ms,
-  body = excluded.body
+  body = excluded.body, trace_flags = excluded.trace_flags
 )sql";
 
 constexpr const char* sql_put_outbox = R"sql(
@@ -111,11 +112,12 @@ std::unique_ptr<reader> make_reader(const sqlite_options& options, std::string& 
   sqlite3_busy_timeout(db->handle(), options.busy_timeout_ms);
   const std::string outbox_select = std::string("SELECT ") + outbox_columns + " FROM outbox";
   const std::string sql[] = {
-    "SELECT body FROM orders WHERE id = ?1",
-    "SELECT body FROM orders WHERE idempotency_key = ?1",
+    "SELECT body, trace_flags FROM orders WHERE id = ?1",
+    "SELECT body, trace_flags FROM orders WHERE idempotency_key = ?1",
     "SELECT seq FROM orders WHERE id = ?1",
-    "SELECT id, body FROM orders WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-    "SELECT id, body FROM orders WHERE status = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+    "SELECT id, body, trace_flags FROM orders WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    "SELECT id, body, trace_flags FROM orders WHERE status = ?1 AND seq > ?2 ORDER BY seq"
+    " LIMIT ?3",
     "SELECT count(*) FROM orders",
     outbox_select + " WHERE id = ?1",
     outbox_select + " ORDER BY seq LIMIT ?1",
@@ -239,7 +241,7 @@ public:
         more = true;
         break;
       }
-      if (auto o = decode_stored_order(s.column_text(1)))
+      if (auto o = decode_stored_order(s.column_text(1), s.column_text(2)))
         page.orders.push_back(std::move(*o));
     }
     if (more && !page.orders.empty())
@@ -383,7 +385,7 @@ private:
     const std::string body = boost::json::serialize(to_stored_json(o));
     return s.bind(1, o.id) && s.bind(2, to_string(o.status)) && s.bind(3, o.idempotency_key) &&
            s.bind(4, o.created_at_ms) && s.bind(5, o.updated_at_ms) && s.bind(6, body) &&
-           s.step() == SQLITE_DONE;
+           s.bind(7, stored_trace_flags(o.trace_flags)) && s.step() == SQLITE_DONE;
   }
 
   bool put(const outbox_entry& e) {
@@ -414,7 +416,7 @@ private:
     reset_on_exit guard(s);
     if (s.step() != SQLITE_ROW)
       return std::nullopt;
-    return decode_stored_order(s.column_text(0));
+    return decode_stored_order(s.column_text(0), s.column_text(1));
   }
 
   /// A borrowed reader, back in the pool when the lease ends.

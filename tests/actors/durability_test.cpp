@@ -13,6 +13,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <map>
 #include <set>
 
 using namespace cstest;
@@ -614,4 +615,108 @@ TEST_CASE_METHOD(durability_fixture,
   CHECK(second->value->result == create_result::in_progress);
   CHECK(second->value->placed.id == theirs.id);
   CHECK(pay->calls.size() == 0);
+}
+
+// -- trace flags ----------------------------------------------------------------------
+
+namespace {
+
+/// The trace-flags of a recorded call's traceparent ("" when it has none).
+std::string flags_of(const recorded_call& c) {
+  auto tp = c.header("traceparent");
+  return tp && tp->size() == 55 ? tp->substr(53) : std::string{};
+}
+
+/// The flags of the notification call announcing `status` for `order_id`.
+std::string notification_flags(const script_ptr& notif, const std::string& order_id,
+                               const std::string& status) {
+  for (const auto& c : notif->calls)
+    if (key_of(c) == order_id + ":" + status)
+      return flags_of(c);
+  return "(not sent)";
+}
+
+} // namespace
+
+TEST_CASE_METHOD(durability_fixture,
+                 "coordinator: a new order keeps its request's trace flags for its notifications",
+                 "[coordinator][store][outbox]") {
+  start();
+  std::map<std::string, std::string> id_of_flags;
+  for (const std::string flags : {"00", "01"}) {
+    auto cmd = create_command();
+    cmd.trace_flags = flags;
+    auto r = create(cmd);
+    REQUIRE(r->value);
+    REQUIRE(r->value->result == create_result::created);
+    const auto id = r->value->placed.id;
+    id_of_flags[flags] = id;
+    CHECK(stored(id).trace_flags == flags);
+    REQUIRE(!pay->calls.empty());
+    CHECK(key_of(pay->calls.back()) == id);
+    CHECK(flags_of(pay->calls.back()) == flags);
+  }
+  // The status changes come without the create's traceparent; the outbox delivers later.
+  for (const auto& [flags, id] : id_of_flags) {
+    auto changed = change(id, order_status::preparation);
+    REQUIRE(changed->value);
+    REQUIRE(changed->value->result == change_result::changed);
+  }
+  advance(100ms);
+  REQUIRE(notif->calls.size() == 2);
+  for (const auto& [flags, id] : id_of_flags) {
+    INFO("flags " << flags);
+    CHECK(notification_flags(notif, id, "preparation") == flags);
+  }
+}
+
+TEST_CASE_METHOD(durability_fixture,
+                 "coordinator: a payment resumed at start and the notifications go out with the "
+                 "trace flags stored with the order",
+                 "[coordinator][store][outbox]") {
+  // What a previous run left behind: an unsampled and a sampled order mid-payment, and an
+  // unsampled paid order whose notification was not delivered yet.
+  auto unsampled = stored_order("pending_payment", "key-00");
+  unsampled.trace_flags = "00";
+  auto sampled = stored_order("pending_payment", "key-01");
+  REQUIRE(sampled.trace_flags == "01");
+  auto paid = stored_order("waiting");
+  paid.trace_flags = "00";
+  outbox_entry entry;
+  entry.id = "ntf_" + make_uuid();
+  entry.order_id = paid.id;
+  entry.status = "waiting";
+  entry.created_at_ms = now_ms();
+  notification_record rec;
+  rec.id = entry.id;
+  rec.status = entry.status;
+  paid.notifications.push_back(rec);
+  store_write w;
+  w.orders = {unsampled, sampled, paid};
+  w.outbox = {entry};
+  REQUIRE(deps.store->commit({&w}).ok);
+
+  start();
+  // Resumed under their keys, each with the flags of the request that created it.
+  REQUIRE(pay->calls.size() == 2);
+  std::map<std::string, std::string> flags_by_order;
+  for (const auto& c : pay->calls)
+    flags_by_order[key_of(c)] = flags_of(c);
+  CHECK(flags_by_order[unsampled.id] == "00");
+  CHECK(flags_by_order[sampled.id] == "01");
+  run();
+  CHECK(stored(unsampled.id).status == order_status::waiting);
+  CHECK(stored(unsampled.id).trace_flags == "00");
+
+  // The notification left pending, and those of the resumed orders' next status.
+  advance(100ms);
+  CHECK(notification_flags(notif, paid.id, "waiting") == "00");
+  for (const auto* o : {&unsampled, &sampled}) {
+    auto changed = change(o->id, order_status::preparation);
+    REQUIRE(changed->value);
+    REQUIRE(changed->value->result == change_result::changed);
+  }
+  advance(100ms);
+  CHECK(notification_flags(notif, unsampled.id, "preparation") == "00");
+  CHECK(notification_flags(notif, sampled.id, "preparation") == "01");
 }

@@ -163,6 +163,9 @@ TEST_CASE("contract: the API scenarios conform to docs/openapi.json through pris
   for (const char* path : {"/api/v1/menu", "/healthz", "/readyz", "/metrics",
                            "/api/v1/integrations", "/api/v1/openapi.json"})
     check_conforms(call("GET", path), 200, p);
+  // Not here: HEAD. Prism 5.16's proxy parses the (empty) body of a HEAD reply whose
+  // Content-Type is application/json and answers its own 500 ("invalid json response body");
+  // unit:http_api checks the document's HEAD operations against the router instead.
 
   // Create, replay, a reused key, reads of the order.
   auto body = order_body();

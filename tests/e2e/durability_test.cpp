@@ -554,6 +554,66 @@ TEST_CASE("durability: kill -9 with notifications queued delivers them after res
   }
 }
 
+TEST_CASE("durability: a payment resumed after kill -9 and the order's notification keep the "
+          "traceparent flags 00 of the request that made the order",
+          "[e2e][durability]") {
+  temp_dir dir;
+  auto sim = start_sim("fast");
+  const std::string trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+  const std::string unsampled = "00-" + trace + "-00f067aa0ba902b7-00";
+  const auto flags_of = [](const std::string& tp) { return tp.size() == 55 ? tp.substr(53) : tp; };
+  std::vector<std::thread> clients;
+  join_guard join{clients};
+  std::string id;
+  {
+    auto d = daemon_for(sim, on_store(dir));
+    sim.set_behavior({{"service", "payment"}, {"hang", true}});
+    // Its reply never comes: the daemon is killed while the payment hangs.
+    clients.emplace_back([port = d.port, unsampled] {
+      request(port, "POST", "/api/v1/orders", order_body(), {{"traceparent", unsampled}});
+    });
+    REQUIRE(eventually([&] { return sim.requests("payment").size() == 1; }));
+    const auto first = sim.requests("payment").at(0);
+    id = header_of(first, "Idempotency-Key");
+    REQUIRE(!id.empty());
+    CHECK(flags_of(header_of(first, "traceparent")) == "00");
+    d.proc.signal(SIGKILL);
+    REQUIRE(d.proc.wait_exit(10s) == 128 + SIGKILL);
+  }
+  sim.reset_behavior("fast");
+  sim.clear();
+
+  auto d = daemon_for(sim, on_store(dir));
+  // Resumed at start under the same key, with the flags stored with the order.
+  std::string resumed;
+  REQUIRE(eventually([&] {
+    for (const auto& p : sim.requests("payment"))
+      if (header_of(p, "Idempotency-Key") == id)
+        resumed = header_of(p, "traceparent");
+    return !resumed.empty();
+  }));
+  INFO("resumed payment traceparent " << resumed);
+  CHECK(trace_id_of(resumed) == trace);
+  CHECK(flags_of(resumed) == "00");
+  REQUIRE(eventually([&] {
+    auto g = d.get_order(id);
+    return g.status == 200 && str(g.json, "status") == "waiting";
+  }));
+
+  // A status change without a traceparent: its notification goes out with the order's flags.
+  REQUIRE(d.set_status(id, "preparation").status == 200);
+  std::string notified;
+  CHECK(eventually([&] {
+    for (const auto& n : sim.requests("notification"))
+      if (notification_of(n) == std::pair<std::string, std::string>{id, "preparation"})
+        notified = header_of(n, "traceparent");
+    return !notified.empty();
+  }));
+  INFO("notification traceparent " << notified);
+  CHECK(trace_id_of(notified) == trace);
+  CHECK(flags_of(notified) == "00");
+}
+
 // --------------------------------------------------------------------------------------------
 
 TEST_CASE("durability: a notification that spent its retries is listed failed by the admin "

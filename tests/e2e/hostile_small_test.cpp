@@ -227,6 +227,21 @@ TEST_CASE("hostile: the traceparent sampled flag goes upstream as received", "[e
     auto sent = header_of(pays[0], "traceparent");
     CHECK(trace_id_of(sent) == trace);
     CHECK(sent.substr(53) == flags);
+
+    // The order's notification goes out later, from the outbox, for a PATCH that carries no
+    // traceparent: with the flags of the request that created the order.
+    const auto id = str(r.json, "id");
+    REQUIRE(d.set_status(id, "preparation").status == 200);
+    std::string notified;
+    CHECK(eventually([&] {
+      for (const auto& n : sim.requests("notification"))
+        if (notification_of(n) == std::pair<std::string, std::string>{id, "preparation"})
+          notified = header_of(n, "traceparent");
+      return !notified.empty();
+    }));
+    INFO("notification traceparent " << notified);
+    CHECK(trace_id_of(notified) == trace);
+    CHECK((notified.size() == 55 && notified.substr(53) == flags));
   }
 }
 

@@ -941,10 +941,28 @@ TEST_CASE("http_api: the OpenAPI document describes every route and nothing unro
     INFO(route.first << " " << route.second);
     CHECK(documented.count(route) == 1);
     routed.insert(route);
+    // Every GET route answers HEAD too (the dispatcher's rule), so the document has it.
+    if (route.first == "GET") {
+      CHECK(documented.count({"HEAD", route.second}) == 1);
+      routed.emplace("HEAD", route.second);
+    }
   }
   for (const auto& op : documented) {
     INFO(op.first << " " << op.second);
     CHECK(routed.count(op) == 1);
+  }
+  // ... and does: a documented HEAD is never 405, and never has a body.
+  for (const auto& [method, path] : documented) {
+    if (method != "HEAD")
+      continue;
+    std::string concrete = path;
+    for (auto open = concrete.find('{'); open != std::string::npos; open = concrete.find('{'))
+      concrete.replace(open, concrete.find('}', open) - open + 1, "x");
+    auto res = f.client->Head(concrete.c_str());
+    INFO("HEAD " << concrete);
+    REQUIRE(res);
+    CHECK(res->status != 405);
+    CHECK(res->body.empty());
   }
 }
 

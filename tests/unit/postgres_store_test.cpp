@@ -214,17 +214,52 @@ TEST_CASE("postgres store: a version 1 schema is migrated, keeping its orders", 
     REQUIRE(store);
     REQUIRE(put_order(*store, make("o1", std::string("k1"))).ok);
   }
-  // What a version 1 database looks like: no instances table, no leases yet.
+  // What a version 1 database looks like: no instances table, no leases, no trace flags yet.
   schema.exec("DROP TABLE instances; DROP TABLE work_leases;"
+              " ALTER TABLE orders DROP COLUMN trace_flags;"
               " UPDATE coffeeshop_schema SET version = 1");
   auto store = open_at(schema.url(), error);
   INFO(error);
   REQUIRE(store);
   CHECK(store->find_by_idempotency_key("k1")->id == "o1");
+  CHECK(store->get("o1")->trace_flags == "01");
   schema.exec("DO $$ BEGIN IF (SELECT version FROM coffeeshop_schema) <> " +
               std::to_string(postgres_schema_version) +
               " OR to_regclass('instances') IS NULL OR to_regclass('work_leases') IS NULL"
               " THEN RAISE 'not migrated'; END IF; END $$");
+}
+
+TEST_CASE("postgres store: a version 3 schema gets the trace_flags column, its orders read as "
+          "sampled",
+          "[pg-server]") {
+  pg_test_schema schema;
+  std::string error;
+  {
+    auto store = open_at(schema.url(), error);
+    REQUIRE(store);
+    auto unsampled = make("o1", std::string("k1"));
+    unsampled.status = order_status::pending_payment;
+    unsampled.trace_flags = "00";
+    REQUIRE(put_order(*store, unsampled).ok);
+  }
+  // Version 3: everything but the column (and so no flags kept for o1).
+  schema.exec(
+    "ALTER TABLE orders DROP COLUMN trace_flags; UPDATE coffeeshop_schema SET version = 3");
+  auto store = open_at(schema.url(), error);
+  INFO(error);
+  REQUIRE(store);
+  auto old = store->find_by_idempotency_key("k1");
+  REQUIRE(old.has_value());
+  CHECK(old->status == order_status::pending_payment);
+  CHECK(old->trace_flags == "01");
+  schema.exec("DO $$ BEGIN IF (SELECT version FROM coffeeshop_schema) <> 4 OR NOT EXISTS"
+              " (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()"
+              " AND table_name = 'orders' AND column_name = 'trace_flags')"
+              " THEN RAISE 'not migrated'; END IF; END $$");
+  auto unsampled = make("o2");
+  unsampled.trace_flags = "00";
+  REQUIRE(put_order(*store, unsampled).ok);
+  CHECK(store->get("o2")->trace_flags == "00");
 }
 
 TEST_CASE("postgres store: heartbeats list the live daemons", "[pg-server]") {

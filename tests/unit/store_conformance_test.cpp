@@ -161,11 +161,44 @@ TEMPLATE_TEST_CASE("store: an order reads back with every field", "[store]", STO
   o.created_at_ms = 1795514130000;
   o.updated_at_ms = 1795514130123;
   o.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+  o.trace_flags = "00";
   o.request_fingerprint = "fp";
   REQUIRE(put_order(*store, o).ok);
   auto back = store->get("a");
   REQUIRE(back.has_value());
   CHECK(to_stored_json(*back) == to_stored_json(o));
+  CHECK(back->trace_flags == "00"); // not part of the stored JSON body
+}
+
+TEMPLATE_TEST_CASE("store: trace flags read back through every lookup", "[store]", STORE_BACKENDS) {
+  TestType backend;
+  auto store = backend.open();
+  auto unsampled = make("a", order_status::pending_payment, "key-a");
+  unsampled.trace_flags = "00";
+  auto sampled = make("b"); // the default
+  REQUIRE(sampled.trace_flags == "01");
+  REQUIRE(put_order(*store, unsampled).ok);
+  REQUIRE(put_order(*store, sampled).ok);
+  CHECK(store->get("a")->trace_flags == "00");
+  CHECK(store->get("b")->trace_flags == "01");
+  CHECK(store->find_by_idempotency_key("key-a")->trace_flags == "00");
+  auto all = store->list(std::nullopt, 10, std::nullopt);
+  REQUIRE(all.orders.size() == 2);
+  CHECK(all.orders[0].trace_flags == "00");
+  CHECK(all.orders[1].trace_flags == "01");
+  // What a restart resumes: the pending orders, with their flags.
+  auto pending = store->list(order_status::pending_payment, 10, std::nullopt);
+  REQUIRE(pending.orders.size() == 1);
+  CHECK(pending.orders[0].trace_flags == "00");
+  // A replacement writes them again.
+  unsampled.status = order_status::waiting;
+  unsampled.trace_flags = "01";
+  sampled.trace_flags = "00";
+  store_write w;
+  w.orders = {unsampled, sampled};
+  REQUIRE(store->commit({&w}).ok);
+  CHECK(store->get("a")->trace_flags == "01");
+  CHECK(store->get("b")->trace_flags == "00");
 }
 
 TEMPLATE_TEST_CASE("store: replacing keeps creation position", "[store]", STORE_BACKENDS) {
@@ -662,7 +695,7 @@ TEST_CASE("sqlite store: a v1 database is migrated, keeping its orders", "[store
   REQUIRE(store);
   {
     raw_db raw(path);
-    CHECK(raw.integer("PRAGMA user_version") == 2);
+    CHECK(raw.integer("PRAGMA user_version") == sqlite_schema_version);
     CHECK(raw.integer("PRAGMA application_id") == sqlite_application_id);
   }
 
@@ -678,6 +711,7 @@ TEST_CASE("sqlite store: a v1 database is migrated, keeping its orders", "[store
   REQUIRE(a->notifications.size() == 1);
   CHECK(a->notifications[0].state == "sent");
   CHECK(a->notifications[0].id.empty());
+  CHECK(a->trace_flags == "01"); // v3: orders from before it read as sampled
   CHECK(store->get("ord_v1_b")->status == order_status::pending_payment);
 
   // The tables v2 added work.
@@ -692,6 +726,42 @@ TEST_CASE("sqlite store: a v1 database is migrated, keeping its orders", "[store
   CHECK(store->outbox_count(outbox_state::pending).first == 1);
   CHECK(store->get("ord_v1_a")->notifications.at(1).id == "ntf_1");
   CHECK(store->breaker(service_kind::payment).has_value());
+}
+
+TEST_CASE("sqlite store: a v2 database gets the trace_flags column, its orders read as sampled",
+          "[store][sqlite]") {
+  temp_dir dir;
+  const auto path = dir / "store-v2.db";
+  std::string error;
+  {
+    auto store = open_at(path, error);
+    REQUIRE(store);
+    REQUIRE(put_order(*store, make("old", order_status::pending_payment, "key-old")).ok);
+  }
+  {
+    // What schema version 2 looks like: the v3 column is not there yet.
+    raw_db raw(path);
+    raw.exec("ALTER TABLE orders DROP COLUMN trace_flags; PRAGMA user_version=2");
+    REQUIRE(raw.integer("SELECT count(*) FROM pragma_table_info('orders')"
+                        " WHERE name = 'trace_flags'") == 0);
+  }
+  auto store = open_at(path, error);
+  INFO(error);
+  REQUIRE(store);
+  {
+    raw_db raw(path);
+    CHECK(raw.integer("PRAGMA user_version") == 3);
+    CHECK(raw.integer("SELECT count(*) FROM pragma_table_info('orders')"
+                      " WHERE name = 'trace_flags'") == 1);
+  }
+  auto old = store->find_by_idempotency_key("key-old");
+  REQUIRE(old.has_value());
+  CHECK(old->id == "old");
+  CHECK(old->trace_flags == "01");
+  auto unsampled = make("new");
+  unsampled.trace_flags = "00";
+  REQUIRE(put_order(*store, unsampled).ok);
+  CHECK(store->get("new")->trace_flags == "00");
 }
 
 TEST_CASE("sqlite store: files that are not its database are refused, unchanged",
@@ -715,9 +785,11 @@ TEST_CASE("sqlite store: files that are not its database are refused, unchanged"
   }
   SECTION("a newer schema") {
     const auto path = dir / "future.db";
+    const auto newer = std::to_string(sqlite_schema_version + 1);
     raw_db(path).exec("PRAGMA application_id=" + std::to_string(sqlite_application_id) +
-                      "; PRAGMA user_version=3; CREATE TABLE orders (id TEXT)");
-    check_refused(path, "schema version 3 is newer than this coffeeshopd supports (2)");
+                      "; PRAGMA user_version=" + newer + "; CREATE TABLE orders (id TEXT)");
+    check_refused(path, "schema version " + newer + " is newer than this coffeeshopd supports (" +
+                          std::to_string(sqlite_schema_version) + ")");
   }
   SECTION("a path that cannot be opened") {
     std::string error;

@@ -74,6 +74,11 @@ struct order {
   int64_t created_at_ms = 0; // Unix epoch milliseconds
   int64_t updated_at_ms = 0;
   std::string trace_id;
+  /// W3C trace-flags of the traceparent of the request that created the order ("01" sampled,
+  /// "00" not): a payment resumed after a restart or a takeover and every notification of the
+  /// order go upstream with them. Not in to_stored_json: the SQL stores keep it in a column of
+  /// its own (orders.trace_flags), which orders stored before it existed read as "01".
+  std::string trace_flags = "01";
   /// Idempotency-Key of the create request and a fingerprint of its body.
   std::optional<std::string> idempotency_key;
   std::string request_fingerprint;

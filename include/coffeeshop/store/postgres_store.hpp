@@ -31,7 +31,7 @@ struct postgres_options {
 };
 
 /// The schema version this binary creates, and migrates older databases to.
-inline constexpr int postgres_schema_version = 3;
+inline constexpr int postgres_schema_version = 4;
 
 /// `url` with its password (the userinfo's or a `password=` parameter)
 /// replaced by "***": what logs, errors and --print-config show.

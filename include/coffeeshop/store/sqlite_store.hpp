@@ -23,7 +23,7 @@ inline constexpr int32_t sqlite_application_id = 0x43534844;
 
 /// The schema version (PRAGMA user_version) this binary creates, and
 /// migrates older databases to.
-inline constexpr int sqlite_schema_version = 2;
+inline constexpr int sqlite_schema_version = 3;
 
 /// Opens the database at `options.path`: creates it with the latest schema
 /// when the file is missing or empty, migrates an older coffeeshopd schema in
