@@ -69,6 +69,21 @@ order stored_order(std::string status_name, std::optional<std::string> key = std
   return o;
 }
 
+/// A pending outbox entry for `paid`'s status, listed on the order as a pending
+/// notification: what a run that stopped before delivering it leaves behind.
+outbox_entry pending_notification(order& paid) {
+  outbox_entry entry;
+  entry.id = "ntf_" + make_uuid();
+  entry.order_id = paid.id;
+  entry.status = std::string{to_string(paid.status)};
+  entry.created_at_ms = now_ms();
+  notification_record rec;
+  rec.id = entry.id;
+  rec.status = entry.status;
+  paid.notifications.push_back(rec);
+  return entry;
+}
+
 } // namespace
 
 // -- creates ------------------------------------------------------------------------
@@ -453,15 +468,7 @@ TEST_CASE_METHOD(durability_fixture,
   // whose notification was not delivered yet.
   auto unpaid = stored_order("pending_payment", "key-rec");
   auto paid = stored_order("waiting");
-  outbox_entry entry;
-  entry.id = "ntf_" + make_uuid();
-  entry.order_id = paid.id;
-  entry.status = "waiting";
-  entry.created_at_ms = now_ms();
-  notification_record rec;
-  rec.id = entry.id;
-  rec.status = entry.status;
-  paid.notifications.push_back(rec);
+  auto entry = pending_notification(paid);
   REQUIRE(put_order(*deps.store, unpaid).ok);
   store_write w;
   w.orders.push_back(paid);
@@ -682,15 +689,7 @@ TEST_CASE_METHOD(durability_fixture,
   REQUIRE(sampled.trace_flags == "01");
   auto paid = stored_order("waiting");
   paid.trace_flags = "00";
-  outbox_entry entry;
-  entry.id = "ntf_" + make_uuid();
-  entry.order_id = paid.id;
-  entry.status = "waiting";
-  entry.created_at_ms = now_ms();
-  notification_record rec;
-  rec.id = entry.id;
-  rec.status = entry.status;
-  paid.notifications.push_back(rec);
+  auto entry = pending_notification(paid);
   store_write w;
   w.orders = {unsampled, sampled, paid};
   w.outbox = {entry};

@@ -602,13 +602,7 @@ TEST_CASE("durability: a payment resumed after kill -9 and the order's notificat
 
   // A status change without a traceparent: its notification goes out with the order's flags.
   REQUIRE(d.set_status(id, "preparation").status == 200);
-  std::string notified;
-  CHECK(eventually([&] {
-    for (const auto& n : sim.requests("notification"))
-      if (notification_of(n) == std::pair<std::string, std::string>{id, "preparation"})
-        notified = header_of(n, "traceparent");
-    return !notified.empty();
-  }));
+  const auto notified = notification_traceparent(sim, id, "preparation");
   INFO("notification traceparent " << notified);
   CHECK(trace_id_of(notified) == trace);
   CHECK(flags_of(notified) == "00");

@@ -704,6 +704,18 @@ std::pair<std::string, std::string> notification_of(const boost::json::value& re
   return {str(body, "orderId"), str(body, "status")};
 }
 
+std::string notification_traceparent(const sim_process& sim, const std::string& order_id,
+                                     const std::string& status) {
+  std::string found;
+  CHECK(eventually([&] {
+    for (const auto& n : sim.requests("notification"))
+      if (notification_of(n) == std::pair<std::string, std::string>{order_id, status})
+        found = header_of(n, "traceparent");
+    return !found.empty();
+  }));
+  return found;
+}
+
 bool notifications_settled(const boost::json::value& o, std::size_t n) {
   const auto* ns = o.is_object() ? o.as_object().if_contains("notifications") : nullptr;
   if (!ns || !ns->is_array() || ns->as_array().size() != n)

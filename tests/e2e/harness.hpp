@@ -240,6 +240,11 @@ std::string header_of(const boost::json::value& recorded, const std::string& nam
 /// The (orderId, status) of a notification the simulator recorded (/_sim/requests).
 std::pair<std::string, std::string> notification_of(const boost::json::value& recorded);
 
+/// The traceparent of the notification of (order_id, status) that `sim` recorded, once it
+/// has (polled like eventually()); "" (and a failed CHECK) when none came.
+std::string notification_traceparent(const sim_process& sim, const std::string& order_id,
+                                     const std::string& status);
+
 /// Whether order JSON `o` lists exactly `n` notifications, all sent.
 bool notifications_settled(const boost::json::value& o, std::size_t n);
 

@@ -232,13 +232,7 @@ TEST_CASE("hostile: the traceparent sampled flag goes upstream as received", "[e
     // traceparent: with the flags of the request that created the order.
     const auto id = str(r.json, "id");
     REQUIRE(d.set_status(id, "preparation").status == 200);
-    std::string notified;
-    CHECK(eventually([&] {
-      for (const auto& n : sim.requests("notification"))
-        if (notification_of(n) == std::pair<std::string, std::string>{id, "preparation"})
-          notified = header_of(n, "traceparent");
-      return !notified.empty();
-    }));
+    const auto notified = notification_traceparent(sim, id, "preparation");
     INFO("notification traceparent " << notified);
     CHECK(trace_id_of(notified) == trace);
     CHECK((notified.size() == 55 && notified.substr(53) == flags));
