@@ -598,7 +598,7 @@ void start_payment(coordinator_self self, order o,
   if (o.idempotency_key)
     st.keys_in_progress[*o.idempotency_key] = o.id;
   if (trace_flags.empty())
-    trace_flags = o.trace_flags.empty() ? std::string{"01"} : o.trace_flags;
+    trace_flags = o.trace_flags;
   auto id = o.id;
   st.payments[id] = coordinator_state::pending_payment{
     std::move(o), std::move(promise), 0, resumed, std::move(parent_span), std::move(trace_flags)};
@@ -722,7 +722,7 @@ std::string parent_span_for(const order& o, const create_order_command& cmd) {
 std::string trace_flags_for(const order& o, const create_order_command& cmd) {
   if (o.trace_id == cmd.trace_id && !cmd.trace_flags.empty())
     return cmd.trace_flags;
-  return o.trace_flags.empty() ? std::string{"01"} : o.trace_flags;
+  return o.trace_flags;
 }
 
 /// The answer to a request whose key another request (here or on another
