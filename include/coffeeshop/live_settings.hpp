@@ -24,8 +24,11 @@ public:
   /// The service's settings as they are now.
   service_settings service(service_kind kind) const;
 
-  /// The service's total_timeout_ms as it is now (the one setting read per request).
-  int64_t total_timeout_ms(service_kind kind) const;
+  /// The service's total_timeout_ms as it is now: the one setting read on every request
+  /// (the HTTP layer's create wait), so it is an atomic load, not a lock.
+  int64_t total_timeout_ms(service_kind kind) const {
+    return total_timeout_ms_[static_cast<int>(kind)].load(std::memory_order_relaxed);
+  }
 
   std::optional<std::string> admin_token() const;
 
@@ -34,11 +37,16 @@ public:
   void replace(const config& cfg);
 
 private:
+  /// Copies the services' total_timeout_ms into the atomics (under mtx_ when replacing).
+  void publish_timeouts();
+
   mutable std::mutex mtx_;
   service_settings payment_;
   service_settings notification_;
   std::optional<std::string> admin_token_;
   std::atomic<uint64_t> version_{0};
+  /// By service_kind: payment, notification.
+  std::atomic<int64_t> total_timeout_ms_[2];
 };
 
 } // namespace coffeeshop

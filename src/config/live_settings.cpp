@@ -5,16 +5,19 @@
 namespace coffeeshop {
 
 live_settings::live_settings(const config& cfg)
-  : payment_(cfg.payment), notification_(cfg.notification), admin_token_(cfg.admin_token) {}
+  : payment_(cfg.payment), notification_(cfg.notification), admin_token_(cfg.admin_token) {
+  publish_timeouts();
+}
+
+void live_settings::publish_timeouts() {
+  total_timeout_ms_[static_cast<int>(service_kind::payment)] = payment_.total_timeout_ms;
+  total_timeout_ms_[static_cast<int>(service_kind::notification)] =
+    notification_.total_timeout_ms;
+}
 
 service_settings live_settings::service(service_kind kind) const {
   std::lock_guard lock{mtx_};
   return kind == service_kind::payment ? payment_ : notification_;
-}
-
-int64_t live_settings::total_timeout_ms(service_kind kind) const {
-  std::lock_guard lock{mtx_};
-  return (kind == service_kind::payment ? payment_ : notification_).total_timeout_ms;
 }
 
 std::optional<std::string> live_settings::admin_token() const {
@@ -28,6 +31,7 @@ void live_settings::replace(const config& cfg) {
     take_runtime_settings(payment_, cfg.payment);
     take_runtime_settings(notification_, cfg.notification);
     admin_token_ = cfg.admin_token;
+    publish_timeouts();
   }
   version_.fetch_add(1, std::memory_order_acq_rel);
 }
