@@ -1,6 +1,7 @@
 #include "http_transport.hpp"
 
 #include "coffeeshop/net/upstream_client.hpp"
+#include "coffeeshop/util/thread_name.hpp"
 
 #include <caf/all.hpp>
 
@@ -12,6 +13,7 @@ namespace {
 
 transport_actor::behavior_type http_worker(transport_actor::pointer self) {
   // Shared only to keep the handler copyable; the detached worker's one thread uses it.
+  name_this_thread("cs.upstream"); // runs on the worker's own thread: it is detached
   auto client = std::make_shared<net::upstream_client>();
   self->set_default_handler(caf::drop);
   return {

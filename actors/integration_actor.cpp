@@ -2,6 +2,9 @@
 
 #include "coffeeshop/util/clock.hpp"
 
+#include <algorithm>
+#include <tuple>
+
 namespace coffeeshop::integration_shell {
 
 void init(integration_state& st, std::unique_ptr<call_hooks> hooks, integration_spec spec,
@@ -83,6 +86,28 @@ std::optional<transport_actor> take_busy_worker(integration_state& st, uint64_t 
   auto worker = std::move(i->second.worker);
   st.busy_workers.erase(i);
   return worker;
+}
+
+std::vector<std::pair<uint64_t, int>> expired_attempts(const integration_state& st, time_point now) {
+  std::vector<std::tuple<time_point, uint64_t, int>> due;
+  for (const auto& [id, busy] : st.busy_workers)
+    if (busy.expires_at <= now)
+      due.emplace_back(busy.expires_at, id, busy.attempt);
+  std::sort(due.begin(), due.end()); // in the order they expired, as one timer each would
+  std::vector<std::pair<uint64_t, int>> out;
+  for (const auto& [at, id, attempt] : due)
+    out.emplace_back(id, attempt);
+  return out;
+}
+
+std::optional<time_point> next_expiry_timer(const integration_state& st) {
+  std::optional<time_point> earliest;
+  for (const auto& entry : st.busy_workers)
+    if (!earliest || entry.second.expires_at < *earliest)
+      earliest = entry.second.expires_at;
+  if (!earliest || (st.expiry_timer_at && *st.expiry_timer_at <= *earliest))
+    return std::nullopt;
+  return earliest;
 }
 
 integration_view view(const integration_state& st, time_point now) {

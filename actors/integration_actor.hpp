@@ -61,9 +61,14 @@ struct integration_state {
   struct busy_worker {
     transport_actor worker;
     int attempt = 0;
+    /// When the attempt is given up if its worker has not answered.
+    time_point expires_at;
   };
   std::vector<transport_actor> idle_workers;
   std::unordered_map<uint64_t, busy_worker> busy_workers;
+  /// When the one expiry timer in flight fires: a timer per attempt would wake CAF's clock
+  /// thread for every attempt, and attempts almost never expire.
+  std::optional<time_point> expiry_timer_at;
   /// The commands of the step being executed (kept to reuse its capacity).
   call_commands scratch;
   /// The live_settings version the engine runs under.
@@ -75,7 +80,7 @@ struct integration_state {
 /// The messages an integration actor sends itself besides its interface.
 template <class Call>
 using integration_actor_impl = typename integration_interface<Call>::template extend<
-  caf::reacts_to<retry_atom, uint64_t>, caf::reacts_to<expire_atom, uint64_t, int>>;
+  caf::reacts_to<retry_atom, uint64_t>, caf::reacts_to<expire_atom>>;
 
 template <class Call>
 using integration_self =
@@ -104,6 +109,13 @@ void record(integration_state& st, const call_command& cmd, time_point now);
 /// list; none when that attempt is no longer waited for (it expired and its
 /// worker was retired, or it was answered).
 std::optional<transport_actor> take_busy_worker(integration_state& st, uint64_t id, int attempt);
+
+/// The busy workers whose attempts expired by `now`, as (call, attempt).
+std::vector<std::pair<uint64_t, int>> expired_attempts(const integration_state& st, time_point now);
+
+/// When the expiry timer should fire next: the earliest expiry among the busy workers,
+/// unless a timer already in flight fires no later; none when no new timer is needed.
+std::optional<time_point> next_expiry_timer(const integration_state& st);
 
 /// The integration's state as /api/v1/integrations shows it.
 integration_view view(const integration_state& st, time_point now);
@@ -153,6 +165,18 @@ void replace_worker_and_fail(integration_self<Call> self, uint64_t id, transport
   attempt_ended<Call>(self, id, reply);
 }
 
+/// Sets the expiry timer when the earliest busy attempt expires before the one in flight.
+template <class Call>
+void arm_expiry_timer(integration_self<Call> self) {
+  auto& st = self->state;
+  auto at = integration_shell::next_expiry_timer(st);
+  if (!at)
+    return;
+  st.expiry_timer_at = at;
+  self->delayed_send(self, std::max(*at - self->clock().now(), time_point::duration::zero()),
+                     expire_atom::value);
+}
+
 template <class Call>
 void dispatch(integration_self<Call> self, send_attempt send) {
   auto& st = self->state;
@@ -164,8 +188,9 @@ void dispatch(integration_self<Call> self, send_attempt send) {
   st.idle_workers.pop_back();
   auto id = send.call;
   auto attempt = send.attempt;
-  st.busy_workers[id] = {worker, attempt};
-  self->delayed_send(self, send.request.timeout + transport_grace, expire_atom::value, id, attempt);
+  st.busy_workers[id] = {worker, attempt,
+                         self->clock().now() + send.request.timeout + transport_grace};
+  arm_expiry_timer<Call>(self);
   self->request(worker, caf::infinite, call_atom::value, std::move(send.request))
     .then(
       [self, id, attempt](http_reply& reply) {
@@ -194,6 +219,19 @@ void expire(integration_self<Call> self, uint64_t id, int attempt) {
   self->state.spec.workers.retire(self, *worker);
   replace_worker_and_fail<Call>(self, id, transport_error::timeout,
                                 "no reply from the transport within its timeout");
+}
+
+/// The expiry timer fired: every attempt past its expiry is expired, and the timer is set
+/// again for the earliest one left.
+template <class Call>
+void sweep_expired(integration_self<Call> self) {
+  auto& st = self->state;
+  const auto now = self->clock().now();
+  if (st.expiry_timer_at && *st.expiry_timer_at <= now)
+    st.expiry_timer_at.reset(); // this is the timer in flight (a later one may be left over)
+  for (auto [id, attempt] : integration_shell::expired_attempts(st, now))
+    expire<Call>(self, id, attempt);
+  arm_expiry_timer<Call>(self);
 }
 
 template <class Call>
@@ -275,7 +313,7 @@ make_integration_behavior(integration_self<Call> self, std::unique_ptr<call_hook
         e.on_retry_timer(id, c, out);
       });
     },
-    [self](expire_atom, uint64_t id, int attempt) { expire<Call>(self, id, attempt); },
+    [self](expire_atom) { sweep_expired<Call>(self); },
   };
 }
 

@@ -2,6 +2,7 @@
 
 #include "coffeeshop/util/clock.hpp"
 #include "coffeeshop/util/ids.hpp"
+#include "coffeeshop/util/thread_name.hpp"
 
 #include <condition_variable>
 #include <deque>
@@ -520,6 +521,7 @@ private:
   };
 
   void run() {
+    name_this_thread("cs.http");
     for (;;) {
       job j;
       {
@@ -577,6 +579,7 @@ void interruptible_server::set_connection_limits(const connection_limits& limits
 std::thread interruptible_server::serve_in_background() {
   auto ended = std::make_shared<std::atomic<bool>>(false);
   std::thread t{[this, ended] {
+    name_this_thread("cs.http.accept");
     listen_after_bind();
     *ended = true;
   }};

@@ -1,5 +1,7 @@
 #include "coffeeshop/net/upstream_client.hpp"
 
+#include "coffeeshop/util/thread_name.hpp"
+
 #include <httplib.h>
 
 #include <chrono>
@@ -41,9 +43,14 @@ transport_error classify_error(httplib::Error err, std::chrono::steady_clock::du
 
 /// Cuts the client's socket when the armed deadline passes: httplib's timeouts are per read,
 /// so a reply that drips a byte at a time would otherwise hold the worker far past it. One
-/// thread per client, stopped by the destructor.
+/// thread per client, stopped by the destructor. It is woken only when a deadline comes
+/// earlier than the instant it already sleeps until: every attempt has about the same timeout,
+/// so it sleeps through most of them and checks the armed deadline when it wakes, instead of
+/// costing a context switch per attempt.
 class upstream_client::watchdog {
 public:
+  using clock = std::chrono::steady_clock;
+
   watchdog() : thread_([this] { run(); }) {}
 
   ~watchdog() {
@@ -55,14 +62,17 @@ public:
     thread_.join();
   }
 
-  void arm(httplib::Client& client, std::chrono::steady_clock::time_point deadline) {
+  void arm(httplib::Client& client, clock::time_point deadline) {
+    bool wake = false;
     {
       std::lock_guard<std::mutex> lk(mtx_);
       target_ = &client;
       deadline_ = deadline;
       fired_ = false;
+      wake = !sleeps_until_ || deadline < *sleeps_until_;
     }
-    cv_.notify_one();
+    if (wake)
+      cv_.notify_one();
   }
 
   /// Disarms; true when the deadline had cut the call.
@@ -75,26 +85,31 @@ public:
 
 private:
   void run() {
+    name_this_thread("cs.upstream.dog");
     std::unique_lock<std::mutex> lk(mtx_);
     while (!stopping_) {
-      if (!deadline_) {
-        cv_.wait(lk);
-        continue;
-      }
-      const auto until = *deadline_;
-      if (cv_.wait_until(lk, until) == std::cv_status::timeout && deadline_ == until) {
+      if (deadline_ && clock::now() >= *deadline_) {
         // Client::stop() is httplib's way to abort a request from another thread.
         target_->stop();
         fired_ = true;
         deadline_.reset();
       }
+      if (!deadline_) {
+        sleeps_until_.reset();
+        cv_.wait(lk);
+        continue;
+      }
+      sleeps_until_ = *deadline_;
+      cv_.wait_until(lk, *sleeps_until_);
     }
   }
 
   std::mutex mtx_;
   std::condition_variable cv_;
   httplib::Client* target_ = nullptr;
-  std::optional<std::chrono::steady_clock::time_point> deadline_;
+  std::optional<clock::time_point> deadline_;
+  /// The instant the watchdog's timed wait ends; none while it waits for an arm.
+  std::optional<clock::time_point> sleeps_until_;
   bool fired_ = false;
   bool stopping_ = false;
   std::thread thread_;

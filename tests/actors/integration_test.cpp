@@ -321,6 +321,34 @@ TEST_CASE_METHOD(payment_fixture,
   CHECK(out->value->attempts == 2);
 }
 
+TEST_CASE_METHOD(payment_fixture,
+                 "payment: hanging attempts started apart each expire at their own time",
+                 "[payment][deadline]") {
+  // One expiry timer serves all attempts in flight: after the first expires it must be set
+  // again for the next one, not for the next attempt sent.
+  auto s = no_breaker();
+  s.timeout_ms = 1000;
+  s.retry.max_retries = 0;
+  start(s);
+  script->fallback = hang();
+  auto first = charge_order("ord-1");
+  advance(500ms);
+  auto second = charge_order("ord-2");
+  REQUIRE(calls() == 2);
+  advance(2499ms); // t = 2999
+  CHECK_FALSE(first->done());
+  advance(1ms);
+  REQUIRE(first->value);
+  CHECK(first->value->result == call_result::exhausted);
+  CHECK_FALSE(second->done());
+  advance(499ms); // t = 3499
+  CHECK_FALSE(second->done());
+  advance(1ms);
+  REQUIRE(second->value);
+  CHECK(second->value->result == call_result::exhausted);
+  CHECK(count_events("request_failed") == 2);
+}
+
 TEST_CASE_METHOD(payment_fixture, "payment: a late reply to a timed-out attempt is ignored",
                  "[payment][deadline]") {
   auto s = no_breaker();

@@ -191,3 +191,31 @@ TEST_CASE_METHOD(reload_fixture,
   CHECK(d->value->result == call_result::succeeded);
   CHECK(*spawned == 7); // back to five
 }
+
+TEST_CASE_METHOD(reload_fixture,
+                 "reload: an attempt under a shorter timeout expires before one sent earlier",
+                 "[payment][reload][deadline]") {
+  // The expiry timer in flight is set for the first attempt; the second, under the reloaded
+  // timeout, expires earlier and needs a timer of its own.
+  auto s = quiet_settings();
+  s.timeout_ms = 5000;
+  start(s);
+  script->fallback = hang();
+  auto first = charge_order("ord-1"); // expires at 5 s + 2 s grace
+  advance(100ms);
+  reload([](service_settings& p) { p.timeout_ms = 1000; });
+  auto second = charge_order("ord-2"); // expires at 0.1 s + 1 s + 2 s
+  REQUIRE(calls() == 2);
+  CHECK(script->calls[1].call.timeout == 1000ms);
+  advance(2999ms); // t = 3099
+  CHECK_FALSE(second->done());
+  advance(1ms);
+  REQUIRE(second->value);
+  CHECK(second->value->result == call_result::exhausted);
+  CHECK_FALSE(first->done());
+  advance(3899ms); // t = 6999
+  CHECK_FALSE(first->done());
+  advance(1ms);
+  REQUIRE(first->value);
+  CHECK(first->value->result == call_result::exhausted);
+}

@@ -297,6 +297,36 @@ TEST_CASE_METHOD(upstream_fixture,
 }
 
 TEST_CASE_METHOD(upstream_fixture,
+                 "upstream_client: a drip is cut at its deadline after a call with a later one",
+                 "[upstream_client]") {
+  // The watchdog sleeps until the first call's deadline, 5 s out; the second call's earlier
+  // deadline must wake it.
+  respond([](httplib::Response& res, std::size_t index) {
+    if (index == 0) {
+      res.set_content("{}", "application/json");
+      return;
+    }
+    res.set_chunked_content_provider("application/json", [n = 0](std::size_t,
+                                                                 httplib::DataSink& sink) mutable {
+      std::this_thread::sleep_for(50ms); // the upstream's pace, not a wait for our code
+      return ++n < 400 && sink.write(" ", 1);
+    });
+  });
+  net::upstream_client client;
+  REQUIRE(client.perform(call("/pay", 5000ms)).error == transport_error::none);
+  auto request = call("/pay", 2000ms);
+  request.deadline = std::chrono::steady_clock::now() + 300ms;
+
+  const auto started = std::chrono::steady_clock::now();
+  auto reply = client.perform(request);
+  const auto took = std::chrono::steady_clock::now() - started;
+
+  CHECK(reply.error == transport_error::timeout);
+  CHECK(reply.error_message == "the attempt's deadline passed");
+  CHECK(took < 1500ms);
+}
+
+TEST_CASE_METHOD(upstream_fixture,
                  "upstream_client: a reply body over max_reply_bytes fails the call",
                  "[upstream_client]") {
   const std::string big(net::max_reply_bytes + 1, 'x');
