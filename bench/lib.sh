@@ -94,6 +94,42 @@ cost_per_request() {
     if (n > 0) printf "%.0f %.2f\n", (y[1] - x[1]) * 1e6 / hz / n, (y[2] - x[2]) / n }' >"$WORK/$1.cost"
 }
 
+# thread_costs PID -> one line per thread name (spaces as _): "NAME THREADS CPU_TICKS SWITCHES",
+# summed over the process's live threads of that name, read in one pass so that taking it costs
+# the measured process nothing. The daemon names its threads (cs.http, cs.upstream, ...), so
+# this says which stage of an order the time and the switches go to.
+thread_costs() {
+  local dirs=(/proc/"$1"/task/*)
+  awk 'BEGIN {
+    for (i = 1; i < ARGC; i++) {
+      d = ARGV[i]
+      if ((getline name < (d "/comm")) <= 0) continue
+      close(d "/comm"); gsub(/ /, "_", name)
+      if ((getline st < (d "/stat")) <= 0) continue
+      close(d "/stat"); sub(/^.*\) /, "", st); split(st, f, " ")
+      sw = 0
+      while ((getline line < (d "/status")) > 0)
+        if (line ~ /^(nonvoluntary|voluntary)_ctxt_switches:/) { split(line, g, /[ \t]+/); sw += g[2] }
+      close(d "/status")
+      n[name]++; t[name] += f[12] + f[13]; s[name] += sw
+    }
+    for (k in n) print k, n[k], t[k], s[k]
+  }' "${dirs[@]}"
+}
+
+# thread_cost_per_request NAME BEFORE_FILE AFTER_FILE : from two thread_costs readings and NAME's
+# wrk request count, writes "THREAD THREADS CPU_US_PER_REQUEST SWITCHES_PER_REQUEST" lines,
+# costliest first, to $WORK/NAME.threads (threads that used under 1 us per request are left out).
+thread_cost_per_request() {
+  local n
+  n=$(jf "$1" .requests)
+  awk -v n="$n" -v hz="$(getconf CLK_TCK)" '
+    FNR == NR { t0[$1] = $3; s0[$1] = $4; next }
+    n > 0 { us = ($3 - t0[$1]) * 1e6 / hz / n; sw = ($4 - s0[$1]) / n
+            if (us >= 1 || sw >= 0.01) printf "%s %d %.0f %.2f\n", $1, $2, us, sw }' "$2" "$3" |
+    sort -k3,3nr >"$WORK/$1.threads"
+}
+
 # -- wrk ------------------------------------------------------------------------------
 # wrk_run NAME SCRIPT URL CONNS SECONDS : the BENCH_JSON line of report.lua -> $WORK/NAME.json
 wrk_run() {

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -392,6 +393,8 @@ bool interruptible_server::process_and_close_socket(socket_t sock) {
   const auto request_time = reserved ? limits_.reserved_read_timeout : limits_.read_timeout;
 
   socket_stream strm(sock, wake_fd_, read_ms, write_ms, limited_ ? &limits_ : nullptr);
+  idle_connection waiting;
+  waiting.sock = sock;
   bool ok = false;
   bool first = true;
   // A reserved slot serves one request: it must be free again for the next health check.
@@ -405,10 +408,10 @@ bool interruptible_server::process_and_close_socket(socket_t sock) {
       // Only kept-alive connections may be shed: a new one may be a health check in flight.
       const bool idle = limited_ && !first;
       if (idle)
-        mark_idle(sock);
+        mark_idle(waiting);
       const auto woke = wait_socket(sock, POLLIN, wake_fd_, wait_ms);
       if (idle)
-        mark_busy(sock);
+        mark_busy(waiting);
       if (woke != wait_result::ready)
         break;
     }
@@ -446,23 +449,36 @@ bool interruptible_server::sent_empty_header(std::string_view name) {
   return false;
 }
 
-void interruptible_server::mark_idle(int sock) {
+void interruptible_server::mark_idle(idle_connection& c) {
   std::lock_guard<std::mutex> lk(idle_mtx_);
-  idle_.push_back(sock);
+  assert(!c.listed);
+  c.older = idle_newest_;
+  c.newer = nullptr;
+  (idle_newest_ ? idle_newest_->newer : idle_oldest_) = &c;
+  idle_newest_ = &c;
+  c.listed = true;
 }
 
-void interruptible_server::mark_busy(int sock) {
+void interruptible_server::mark_busy(idle_connection& c) {
   std::lock_guard<std::mutex> lk(idle_mtx_);
-  idle_.remove(sock);
+  if (c.listed) // else shed meanwhile
+    unlist_idle(c);
+}
+
+void interruptible_server::unlist_idle(idle_connection& c) {
+  (c.older ? c.older->newer : idle_oldest_) = c.newer;
+  (c.newer ? c.newer->older : idle_newest_) = c.older;
+  c.older = c.newer = nullptr;
+  c.listed = false;
 }
 
 void interruptible_server::shed_idle(std::size_t n) {
-  // Under the lock, so the owner cannot have closed the descriptor meanwhile; the owner's
-  // poll wakes up to an end of stream and closes it.
+  // Under the lock, so the owner cannot have closed the descriptor (or left the node's
+  // stack frame) meanwhile; the owner's poll wakes up to an end of stream and closes it.
   std::lock_guard<std::mutex> lk(idle_mtx_);
-  for (; n > 0 && !idle_.empty(); --n) {
-    ::shutdown(idle_.front(), SHUT_RDWR);
-    idle_.pop_front();
+  for (; n > 0 && idle_oldest_; --n) {
+    ::shutdown(idle_oldest_->sock, SHUT_RDWR);
+    unlist_idle(*idle_oldest_);
   }
 }
 

@@ -105,12 +105,18 @@ TEST_CASE("hostile: a head or body that drips is cut at http.read_timeout_ms wit
 TEST_CASE("hostile: idle keep-alive connections are closed first near the cap", "[e2e][hostile]") {
   auto d = small_daemon(16);
   std::deque<raw_conn> idle;
+  std::string newest_reply;
   for (int i = 0; i < 40; ++i) {
     idle.emplace_back(d.port);
     if (!idle.back().send(healthz))
       continue;
-    idle.back().read_replies(1, std::chrono::milliseconds{2000});
+    newest_reply = idle.back().read_replies(1, std::chrono::milliseconds{2000});
   }
+  // Each newcomer was served: room was made by closing the oldest idle connection, not by
+  // refusing the newest client.
+  INFO(newest_reply);
+  CHECK(reply_statuses(newest_reply) == std::vector<int>{200});
+  CHECK(idle.front().closed_within(std::chrono::milliseconds{1000}));
   // New clients are served while the idle connections stay open on their side.
   for (int i = 0; i < 10; ++i)
     CHECK(health(d) == 200);

@@ -10,7 +10,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
-#include <list>
 #include <mutex>
 #include <string_view>
 #include <thread>
@@ -96,15 +95,27 @@ private:
   class pool;
   friend class pool;
 
+  /// A kept-alive connection waiting for its next request: a node of the idle list, on the
+  /// stack of the worker that serves it, so that listing and unlisting it take O(1) and no
+  /// allocation on every request.
+  struct idle_connection {
+    int sock = -1;
+    idle_connection* older = nullptr;
+    idle_connection* newer = nullptr;
+    bool listed = false;
+  };
+
   /// Connections waiting for their next request, oldest first; closed first under load.
-  void mark_idle(int sock);
-  void mark_busy(int sock);
+  void mark_idle(idle_connection& c);
+  void mark_busy(idle_connection& c);
   void shed_idle(std::size_t n);
+  void unlist_idle(idle_connection& c); // with idle_mtx_ held
 
   connection_limits limits_;
   bool limited_ = false;
   std::mutex idle_mtx_;
-  std::list<int> idle_;
+  idle_connection* idle_oldest_ = nullptr;
+  idle_connection* idle_newest_ = nullptr;
 
   int wake_fd_ = -1;
   socket_t listen_fd_ = INVALID_SOCKET;
