@@ -171,6 +171,8 @@ public:
   bool ended() const { return ended_; }
 
   bool is_readable() const override {
+    if (!flush())
+      return false;
     if (off_ < len_)
       return true;
     const int wait_ms = read_wait_ms();
@@ -183,24 +185,30 @@ public:
   }
 
   ssize_t read(char* ptr, size_t size) override {
-    if (ended_)
+    if (ended_ || !flush())
       return -1;
     if (off_ >= len_) {
+      const bool direct = size >= sizeof buf_ && !in_head_;
+      char* into = direct ? ptr : buf_;
+      const size_t room = direct ? size : sizeof buf_;
       const int wait_ms = read_wait_ms();
-      const auto waited = wait_ms > 0 ? wait_socket(sock_, POLLIN, wake_fd_, wait_ms)
-                                      : wait_result::timeout;
-      if (waited != wait_result::ready) {
-        // The deadline, not the per-read timeout, ended this wait (poll's millisecond
-        // rounding may end it a moment early, so the clock is not asked again).
-        if (waited == wait_result::timeout && limits_ && wait_ms < read_timeout_ms_)
-          end_with(408, "Request Timeout", "malformed_request", "Request timeout",
-                   "the request was not received within http.read_timeout_ms");
-        return -1;
+      // Bytes already there need no poll: the usual case, since the wait between requests
+      // returns once the next one has arrived. Past the deadline nothing more is read.
+      ssize_t n = wait_ms > 0 ? recv_some(into, room, MSG_DONTWAIT) : -1;
+      if (n < 0 && (wait_ms <= 0 || errno == EAGAIN || errno == EWOULDBLOCK)) {
+        const auto waited = wait_ms > 0 ? wait_socket(sock_, POLLIN, wake_fd_, wait_ms)
+                                        : wait_result::timeout;
+        if (waited != wait_result::ready) {
+          // The deadline, not the per-read timeout, ended this wait (poll's millisecond
+          // rounding may end it a moment early, so the clock is not asked again).
+          if (waited == wait_result::timeout && limits_ && wait_ms < read_timeout_ms_)
+            end_with(408, "Request Timeout", "malformed_request", "Request timeout",
+                     "the request was not received within http.read_timeout_ms");
+          return -1;
+        }
+        n = recv_some(into, room, 0);
       }
-      if (size >= sizeof buf_ && !in_head_)
-        return recv_some(ptr, size);
-      const ssize_t n = recv_some(buf_, sizeof buf_);
-      if (n <= 0)
+      if (direct || n <= 0)
         return n;
       off_ = 0;
       len_ = static_cast<size_t>(n);
@@ -211,15 +219,31 @@ public:
     return n;
   }
 
+  // httplib writes a reply's head and its body separately: both are held here and go out in
+  // one send (one segment, one wake-up of the client) when the reply is complete, i.e. at
+  // flush(), which the connection loop calls after each request, and before any read.
   ssize_t write(const char* ptr, size_t size) override {
-    if (!is_writable())
+    if (ended_)
       return -1;
-    for (;;) {
-      const ssize_t n = ::send(sock_, ptr, size, MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR)
-        continue;
-      return n;
+    if (held_.size() + size <= max_held) {
+      held_.append(ptr, size);
+      return static_cast<ssize_t>(size);
     }
+    if (!flush())
+      return -1;
+    return send_now(ptr, size);
+  }
+
+  /// Sends what write() held back. False when the connection failed or has ended.
+  bool flush() const {
+    bool ok = !ended_;
+    for (size_t off = 0; ok && off < held_.size();) {
+      const ssize_t n = send_now(held_.data() + off, held_.size() - off);
+      ok = n > 0;
+      off += ok ? static_cast<size_t>(n) : 0;
+    }
+    held_.clear();
+    return ok;
   }
 
   void get_remote_ip_and_port(std::string& ip, int& port) const override {
@@ -299,11 +323,32 @@ private:
     return static_cast<ssize_t>(n);
   }
 
-  ssize_t recv_some(char* ptr, size_t size) {
+  // A reply almost always fits the send buffer: poll only when it is full.
+  ssize_t send_now(const char* ptr, size_t size) const {
+    const ssize_t n = send_some(ptr, size, MSG_DONTWAIT);
+    if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+      return n;
+    if (!is_writable())
+      return -1;
+    return send_some(ptr, size, 0);
+  }
+
+  ssize_t send_some(const char* ptr, size_t size, int flags) const {
     for (;;) {
-      const ssize_t n = ::recv(sock_, ptr, size, 0);
+      const ssize_t n = ::send(sock_, ptr, size, MSG_NOSIGNAL | flags);
       if (n < 0 && errno == EINTR)
         continue;
+      return n;
+    }
+  }
+
+  ssize_t recv_some(char* ptr, size_t size, int flags) {
+    for (;;) {
+      const ssize_t n = ::recv(sock_, ptr, size, flags);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return n; // nothing read: nothing to acknowledge
       // Acknowledge at once. A client without TCP_NODELAY (httplib's default) writes the
       // headers and the body separately, and Nagle holds the body until the headers are
       // acknowledged; with delayed ACKs that is 40 ms per call on a kept-alive connection.
@@ -329,6 +374,9 @@ private:
   static constexpr size_t max_noted_line = 256;
   std::string line_;
   char buf_[4096];
+  /// What write() holds until flush(): at most max_held bytes (larger writes go straight out).
+  static constexpr size_t max_held = 16 * 1024;
+  mutable std::string held_; // is_readable() is const and must send it first too
   size_t off_ = 0;
   size_t len_ = 0;
 };
@@ -422,6 +470,7 @@ bool interruptible_server::process_and_close_socket(socket_t sock) {
     current_connection = sock;
     close_requested = false;
     ok = process_request(strm, close_connection, connection_closed, nullptr);
+    ok = strm.flush() && ok;
     current_connection = -1;
     if (!ok || connection_closed || strm.ended() || close_requested)
       break;
