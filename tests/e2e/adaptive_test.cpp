@@ -5,7 +5,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <string>
 #include <thread>
 #include <vector>
@@ -90,27 +93,40 @@ TEST_CASE("adaptive: on a slow payment service the adaptive limit lowers the con
                               "services.payment.max_connections=32",
                               std::string{"services.payment.adaptive_concurrency.enabled="} +
                                 (adaptive ? "true" : "false")});
+    auto limit_now = [&] {
+      return d.get("/api/v1/integrations").json.at("payment").at("concurrency").at("limit")
+        .as_int64();
+    };
     // 48 clients, 8 orders each: more than the 32 connections, for a bounded time.
     std::atomic<int> overloaded{0};
+    std::atomic<int> clients_left{48};
     std::vector<std::thread> clients;
     for (int c = 0; c < 48; ++c)
       clients.emplace_back([&] {
         for (int i = 0; i < 8; ++i)
           overloaded += post_order_held(d.port).status == 503;
+        --clients_left;
       });
+    // The lowest limit while the load lasts: once it ends, latency falls and the limit
+    // grows back, so its value after the load says little.
+    int64_t lowest = limit_now();
+    while (clients_left > 0) {
+      lowest = std::min(lowest, limit_now());
+      std::this_thread::sleep_for(std::chrono::milliseconds{20});
+    }
     for (auto& t : clients)
       t.join();
-    auto limit = d.get("/api/v1/integrations").json.at("payment").at("concurrency").at("limit");
-    return std::tuple{sim.requests("payment").size(), overloaded.load(), limit.as_int64()};
+    return std::tuple{sim.requests("payment").size(), overloaded.load(), lowest};
   };
   auto [off_requests, off_overloaded, off_limit] = load(false);
   auto [on_requests, on_overloaded, on_limit] = load(true);
-  INFO("off: " << off_requests << " requests, " << off_overloaded << " overloaded, limit "
+  INFO("off: " << off_requests << " requests, " << off_overloaded << " overloaded, lowest limit "
                << off_limit);
-  INFO("on: " << on_requests << " requests, " << on_overloaded << " overloaded, limit "
+  INFO("on: " << on_requests << " requests, " << on_overloaded << " overloaded, lowest limit "
               << on_limit);
   CHECK(off_limit == 32);
-  // Learned from the latency the load caused (16-18 of 32 seen here on 2 busy cores).
+  // Learned from the latency the load caused (16-18 of 32 seen here on 2 busy cores; the
+  // value after the load was back at 32 in 2 of 5 runs on a quiet machine).
   CHECK(on_limit < off_limit);
   CHECK(on_requests < off_requests);
   CHECK(on_overloaded > off_overloaded);
